@@ -1,0 +1,51 @@
+# Every target installs what it needs first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ANCHORS := .venv-anchors
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint format typecheck bench anchors clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/quickstart/quickstart.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check --fix src tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+$(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
+	$(PYTHON) -m venv $(ANCHORS)
+	$(ANCHORS)/bin/python -m pip install --quiet --upgrade pip
+	$(ANCHORS)/bin/python -m pip install --quiet -r benchmarks/anchors-requirements.txt
+	touch $(ANCHORS)/.installed
+
+anchors: $(ANCHORS)/.installed
+
+bench: $(STAMP) $(ANCHORS)/.installed
+	$(BIN)/python benchmarks/tracking.py
+
+clean:
+	rm -rf $(VENV) $(ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""loopml: the whole production ML loop in one install.
+
+    import loopml as lm
+    with lm.start_run(experiment="bike-demand", params={"max_depth": 6}) as run:
+        run.log_metric("rmse", 41.2, step=3)
+    lm.search_runs("bike-demand", filter="metrics.rmse < 45", order_by=["metrics.rmse"])
+
+Importing loopml is cheap: names below load their modules on first use, so pandas, SQLAlchemy and
+FastAPI are imported only by the calls that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Run",
+    "RunStatus",
+    "__version__",
+    "active_run",
+    "end_run",
+    "errors",
+    "get_client",
+    "get_run",
+    "log_artifact",
+    "log_dataset",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+_LAZY = {
+    "ActiveRun": "loopml.client.fluent",
+    "Client": "loopml.client.client",
+    "Run": "loopml.domain",
+    "RunStatus": "loopml.domain",
+    "active_run": "loopml.client.fluent",
+    "end_run": "loopml.client.fluent",
+    "get_client": "loopml.client.fluent",
+    "get_run": "loopml.client.fluent",
+    "log_artifact": "loopml.client.fluent",
+    "log_dataset": "loopml.client.fluent",
+    "log_metric": "loopml.client.fluent",
+    "log_metrics": "loopml.client.fluent",
+    "log_param": "loopml.client.fluent",
+    "log_params": "loopml.client.fluent",
+    "search_runs": "loopml.client.fluent",
+    "set_tag": "loopml.client.fluent",
+    "set_tags": "loopml.client.fluent",
+    "set_tracking_uri": "loopml.client.fluent",
+    "start_run": "loopml.client.fluent",
+}
+
+if TYPE_CHECKING:
+    from loopml import errors
+    from loopml.client.client import Client
+    from loopml.client.fluent import (
+        ActiveRun,
+        active_run,
+        end_run,
+        get_client,
+        get_run,
+        log_artifact,
+        log_dataset,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        search_runs,
+        set_tag,
+        set_tags,
+        set_tracking_uri,
+        start_run,
+    )
+    from loopml.domain import Run, RunStatus
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return importlib.import_module("loopml.errors")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,294 @@
+"""The explicit client: `Client()` talks to the embedded store or to a server, with the same calls.
+
+client = loopml.Client()                                   # embedded, under ./loopml-data
+client = loopml.Client("http://127.0.0.1:8080", token=...)  # a loopml server
+client.runs.search("bike-demand", filter="metrics.rmse < 45", order_by=["metrics.rmse"])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.client.metric_buffer import MetricBuffer
+from loopml.domain import (
+    ArtifactRecord,
+    AuditEvent,
+    Dataset,
+    Experiment,
+    Metric,
+    Page,
+    Run,
+    RunStatus,
+    Token,
+)
+from loopml.domain.validation import check_key
+from loopml.errors import InvalidInput, InvalidMetric
+
+if TYPE_CHECKING:
+    import httpx
+
+    from loopml.client.backend import Backend
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _backend_for(tracking_uri: str | None, token: str | None, home: str | Path | None) -> Backend:
+    from loopml.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if home is not None:
+        overrides["home"] = Path(home)
+    settings = load_settings(**overrides)
+    uri = tracking_uri if tracking_uri is not None else settings.tracking_uri
+    if uri and uri.startswith(("http://", "https://")):
+        from loopml.client.http_backend import HttpBackend
+
+        return HttpBackend(uri, token if token is not None else settings.token)
+    if uri:
+        if uri.startswith("file://"):
+            uri = uri[len("file://") :]
+        settings = load_settings(home=Path(uri))
+    from loopml.client.local_backend import LocalBackend
+
+    return LocalBackend.from_settings(settings)
+
+
+class Client:
+    """Tracking, tokens and audit through one backend. `tracking_uri`: `http(s)://...` for a server, a
+    directory (or unset: `LOOPML_TRACKING_URI`, else `LOOPML_HOME`, else ./loopml-data) for embedded."""
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        token: str | None = None,
+        home: str | Path | None = None,
+        backend: Backend | None = None,
+        http_client: httpx.Client | None = None,
+        metric_batch_size: int = 10_000,
+        metric_flush_seconds: float = 1.0,
+    ) -> None:
+        if backend is None and http_client is not None:
+            from loopml.client.http_backend import HttpBackend
+
+            backend = HttpBackend(tracking_uri or str(http_client.base_url), token, client=http_client)
+        self.backend: Backend = backend or _backend_for(tracking_uri, token, home)
+        self.metrics = MetricBuffer(self.backend.log_metrics, metric_batch_size, metric_flush_seconds)
+        self.experiments = Experiments(self)
+        self.runs = Runs(self)
+        self.tokens = Tokens(self)
+        self.audit = Audit(self)
+
+    def close(self) -> None:
+        """Flush pending metric points (raising DeliveryFailed if any were not stored), then disconnect."""
+        try:
+            self.metrics.close()
+        finally:
+            self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Experiments:
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def list(self, project: str | None = None) -> list[Experiment]:
+        return self._backend.list_experiments(project)
+
+    def get(self, experiment_id: int) -> Experiment:
+        return self._backend.get_experiment(experiment_id)
+
+    def find(self, name: str, project: str | None = None) -> Experiment:
+        return self._backend.find_experiment(name, project)
+
+    def get_or_create(self, name: str, project: str | None = None) -> Experiment:
+        return self._backend.get_or_create_experiment(name, project)
+
+
+class Runs:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._backend = client.backend
+        self._checked_keys: set[str] = set()
+
+    def create(
+        self,
+        experiment: str | int,
+        name: str | None = None,
+        *,
+        project: str | None = None,
+        parent_run_id: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Run:
+        experiment_id = self._experiment_id(experiment, project, create=True)
+        return self._backend.create_run(experiment_id, name, parent_run_id, params, tags)
+
+    def get(self, run_id: str) -> Run:
+        return self._backend.get_run(run_id)
+
+    def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
+        """Flush the run's metric points, then set its final status."""
+        self._client.metrics.flush()
+        value = status.value if isinstance(status, RunStatus) else status
+        return self._backend.end_run(run_id, value)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+        """Queue one point (sent in the background; `flush()` or `end()` waits for delivery)."""
+        if key not in self._checked_keys:
+            check_key("metric", key)
+            self._checked_keys.add(key)
+        if value.__class__ is not float:
+            if isinstance(value, bool | str | bytes):
+                raise InvalidMetric(f"metric {key!r} value must be a number, got {value!r}")
+            try:
+                value = float(value)  # int, numpy scalars, Decimal
+            except (TypeError, ValueError):
+                raise InvalidMetric(f"metric {key!r} value must be a number, got {value!r}") from None
+        if step.__class__ is not int:
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise InvalidMetric(f"metric {key!r} step must be an integer, got {step!r}")
+            step = int(step)
+        self._client.metrics.log(run_id, Metric(key, value, step, timestamp or time.time_ns() // 1_000_000))
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        at = timestamp or now_ms()
+        for key, value in metrics.items():
+            self.log_metric(run_id, key, value, step, at)
+
+    def flush(self) -> None:
+        self._client.metrics.flush()
+
+    def history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric `key`, by step (pending points are flushed first)."""
+        self._client.metrics.flush()
+        return self._backend.metric_history(run_id, key)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        self._backend.log_params(run_id, params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        self._backend.set_tags(run_id, tags)
+
+    def log_dataset(
+        self, run_id: str, data: Any, name: str, role: str = "training", source: str | None = None
+    ) -> Dataset:
+        from loopml.client.fingerprint import fingerprint
+
+        return self._backend.log_dataset(run_id, fingerprint(data, name, role, source))
+
+    def datasets(self, run_id: str) -> list[Dataset]:
+        return self._backend.run_datasets(run_id)
+
+    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> ArtifactRecord:
+        """Upload a file; stored under `artifact_path` (default: the file's name)."""
+        from loopml.artifacts import sanitize_path
+
+        local = Path(local_path)
+        if not local.is_file():
+            raise InvalidInput(f"{str(local)!r} is not a file (use log_artifacts for a directory)")
+        return self._backend.log_artifact(run_id, sanitize_path(artifact_path or local.name), local)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
+    ) -> list[ArtifactRecord]:
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"{str(root)!r} is not a directory")
+        logged = []
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = file.relative_to(root).as_posix()
+            target = f"{artifact_path.rstrip('/')}/{relative}" if artifact_path else relative
+            logged.append(self._backend.log_artifact(run_id, target, file))
+        return logged
+
+    def artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
+        return self._backend.list_artifacts(run_id, prefix)
+
+    def download_artifact(self, run_id: str, path: str, dest_dir: str | Path = ".") -> Path:
+        """Download one artifact into `dest_dir` (verified against its sha256); returns the local path."""
+        from loopml.artifacts import sanitize_path
+
+        clean = sanitize_path(path)
+        return self._backend.download_artifact(run_id, clean, Path(dest_dir) / clean)
+
+    def search(
+        self,
+        experiments: str | int | Sequence[str | int],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        project: str | None = None,
+    ) -> Page[Run]:
+        """One page of runs matching `filter`; pass `next_page_token` back for the next page."""
+        self._client.metrics.flush()
+        names = [experiments] if isinstance(experiments, str | int) else list(experiments)
+        ids = [self._experiment_id(e, project, create=False) for e in names]
+        return self._backend.search_runs(ids, filter, order_by, max_results, page_token)
+
+    def iter_search(
+        self,
+        experiments: str | int | Sequence[str | int],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        project: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Run]:
+        token: str | None = None
+        while True:
+            page = self.search(experiments, filter, order_by, page_size, token, project)
+            yield from page.items
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list(self, experiment: str | int, max_results: int = 1000, project: str | None = None) -> list[Run]:
+        return self.search(experiment, max_results=max_results, project=project).items
+
+    def _experiment_id(self, experiment: str | int, project: str | None, create: bool) -> int:
+        if isinstance(experiment, int) and not isinstance(experiment, bool):
+            return experiment
+        if not isinstance(experiment, str):
+            raise InvalidInput(f"experiment must be a name or an id, got {experiment!r}")
+        if create:
+            return self._backend.get_or_create_experiment(experiment, project).id
+        return self._backend.find_experiment(experiment, project).id
+
+
+class Tokens:
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def create(self, name: str, role: str = "viewer", project: str | None = None) -> tuple[Token, str]:
+        return self._backend.create_token(name, role, project)
+
+    def list(self) -> list[Token]:
+        return self._backend.list_tokens()
+
+    def revoke(self, token_id: str) -> Token:
+        return self._backend.revoke_token(token_id)
+
+
+class Audit:
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        return self._backend.audit_events(after_seq, limit)
+
+    def verify(self) -> list[str]:
+        """Problems in the audit hash chain; an empty list means no row was edited, inserted or deleted."""
+        return self._backend.verify_audit()

@@ -1,0 +1,278 @@
+"""The HTTP backend: the same operations against a loopml server (`LOOPML_TRACKING_URI`, `LOOPML_TOKEN`)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from loopml.client.local_backend import write_verified
+from loopml.domain import (
+    ArtifactRecord,
+    AuditEvent,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    Metric,
+    Page,
+    Run,
+    Token,
+    wire,
+)
+from loopml.errors import (
+    AuthenticationRequired,
+    IntegrityError,
+    InvalidInput,
+    LoopmlError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RemoteError,
+    error_for_code,
+)
+
+API = "/api/v1"
+CONNECT_RETRIES = 3
+"""Attempts when the server cannot be reached at all (the request was not sent, so a retry is safe)."""
+
+
+_BY_STATUS: dict[int, type[LoopmlError]] = {
+    400: InvalidInput,
+    401: AuthenticationRequired,
+    403: PermissionDenied,
+    404: NotFound,
+    405: InvalidInput,
+    409: IntegrityError,
+    413: PayloadTooLarge,
+    415: InvalidInput,
+    422: InvalidInput,
+}
+"""For error codes this client does not know (request validation, unknown routes, newer servers)."""
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="")
+
+
+class HttpBackend:
+    def __init__(
+        self,
+        uri: str,
+        token: str | None = None,
+        client: httpx.Client | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.uri = uri.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if client is None:
+            client = httpx.Client(base_url=self.uri, timeout=timeout)
+        client.headers.update(headers)
+        self._http = client
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _request(self, method: str, url: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
+        if json is not None:
+            kwargs["content"] = orjson.dumps(json)
+            kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
+        for attempt in range(CONNECT_RETRIES):
+            try:
+                response = self._http.request(method, API + url, **kwargs)
+                break
+            except httpx.ConnectError as exc:
+                if attempt == CONNECT_RETRIES - 1:
+                    raise RemoteError(f"cannot reach the loopml server at {self.uri}: {exc}") from exc
+                time.sleep(0.2 * 2**attempt)
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _json(self, method: str, url: str, *, json: Any = None, **kwargs: Any) -> Any:
+        return orjson.loads(self._request(method, url, json=json, **kwargs).content)
+
+    def _error(self, response: httpx.Response) -> Exception:
+        """The loopml error a failed response stands for: by its stable code, else by its HTTP status."""
+        try:
+            body = orjson.loads(response.read())
+            code, message = str(body["error"]["code"]), str(body["error"]["message"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            code = ""
+            message = f"{response.request.method} {response.request.url.path} answered {response.status_code}"
+            if response.status_code == 401:
+                message = f"the server at {self.uri} asks for a token (set LOOPML_TOKEN)"
+        cls = error_for_code(code)
+        if cls is RemoteError:
+            cls = _BY_STATUS.get(response.status_code, RemoteError)
+        return cls(message)
+
+    # -- experiments -------------------------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        body = self._json("POST", "/experiments", json={"name": name, "project": project})
+        return wire.experiment_from_json(body["experiment"])
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        return wire.experiment_from_json(self._json("GET", f"/experiments/{int(experiment_id)}")["experiment"])
+
+    def find_experiment(self, name: str, project: str | None = None) -> Experiment:
+        from loopml.errors import ExperimentNotFound
+
+        query = {"name": name} | ({"project": project} if project else {})
+        found = self._json("GET", "/experiments", params=query)["experiments"]
+        if not found:
+            raise ExperimentNotFound(
+                f"experiment {name!r} does not exist" + (f" in project {project!r}" if project else "")
+            )
+        return wire.experiment_from_json(found[0])
+
+    def list_experiments(self, project: str | None = None) -> list[Experiment]:
+        query = {"project": project} if project else {}
+        return [wire.experiment_from_json(e) for e in self._json("GET", "/experiments", params=query)["experiments"]]
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: int,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        body = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "params": _stringify(params),
+            "tags": _stringify(tags),
+            "start_time": start_time,
+        }
+        return wire.run_from_json(self._json("POST", "/runs", json=body)["run"])
+
+    def get_run(self, run_id: str) -> Run:
+        return wire.run_from_json(self._json("GET", f"/runs/{_path(run_id)}")["run"])
+
+    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> Run:
+        body = {"status": status, "end_time": end_time}
+        return wire.run_from_json(self._json("PATCH", f"/runs/{_path(run_id)}", json=body)["run"])
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        self._request("POST", f"/runs/{_path(run_id)}/params", json={"params": _stringify(params)})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        self._request("POST", f"/runs/{_path(run_id)}/tags", json={"tags": _stringify(tags)})
+
+    def log_metrics(self, run_id: str, points: Sequence[Metric]) -> int:
+        body = {
+            "keys": [p.key for p in points],
+            "values": [wire.encode_float(p.value) for p in points],
+            "steps": [p.step for p in points],
+            "timestamps": [p.timestamp for p in points],
+        }
+        return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body)["stored"])
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        url = f"/runs/{_path(run_id)}/metrics/{quote(key, safe='/')}"
+        return [wire.metric_from_json(m) for m in self._json("GET", url)["metrics"]]
+
+    def log_dataset(self, run_id: str, data: DatasetInput) -> Dataset:
+        body = {
+            "name": data.name,
+            "digest": data.digest,
+            "schema": [list(c) for c in data.schema],
+            "rows": data.rows,
+            "source": data.source,
+            "role": data.role,
+        }
+        return wire.dataset_from_json(self._json("POST", f"/runs/{_path(run_id)}/datasets", json=body)["dataset"])
+
+    def run_datasets(self, run_id: str) -> list[Dataset]:
+        return [wire.dataset_from_json(d) for d in self._json("GET", f"/runs/{_path(run_id)}/datasets")["datasets"]]
+
+    def log_artifact(self, run_id: str, path: str, local_file: Path) -> ArtifactRecord:
+        digest = _file_sha256(local_file)
+        with open(local_file, "rb") as stream:
+            body = self._json(
+                "PUT",
+                f"/runs/{_path(run_id)}/artifacts/{quote(path, safe='/')}",
+                content=iter(lambda: stream.read(1 << 20), b""),
+                headers={"X-Content-SHA256": digest, "Content-Type": "application/octet-stream"},
+            )
+        return wire.artifact_from_json(body["artifact"])
+
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
+        query = {"prefix": prefix} if prefix else {}
+        body = self._json("GET", f"/runs/{_path(run_id)}/artifacts", params=query)
+        return [wire.artifact_from_json(a) for a in body["artifacts"]]
+
+    def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
+        url = f"{API}/runs/{_path(run_id)}/artifacts/{quote(path, safe='/')}"
+        with self._http.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise self._error(response)
+            digest = response.headers.get("X-Content-SHA256", "")
+            return write_verified(response.iter_bytes(1 << 20), digest, dest)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        body = {
+            "experiment_ids": list(experiment_ids),
+            "filter": filter,
+            "order_by": list(order_by) if order_by else None,
+            "max_results": max_results,
+            "page_token": page_token,
+        }
+        found = self._json("POST", "/runs/search", json=body)
+        return Page(items=[wire.run_from_json(r) for r in found["runs"]], next_page_token=found["next_page_token"])
+
+    # -- governance --------------------------------------------------------------------------------
+
+    def create_token(self, name: str, role: str, project: str | None = None) -> tuple[Token, str]:
+        body = self._json("POST", "/tokens", json={"name": name, "role": role, "project": project})
+        return wire.token_from_json(body["token"]), str(body["secret"])
+
+    def list_tokens(self) -> list[Token]:
+        return [wire.token_from_json(t) for t in self._json("GET", "/tokens")["tokens"]]
+
+    def revoke_token(self, token_id: str) -> Token:
+        return wire.token_from_json(self._json("DELETE", f"/tokens/{_path(token_id)}")["token"])
+
+    def audit_events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        body = self._json("GET", "/audit", params={"after_seq": after_seq, "limit": limit})
+        return [wire.audit_from_json(e) for e in body["events"]]
+
+    def verify_audit(self) -> list[str]:
+        return [str(p) for p in self._json("GET", "/audit/verify")["problems"]]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _stringify(values: Mapping[str, object] | None) -> dict[str, object] | None:
+    """Params and tags travel as strings; numbers and booleans become their text here, as in the service."""
+    if values is None:
+        return None
+    return {
+        k: v if isinstance(v, str) or v is None or isinstance(v, list | dict) else str(v) for k, v in values.items()
+    }
+
+
+def _file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()

@@ -1,0 +1,101 @@
+"""Experiment tracking vocabulary. Times are integer milliseconds since the Unix epoch (as in MLflow)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, TypeVar
+
+T = TypeVar("T")
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: int
+    project: str
+    name: str
+    created_at: int
+
+
+class Metric(NamedTuple):
+    """One metric point. A NamedTuple rather than a frozen dataclass: it is built once per logged point,
+    on the ingest hot path, and a NamedTuple is five times cheaper to create while just as immutable."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_run_id: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Latest value of each metric (highest step, then latest timestamp)."""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """What a client sends to log a dataset: a fingerprint, never the data itself."""
+
+    name: str
+    digest: str
+    schema: tuple[tuple[str, str], ...]
+    rows: int
+    source: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """One dataset version: the same content logged twice is one Dataset (same digest)."""
+
+    digest: str
+    name: str
+    schema: tuple[tuple[str, str], ...]
+    rows: int
+    source: str
+    created_at: int
+    role: str | None = None
+    """The role in a given run (training, validation, test, reference) when read through a run."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    run_id: str
+    path: str
+    digest: str
+    size: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str | None

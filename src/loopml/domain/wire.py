@@ -1,0 +1,162 @@
+"""JSON shapes of the domain objects, shared by the server and the HTTP client (stdlib only).
+
+Metric values that JSON cannot carry (NaN, +inf, -inf) travel as the strings "NaN", "Infinity" and
+"-Infinity", as in JavaScript and MLflow's protobuf JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loopml.domain.audit import AuditEvent
+from loopml.domain.tokens import Role, Token
+from loopml.domain.tracking import ArtifactRecord, Dataset, Experiment, Metric, Run, RunStatus
+
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode_float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_float(value: object) -> float:
+    """A metric value from JSON; raises ValueError (TypeError for non-numbers) on anything else."""
+    if isinstance(value, bool):
+        raise TypeError("a metric value must be a number, not a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value in _SPECIAL:
+        return _SPECIAL[value]
+    raise TypeError(f'a metric value must be a number or "NaN", "Infinity", "-Infinity", not {value!r}')
+
+
+def experiment_to_json(e: Experiment) -> dict[str, Any]:
+    return {"id": e.id, "project": e.project, "name": e.name, "created_at": e.created_at}
+
+
+def experiment_from_json(d: dict[str, Any]) -> Experiment:
+    return Experiment(id=d["id"], project=d["project"], name=d["name"], created_at=d["created_at"])
+
+
+def run_to_json(r: Run) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "experiment_id": r.experiment_id,
+        "name": r.name,
+        "status": r.status.value,
+        "start_time": r.start_time,
+        "end_time": r.end_time,
+        "parent_run_id": r.parent_run_id,
+        "params": r.params,
+        "metrics": {k: encode_float(v) for k, v in r.metrics.items()},
+        "tags": r.tags,
+    }
+
+
+def run_from_json(d: dict[str, Any]) -> Run:
+    return Run(
+        id=d["id"],
+        experiment_id=d["experiment_id"],
+        name=d["name"],
+        status=RunStatus(d["status"]),
+        start_time=d["start_time"],
+        end_time=d["end_time"],
+        parent_run_id=d["parent_run_id"],
+        params=dict(d["params"]),
+        metrics={k: decode_float(v) for k, v in d["metrics"].items()},
+        tags=dict(d["tags"]),
+    )
+
+
+def metric_to_json(m: Metric) -> dict[str, Any]:
+    return {"key": m.key, "value": encode_float(m.value), "step": m.step, "timestamp": m.timestamp}
+
+
+def metric_from_json(d: dict[str, Any]) -> Metric:
+    return Metric(key=d["key"], value=decode_float(d["value"]), step=d["step"], timestamp=d["timestamp"])
+
+
+def dataset_to_json(d: Dataset) -> dict[str, Any]:
+    return {
+        "digest": d.digest,
+        "name": d.name,
+        "schema": [list(c) for c in d.schema],
+        "rows": d.rows,
+        "source": d.source,
+        "created_at": d.created_at,
+        "role": d.role,
+    }
+
+
+def dataset_from_json(d: dict[str, Any]) -> Dataset:
+    return Dataset(
+        digest=d["digest"],
+        name=d["name"],
+        schema=tuple((str(c), str(t)) for c, t in d["schema"]),
+        rows=d["rows"],
+        source=d["source"],
+        created_at=d["created_at"],
+        role=d.get("role"),
+    )
+
+
+def artifact_to_json(a: ArtifactRecord) -> dict[str, Any]:
+    return {
+        "run_id": a.run_id,
+        "path": a.path,
+        "digest": a.digest,
+        "size": a.size,
+        "created_at": a.created_at,
+    }
+
+
+def artifact_from_json(d: dict[str, Any]) -> ArtifactRecord:
+    return ArtifactRecord(
+        run_id=d["run_id"], path=d["path"], digest=d["digest"], size=d["size"], created_at=d["created_at"]
+    )
+
+
+def token_to_json(t: Token) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "role": t.role.value,
+        "project": t.project,
+        "created_at": t.created_at,
+        "revoked_at": t.revoked_at,
+    }
+
+
+def token_from_json(d: dict[str, Any]) -> Token:
+    return Token(
+        id=d["id"],
+        name=d["name"],
+        role=Role(d["role"]),
+        project=d["project"],
+        created_at=d["created_at"],
+        revoked_at=d["revoked_at"],
+    )
+
+
+def audit_to_json(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time,
+        "actor": e.actor,
+        "action": e.action,
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "before": e.before,
+        "after": e.after,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def audit_from_json(d: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(**d)

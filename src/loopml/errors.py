@@ -1,0 +1,184 @@
+"""The loopml error tree. Every error a user can see is a `LoopmlError`.
+
+    LoopmlError
+    ├── NotFound (LookupError)                      code: not_found
+    │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
+    │   └── DatasetNotFound, ArtifactNotFound, TokenNotFound
+    ├── InvalidInput (ValueError)                   code: invalid_input
+    │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
+    │   ├── InvalidStatus, ParamConflict
+    │   └── PayloadTooLarge
+    ├── AlreadyExists (ValueError)                  code: already_exists
+    ├── AuthenticationRequired (PermissionError)    code: unauthenticated
+    ├── PermissionDenied (PermissionError)          code: permission_denied
+    ├── IntegrityError                              code: integrity_error
+    │   ├── ArtifactCorrupted                       (content does not match its sha256)
+    │   └── AuditChainBroken                        (an audit row was edited, inserted or deleted)
+    ├── DeliveryFailed                              code: delivery_failed (points not stored)
+    ├── RemoteError                                 code: remote_error (server failed, not the caller)
+    └── UserCodeError                               code: user_code_error (wraps an exception of user code)
+
+Each class carries a stable `code`; the HTTP mapping lives in `loopml.server.errors` only, and the HTTP
+client turns a code back into the same class with `error_for_code`. Callers catch at any level:
+`except LookupError` works as well as `except loopml.errors.RunNotFound`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "ArtifactCorrupted",
+    "ArtifactNotFound",
+    "AuditChainBroken",
+    "AuthenticationRequired",
+    "DatasetNotFound",
+    "DeliveryFailed",
+    "ExperimentNotFound",
+    "IntegrityError",
+    "InvalidFilter",
+    "InvalidInput",
+    "InvalidMetric",
+    "InvalidName",
+    "InvalidPath",
+    "InvalidStatus",
+    "LoopmlError",
+    "NotFound",
+    "ParamConflict",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ProjectNotFound",
+    "RemoteError",
+    "RunNotFound",
+    "TokenNotFound",
+    "UserCodeError",
+    "error_for_code",
+]
+
+
+class LoopmlError(Exception):
+    """Root of every error loopml raises on purpose."""
+
+    code = "loopml_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(LoopmlError, LookupError):
+    code = "not_found"
+
+
+class ProjectNotFound(NotFound):
+    code = "project_not_found"
+
+
+class ExperimentNotFound(NotFound):
+    code = "experiment_not_found"
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class InvalidInput(LoopmlError, ValueError):
+    code = "invalid_input"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class InvalidPath(InvalidInput):
+    code = "invalid_path"
+
+
+class InvalidFilter(InvalidInput):
+    code = "invalid_filter"
+
+
+class InvalidMetric(InvalidInput):
+    code = "invalid_metric"
+
+
+class InvalidStatus(InvalidInput):
+    code = "invalid_status"
+
+
+class ParamConflict(InvalidInput):
+    """A param was logged again with a different value (params are write-once)."""
+
+    code = "param_conflict"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class AlreadyExists(LoopmlError, ValueError):
+    code = "already_exists"
+
+
+class AuthenticationRequired(LoopmlError, PermissionError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(LoopmlError, PermissionError):
+    code = "permission_denied"
+
+
+class IntegrityError(LoopmlError):
+    code = "integrity_error"
+
+
+class ArtifactCorrupted(IntegrityError):
+    code = "artifact_corrupted"
+
+
+class AuditChainBroken(IntegrityError):
+    code = "audit_chain_broken"
+
+
+class DeliveryFailed(LoopmlError):
+    """Logged data could not be delivered to the store; nothing was silently dropped."""
+
+    code = "delivery_failed"
+
+
+class RemoteError(LoopmlError):
+    """The server failed for a reason that is not the caller's mistake."""
+
+    code = "remote_error"
+
+
+class UserCodeError(LoopmlError):
+    """An exception raised by user code (a training step, a custom model), wrapped."""
+
+    code = "user_code_error"
+
+
+def _all_subclasses(cls: type[LoopmlError]) -> list[type[LoopmlError]]:
+    found: list[type[LoopmlError]] = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+def error_for_code(code: str) -> type[LoopmlError]:
+    """The error class for a stable code, `RemoteError` for codes this version does not know."""
+    for cls in _all_subclasses(LoopmlError):
+        if cls.code == code:
+            return cls
+    return RemoteError

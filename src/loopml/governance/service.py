@@ -1,0 +1,77 @@
+"""Tokens and audit: create, list, revoke, authenticate; read and verify the hash chain."""
+
+from __future__ import annotations
+
+from loopml.domain import AuditEvent, Principal, Role, Token
+from loopml.domain.validation import check_name
+from loopml.errors import InvalidInput, PermissionDenied
+from loopml.store import MetadataStore, read_events, verify_chain
+
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.role.allows(Role.ADMIN):
+        raise PermissionDenied(f"this operation needs the admin role; the token in use has {principal.role.value}")
+
+
+class GovernanceService:
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+
+    def create_token(self, principal: Principal, name: str, role: str, project: str | None = None) -> tuple[Token, str]:
+        """A new token and its secret, shown only now. Only a global admin mints tokens."""
+        _require_admin(principal)
+        if principal.project is not None:
+            raise PermissionDenied("only a global admin token can create tokens")
+        check_name("token", name)
+        try:
+            parsed = Role(role)
+        except ValueError:
+            raise InvalidInput(f"role must be one of viewer, editor, admin, got {role!r}") from None
+        if project is not None:
+            check_name("project", project)
+        with self.store.write(principal.actor) as unit:
+            return unit.tokens.create(name, parsed, project)
+
+    def list_tokens(self, principal: Principal) -> list[Token]:
+        _require_admin(principal)
+        with self.store.read() as unit:
+            return unit.tokens.list()
+
+    def revoke_token(self, principal: Principal, token_id: str) -> Token:
+        _require_admin(principal)
+        with self.store.write(principal.actor) as unit:
+            return unit.tokens.revoke(token_id)
+
+    def authenticate(self, secret: str) -> Principal | None:
+        with self.store.read() as unit:
+            token = unit.tokens.authenticate(secret)
+        if token is None:
+            return None
+        return Principal(actor=f"token:{token.name}", role=token.role, project=token.project)
+
+    def bootstrap_admin(self, secret: str | None) -> str | None:
+        """Make sure an admin can log in. With `secret` (LOOPML_ADMIN_TOKEN) that token is registered if it
+        is not yet; otherwise, on a store with no token at all, a new admin token is minted and returned
+        (to be printed once). Returns None when nothing new was minted."""
+        with self.store.write("system") as unit:
+            if secret is not None:
+                if unit.tokens.authenticate(secret) is None:
+                    unit.tokens.create("admin", Role.ADMIN, None, secret=secret)
+                return None
+            if unit.tokens.count_active() == 0:
+                _, minted = unit.tokens.create("admin", Role.ADMIN, None)
+                return minted
+        return None
+
+    def audit_events(self, principal: Principal, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        _require_admin(principal)
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit must be from 1 to 10000, got {limit}")
+        with self.store.read() as unit:
+            return list(read_events(unit.connection, after_seq, limit))
+
+    def verify_audit(self, principal: Principal) -> list[str]:
+        """Problems found in the audit chain (empty when intact)."""
+        _require_admin(principal)
+        with self.store.read() as unit:
+            return verify_chain(unit.connection)

@@ -1,0 +1,53 @@
+"""One typed settings object, read from `LOOPML_*` environment variables.
+
+LOOPML_HOME            embedded data directory (default ./loopml-data)
+LOOPML_TRACKING_URI    http(s)://host:port of a loopml server; unset = embedded store
+LOOPML_TOKEN           API token sent to that server
+LOOPML_DATABASE_URL    metadata store (default sqlite under LOOPML_HOME; postgresql+psycopg://...)
+LOOPML_ARTIFACT_ROOT   artifact store root URL (default file:// under LOOPML_HOME; s3://bucket/prefix)
+LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start (else one is printed)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOPML_", extra="ignore")
+
+    home: Path = Path("loopml-data")
+    tracking_uri: str | None = None
+    token: str | None = None
+    database_url: str | None = None
+    artifact_root: str | None = None
+    admin_token: str | None = None
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible service (MinIO, Ceph, a local test server)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest JSON body the server reads; artifact uploads are streamed and not bound by it."""
+
+    metric_batch_size: int = Field(default=10_000, gt=0)
+    metric_flush_seconds: float = Field(default=1.0, gt=0)
+    default_project: str = "default"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'loopml.db').resolve()}"
+
+    def resolved_artifact_root(self) -> str:
+        if self.artifact_root:
+            return self.artifact_root
+        return (self.home / "artifacts").resolve().as_uri()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit keyword overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

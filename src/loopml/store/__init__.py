@@ -1,0 +1,96 @@
+"""The SQL metadata store: one repository per aggregate, all sharing one transaction per unit of work.
+
+Owns the schema, migrations and every SQL statement. Imports `loopml.domain` and `loopml.errors` only
+(never a service, the server or the SDK).
+
+    store = MetadataStore.open("sqlite:///loopml-data/loopml.db")
+    with store.write(actor="ann") as unit:        # one transaction; audit rows go in it
+        run = unit.runs.get(run_id)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy import Connection, Engine
+
+from loopml.store.artifact_records import ArtifactRecordRepository
+from loopml.store.audit import AuditLog, read_events, verify_chain
+from loopml.store.datasets import DatasetRepository
+from loopml.store.engine import WRITE, create_store_engine
+from loopml.store.experiments import ExperimentRepository, ProjectRepository
+from loopml.store.metrics import MetricRepository
+from loopml.store.migrations import upgrade_to_head
+from loopml.store.runs import RunRepository
+from loopml.store.tokens import TokenRepository
+
+__all__ = ["MetadataStore", "Unit", "read_events", "verify_chain"]
+
+
+class Unit:
+    """The repositories of one transaction. Every mutation they make is audited as `actor`."""
+
+    def __init__(self, conn: Connection, actor: str) -> None:
+        self.connection = conn
+        self.audit = AuditLog(conn, actor)
+
+    @cached_property
+    def projects(self) -> ProjectRepository:
+        return ProjectRepository(self.connection, self.audit)
+
+    @cached_property
+    def experiments(self) -> ExperimentRepository:
+        return ExperimentRepository(self.connection, self.audit)
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        return RunRepository(self.connection, self.audit)
+
+    @cached_property
+    def metrics(self) -> MetricRepository:
+        return MetricRepository(self.connection, self.audit)
+
+    @cached_property
+    def datasets(self) -> DatasetRepository:
+        return DatasetRepository(self.connection, self.audit)
+
+    @cached_property
+    def artifacts(self) -> ArtifactRecordRepository:
+        return ArtifactRecordRepository(self.connection, self.audit)
+
+    @cached_property
+    def tokens(self) -> TokenRepository:
+        return TokenRepository(self.connection, self.audit)
+
+
+class MetadataStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, upgrade: bool = True) -> MetadataStore:
+        """Connect to the database at `url`, bringing its schema to the current version first."""
+        engine = create_store_engine(url)
+        if upgrade:
+            upgrade_to_head(engine)
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self, actor: str) -> Iterator[Unit]:
+        """A read-write transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            yield Unit(conn, actor)
+
+    @contextmanager
+    def read(self) -> Iterator[Unit]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Unit(conn, actor="reader")
+
+    def close(self) -> None:
+        self.engine.dispose()

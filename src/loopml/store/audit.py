@@ -1,0 +1,153 @@
+"""The hash-chained audit log, written in the transaction of the mutation it records."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+
+from loopml.domain import AuditEvent
+from loopml.store.schema import audit_head, audit_log
+
+GENESIS = "0" * 64
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _canonical(value: dict[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def row_hash(
+    seq: int,
+    time_ms: int,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: str | None,
+    after: str | None,
+    prev_hash: str,
+) -> str:
+    payload = orjson.dumps([seq, time_ms, actor, action, entity_type, entity_id, before, after, prev_hash])
+    return hashlib.sha256(payload).hexdigest()
+
+
+class AuditLog:
+    """Appends audit rows for one unit of work. The chain head row is locked on first use, so
+    concurrent writers append one after another and the chain never forks."""
+
+    def __init__(self, conn: Connection, actor: str) -> None:
+        self._conn = conn
+        self.actor = actor
+        self._head: tuple[int, str] | None = None
+
+    def record(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        seq, prev = self._lock_head()
+        seq += 1
+        at = now_ms()
+        before_text, after_text = _canonical(before), _canonical(after)
+        digest = row_hash(seq, at, self.actor, action, entity_type, entity_id, before_text, after_text, prev)
+        self._conn.execute(
+            insert(audit_log).values(
+                seq=seq,
+                time=at,
+                actor=self.actor,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                before=before_text,
+                after=after_text,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        self._conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+        self._head = (seq, digest)
+
+    def _lock_head(self) -> tuple[int, str]:
+        if self._head is None:
+            row = self._conn.execute(
+                select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+            ).one_or_none()
+            if row is None:
+                self._conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
+                self._head = (0, GENESIS)
+            else:
+                self._head = (int(row.seq), str(row.hash))
+        return self._head
+
+
+def read_events(conn: Connection, after_seq: int = 0, limit: int | None = None) -> Iterator[AuditEvent]:
+    query = select(audit_log).where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in conn.execute(query):
+        yield AuditEvent(
+            seq=row.seq,
+            time=row.time,
+            actor=row.actor,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            before=orjson.loads(row.before) if row.before is not None else None,
+            after=orjson.loads(row.after) if row.after is not None else None,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+
+
+def verify_chain(conn: Connection) -> list[str]:
+    """Every problem found in the chain, as sentences naming the row; empty when the chain is intact."""
+    problems: list[str] = []
+    expected_seq, prev = 1, GENESIS
+    for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).yield_per(5000):
+        if row.seq != expected_seq:
+            if row.seq > expected_seq:
+                missing = f"{expected_seq}" if row.seq == expected_seq + 1 else f"{expected_seq}..{row.seq - 1}"
+                problems.append(f"row {missing} was deleted (sequence jumps from {expected_seq - 1} to {row.seq})")
+            else:
+                problems.append(f"row {row.seq} is out of sequence (expected {expected_seq})")
+        if row.prev_hash != prev:
+            problems.append(
+                f"row {row.seq} does not link to the row before it (a row was inserted or deleted before it)"
+            )
+        recomputed = row_hash(
+            row.seq,
+            row.time,
+            row.actor,
+            row.action,
+            row.entity_type,
+            row.entity_id,
+            row.before,
+            row.after,
+            row.prev_hash,
+        )
+        if recomputed != row.hash:
+            problems.append(f"row {row.seq} ({row.action} {row.entity_type} {row.entity_id}) was edited")
+        expected_seq, prev = row.seq + 1, row.hash
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one_or_none()
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev):
+        if head.seq > last_seq:
+            problems.append(f"rows {last_seq + 1}..{head.seq} were deleted from the end of the log")
+        else:
+            problems.append(f"the chain head records row {head.seq}, but the log ends at row {last_seq}")
+    elif head is None and last_seq > 0:
+        problems.append("the chain head row is missing")
+    return problems

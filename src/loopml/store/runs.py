@@ -1,0 +1,171 @@
+"""Runs with their params, tags and latest metric values."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Connection, insert, select, update
+
+from loopml.domain import Run, RunStatus
+from loopml.domain.search import OrderBy, SearchFilter
+from loopml.errors import ParamConflict, RunNotFound
+from loopml.store.audit import AuditLog
+from loopml.store.run_search import build_run_search
+from loopml.store.schema import experiments, latest_metrics, params, projects, runs, tags
+from loopml.store.upsert import upsert
+
+
+class RunRepository:
+    def __init__(self, conn: Connection, audit: AuditLog) -> None:
+        self._conn, self._audit = conn, audit
+
+    def create(
+        self,
+        run_id: str,
+        experiment_id: int,
+        name: str,
+        start_time: int,
+        parent_run_id: str | None,
+    ) -> None:
+        self._conn.execute(
+            insert(runs).values(
+                id=run_id,
+                experiment_id=experiment_id,
+                name=name,
+                status=RunStatus.RUNNING.value,
+                start_time=start_time,
+                end_time=None,
+                parent_run_id=parent_run_id,
+            )
+        )
+        self._audit.record(
+            "run.create",
+            "run",
+            run_id,
+            after={"experiment_id": experiment_id, "name": name, "parent_run_id": parent_run_id},
+        )
+
+    def project_of(self, run_id: str) -> str:
+        """The project a run belongs to (for access checks); RunNotFound if there is no such run."""
+        project = self._conn.execute(
+            select(projects.c.name)
+            .select_from(runs)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(runs.c.id == run_id)
+        ).scalar_one_or_none()
+        if project is None:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        return str(project)
+
+    def get(self, run_id: str) -> Run:
+        found = self.get_many([run_id])
+        if not found:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        return found[0]
+
+    def get_many(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs in the order of `run_ids` (missing ids are left out)."""
+        if not run_ids:
+            return []
+        ids = list(run_ids)
+        run_params: dict[str, dict[str, str]] = defaultdict(dict)
+        run_tags: dict[str, dict[str, str]] = defaultdict(dict)
+        run_metrics: dict[str, dict[str, float]] = defaultdict(dict)
+        for row in self._conn.execute(select(params).where(params.c.run_id.in_(ids))):
+            run_params[row.run_id][row.key] = row.value
+        for row in self._conn.execute(select(tags).where(tags.c.run_id.in_(ids))):
+            run_tags[row.run_id][row.key] = row.value
+        for row in self._conn.execute(
+            select(
+                latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan
+            ).where(latest_metrics.c.run_id.in_(ids))
+        ):
+            run_metrics[row.run_id][row.key] = math.nan if row.is_nan else float(row.value)
+        by_id = {}
+        for row in self._conn.execute(select(runs).where(runs.c.id.in_(ids))):
+            by_id[row.id] = Run(
+                id=row.id,
+                experiment_id=row.experiment_id,
+                name=row.name,
+                status=RunStatus(row.status),
+                start_time=row.start_time,
+                end_time=row.end_time,
+                parent_run_id=row.parent_run_id,
+                params=run_params.get(row.id, {}),
+                metrics=run_metrics.get(row.id, {}),
+                tags=run_tags.get(row.id, {}),
+            )
+        return [by_id[i] for i in ids if i in by_id]
+
+    def set_status(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
+        before = self._conn.execute(select(runs.c.status, runs.c.end_time).where(runs.c.id == run_id)).one()
+        self._conn.execute(update(runs).where(runs.c.id == run_id).values(status=status.value, end_time=end_time))
+        self._audit.record(
+            "run.update",
+            "run",
+            run_id,
+            before={"status": before.status, "end_time": before.end_time},
+            after={"status": status.value, "end_time": end_time},
+        )
+
+    def log_params(self, run_id: str, values: Mapping[str, str]) -> None:
+        """Params are write-once: the same value again is a no-op, a different value is ParamConflict."""
+        if not values:
+            return
+        existing = {
+            row.key: row.value
+            for row in self._conn.execute(
+                select(params.c.key, params.c.value).where(params.c.run_id == run_id, params.c.key.in_(list(values)))
+            )
+        }
+        for key, value in values.items():
+            if key in existing and existing[key] != value:
+                raise ParamConflict(
+                    f"param {key!r} of run {run_id} is already {existing[key]!r}; params are write-once, "
+                    f"so it cannot become {value!r} (log the new value under another key, or start a new run)"
+                )
+        new = {k: v for k, v in values.items() if k not in existing}
+        if new:
+            self._conn.execute(insert(params), [{"run_id": run_id, "key": k, "value": v} for k, v in new.items()])
+            self._audit.record("run.log_params", "run", run_id, after=new)
+
+    def set_tags(self, run_id: str, values: Mapping[str, str]) -> None:
+        if not values:
+            return
+        before = {
+            row.key: row.value
+            for row in self._conn.execute(
+                select(tags.c.key, tags.c.value).where(tags.c.run_id == run_id, tags.c.key.in_(list(values)))
+            )
+        }
+        changed = {k: v for k, v in values.items() if before.get(k) != v}
+        if not changed:
+            return
+        upsert(
+            self._conn,
+            tags,
+            [{"run_id": run_id, "key": k, "value": v} for k, v in changed.items()],
+            keys=("run_id", "key"),
+            update=("value",),
+        )
+        self._audit.record(
+            "run.set_tags",
+            "run",
+            run_id,
+            before={k: before[k] for k in changed if k in before},
+            after=changed,
+        )
+
+    def search_ids(
+        self,
+        experiment_ids: Sequence[int],
+        search: SearchFilter,
+        order_by: Sequence[OrderBy],
+        limit: int,
+        offset: int,
+    ) -> list[str]:
+        query = build_run_search(experiment_ids, search, order_by, limit, offset)
+        return [str(r[0]) for r in self._conn.execute(query)]
