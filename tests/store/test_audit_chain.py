@@ -17,7 +17,7 @@ from loopml.store import MetadataStore, read_events, verify_chain
 def store(db_url: str) -> Iterator[MetadataStore]:
     opened = MetadataStore.open(db_url)
     with opened.write("ann") as unit:
-        experiment = unit.experiments.create(unit.projects.get_or_create("default"), "bike")
+        experiment = unit.experiments.get_or_create(unit.projects.get_or_create("default"), "bike")
         for i in range(3):
             run_id = f"{i:032x}"
             unit.runs.create(run_id, experiment.id, f"run{i}", 1000, None)

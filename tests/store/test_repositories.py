@@ -26,7 +26,7 @@ def store(db_url: str) -> Iterator[MetadataStore]:
 @pytest.fixture
 def run_id(store: MetadataStore) -> str:
     with store.write("ann") as unit:
-        experiment = unit.experiments.create(unit.projects.get_or_create("default"), "bike")
+        experiment = unit.experiments.get_or_create(unit.projects.get_or_create("default"), "bike")
         unit.runs.create(RUN, experiment.id, "first", 1000, None)
     return RUN
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Row, Select, insert, select
+from sqlalchemy import Connection, Row, Select, select
 
 from loopml.domain import Experiment, Project
 from loopml.errors import ExperimentNotFound, ProjectNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.schema import experiments, projects
+from loopml.store.upsert import insert_if_missing
 
 
 class ProjectRepository:
@@ -21,16 +22,10 @@ class ProjectRepository:
         return Project(id=row.id, name=row.name, created_at=row.created_at)
 
     def get_or_create(self, name: str) -> Project:
-        try:
-            return self.get(name)
-        except ProjectNotFound:
-            pass
-        created = now_ms()
-        project_id = self._conn.execute(
-            insert(projects).values(name=name, created_at=created).returning(projects.c.id)
-        ).scalar_one()
-        self._audit.record("project.create", "project", name, after={"name": name})
-        return Project(id=project_id, name=name, created_at=created)
+        """The project, created if missing; safe when several writers create the same name at once."""
+        if insert_if_missing(self._conn, projects, {"name": name, "created_at": now_ms()}, ("name",)):
+            self._audit.record("project.create", "project", name, after={"name": name})
+        return self.get(name)
 
     def list(self) -> list[Project]:
         rows = self._conn.execute(select(projects).order_by(projects.c.name))
@@ -68,18 +63,18 @@ class ExperimentRepository:
         ).one_or_none()
         return None if row is None else _experiment(row)
 
-    def create(self, project: Project, name: str) -> Experiment:
-        created = now_ms()
-        experiment_id = self._conn.execute(
-            insert(experiments).values(project_id=project.id, name=name, created_at=created).returning(experiments.c.id)
-        ).scalar_one()
-        self._audit.record(
-            "experiment.create",
-            "experiment",
-            str(experiment_id),
-            after={"project": project.name, "name": name},
-        )
-        return Experiment(id=experiment_id, project=project.name, name=name, created_at=created)
+    def get_or_create(self, project: Project, name: str) -> Experiment:
+        """The experiment, created if missing; safe when several writers create the same name at once."""
+        row = {"project_id": project.id, "name": name, "created_at": now_ms()}
+        created = insert_if_missing(self._conn, experiments, row, ("project_id", "name"))
+        found = self.find(project.name, name)
+        if found is None:  # pragma: no cover - inserted above, or by a writer that committed first
+            raise ExperimentNotFound(f"experiment {name!r} vanished while it was being created")
+        if created:
+            self._audit.record(
+                "experiment.create", "experiment", str(found.id), after={"project": project.name, "name": name}
+            )
+        return found
 
     def list(self, project: str | None = None) -> list[Experiment]:
         query = self._select().order_by(projects.c.name, experiments.c.name)

@@ -29,3 +29,10 @@ def upsert(
         where=where,
     )
     conn.execute(stmt, list(rows))
+
+
+def insert_if_missing(conn: Connection, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on the unique `keys`; True if this call inserted the row."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(table).values(**row).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt.returning(table.c[keys[0]])).first() is not None

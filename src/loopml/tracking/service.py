@@ -105,10 +105,7 @@ class TrackingService:
             return found
         _require(principal, Role.EDITOR)
         with self.store.write(principal.actor) as unit:
-            found = unit.experiments.find(project, name)
-            if found is not None:
-                return found
-            return unit.experiments.create(unit.projects.get_or_create(project), name)
+            return unit.experiments.get_or_create(unit.projects.get_or_create(project), name)
 
     def get_experiment(self, principal: Principal, experiment_id: int) -> Experiment:
         with self.store.read() as unit:
