@@ -7,6 +7,7 @@
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
+    │   ├── InvalidRequest, InvalidJson              (an HTTP body of the wrong shape, or not JSON)
     │   └── PayloadTooLarge
     ├── AlreadyExists (ValueError)                  code: already_exists
     ├── AuthenticationRequired (PermissionError)    code: unauthenticated
@@ -37,9 +38,11 @@ __all__ = [
     "IntegrityError",
     "InvalidFilter",
     "InvalidInput",
+    "InvalidJson",
     "InvalidMetric",
     "InvalidName",
     "InvalidPath",
+    "InvalidRequest",
     "InvalidStatus",
     "LoopmlError",
     "NotFound",
@@ -121,6 +124,16 @@ class ParamConflict(InvalidInput):
     """A param was logged again with a different value (params are write-once)."""
 
     code = "param_conflict"
+
+
+class InvalidRequest(InvalidInput):
+    """An HTTP request whose fields have the wrong type or shape (the message names each field)."""
+
+    code = "invalid_request"
+
+
+class InvalidJson(InvalidInput):
+    code = "invalid_json"
 
 
 class PayloadTooLarge(InvalidInput):

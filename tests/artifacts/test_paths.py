@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 from loopml.artifacts import sanitize_path
 from loopml.errors import InvalidPath
 
-SAFE_CHARS = st.characters(
-    categories=["L", "N"], include_characters="-_. +=@,()[]{}!$&'", exclude_characters="%"
-)
+SAFE_CHARS = st.characters(categories=["L", "N"], include_characters="-_. +=@,()[]{}!$&'", exclude_characters="%")
 segment = st.text(SAFE_CHARS, min_size=1, max_size=30).filter(lambda s: s not in {".", ".."})
 valid_path = st.lists(segment, min_size=1, max_size=6).map("/".join).filter(lambda p: not p.startswith("~"))
 

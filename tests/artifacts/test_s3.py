@@ -43,9 +43,7 @@ def blob_key(prefix: str, digest: str) -> str:
     return f"{prefix}/blobs/sha256/{digest[:2]}/{digest[2:4]}/{digest}"
 
 
-def test_blob_lands_at_the_minted_key_only(
-    store: ArtifactStore, s3: Any, s3_bucket: str, prefix: str
-) -> None:
+def test_blob_lands_at_the_minted_key_only(store: ArtifactStore, s3: Any, s3_bucket: str, prefix: str) -> None:
     data = b"model bytes" * 1000
     digest = hashlib.sha256(data).hexdigest()
 

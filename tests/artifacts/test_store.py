@@ -130,9 +130,7 @@ def test_delete(store: ArtifactStore) -> None:
     assert not store.exists(info.digest)
 
 
-@pytest.mark.parametrize(
-    "digest", ["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 63 + "\n", "a" * 65]
-)
+@pytest.mark.parametrize("digest", ["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 63 + "\n", "a" * 65])
 def test_malformed_digest_is_rejected(store: ArtifactStore, digest: str) -> None:
     with pytest.raises(InvalidPath, match="64 lowercase hexadecimal"):
         store.exists(digest)
@@ -166,9 +164,7 @@ def test_local_root_as_url_or_path(tmp_path: Path, as_url: bool) -> None:
 
     info = store.put_bytes(b"hi")
 
-    assert (
-        root / "blobs" / "sha256" / info.digest[:2] / info.digest[2:4] / info.digest
-    ).read_bytes() == b"hi"
+    assert (root / "blobs" / "sha256" / info.digest[:2] / info.digest[2:4] / info.digest).read_bytes() == b"hi"
 
 
 @pytest.mark.parametrize("url", ["http://example.com/x", "gs://bucket", "file://otherhost/x", "s3://"])

@@ -176,8 +176,7 @@ class ArtifactStore:
                     out.write(chunk)
             if verify and hasher.hexdigest() != digest:
                 raise ArtifactCorrupted(
-                    f"blob {digest} is corrupted in the artifact store: its content hashes to "
-                    f"{hasher.hexdigest()}"
+                    f"blob {digest} is corrupted in the artifact store: its content hashes to {hasher.hexdigest()}"
                 )
             os.replace(part, dest)
         finally:

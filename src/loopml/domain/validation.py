@@ -52,6 +52,8 @@ def check_values(kind: str, values: Mapping[str, object]) -> dict[str, str]:
         if value is None or isinstance(value, list | dict | tuple | set):
             raise InvalidName(f"{kind} {key!r} must be a string or a number, got {type(value).__name__}")
         text = value if isinstance(value, str) else str(value)
+        if "\x00" in text:
+            raise InvalidName(f"{kind} {key!r} contains a NUL character, which no store can keep")
         if len(text) > MAX_VALUE:
             raise InvalidName(
                 f"{kind} {key!r} is {len(text)} characters long; the limit is {MAX_VALUE} "

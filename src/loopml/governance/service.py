@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from loopml.domain import AuditEvent, Principal, Role, Token
 from loopml.domain.validation import check_name
-from loopml.errors import InvalidInput, PermissionDenied
+from loopml.errors import InvalidInput, PermissionDenied, TokenNotFound
 from loopml.store import MetadataStore, read_events, verify_chain
+
+_TOKEN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 def _require_admin(principal: Principal) -> None:
@@ -39,6 +43,8 @@ class GovernanceService:
 
     def revoke_token(self, principal: Principal, token_id: str) -> Token:
         _require_admin(principal)
+        if not isinstance(token_id, str) or not _TOKEN_ID.match(token_id):
+            raise TokenNotFound(f"token {token_id!r} does not exist (see `loopml tokens list`)")
         with self.store.write(principal.actor) as unit:
             return unit.tokens.revoke(token_id)
 

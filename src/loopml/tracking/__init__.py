@@ -5,6 +5,6 @@ who may see and change what) so the embedded SDK and the server behave the same.
 (`loopml.store`, `loopml.artifacts`) and the domain; never the server, CLI or SDK.
 """
 
-from loopml.tracking.service import TrackingService
+from loopml.tracking.service import DATASET_ROLES, MAX_RESULTS, TrackingService
 
-__all__ = ["TrackingService"]
+__all__ = ["DATASET_ROLES", "MAX_RESULTS", "TrackingService"]

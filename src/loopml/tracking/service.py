@@ -36,6 +36,8 @@ from loopml.store.audit import now_ms
 
 DATASET_ROLES = ("training", "validation", "test", "reference")
 MAX_RESULTS = 50_000
+MAX_ID = 2**31 - 1
+"""Experiment ids are 32-bit in the schema; a larger id cannot exist (and PostgreSQL would reject it)."""
 _DIGEST_CHARS = set("0123456789abcdef")
 
 
@@ -89,6 +91,8 @@ class TrackingService:
     def _visible_experiment(self, unit: Unit, principal: Principal, experiment_id: int) -> Experiment:
         if isinstance(experiment_id, bool) or not isinstance(experiment_id, int):
             raise InvalidInput(f"experiment_id must be an integer, got {experiment_id!r}")
+        if not 1 <= experiment_id <= MAX_ID:
+            raise ExperimentNotFound(f"experiment {experiment_id} does not exist")
         experiment = unit.experiments.get(experiment_id)
         if not principal.can_see(experiment.project):
             raise ExperimentNotFound(f"experiment {experiment_id} does not exist")
@@ -217,8 +221,8 @@ class TrackingService:
             raise InvalidInput(f"dataset digest must be 64 lowercase hex characters (sha256), got {data.digest!r}")
         if isinstance(data.rows, bool) or not isinstance(data.rows, int) or data.rows < 0:
             raise InvalidInput(f"dataset rows must be a non-negative integer, got {data.rows!r}")
-        if len(data.source) > 4096:
-            raise InvalidInput("dataset source is longer than 4096 characters")
+        if len(data.source) > 4096 or "\x00" in data.source:
+            raise InvalidInput("dataset source must be at most 4096 characters, without NUL characters")
         for column, dtype in data.schema:
             check_name("dataset column", column)
             check_name("dataset column type", dtype)

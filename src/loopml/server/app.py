@@ -1,0 +1,78 @@
+"""The FastAPI application: `build_app` wires given services, `create_app` opens them from settings,
+`run_server` bootstraps the admin token and serves with uvicorn."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from loopml.artifacts import open_artifact_store
+from loopml.governance import GovernanceService
+from loopml.server.auth import PrincipalCache
+from loopml.server.errors import install_error_handlers
+from loopml.server.responses import OrjsonResponse
+from loopml.server.routers import artifacts, audit, datasets, experiments, health, metrics, runs, tokens
+from loopml.settings import Settings
+from loopml.store import MetadataStore
+from loopml.tracking import TrackingService
+
+__all__ = ["API_PREFIX", "build_app", "create_app", "run_server"]
+
+API_PREFIX = "/api/v1"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("loopml")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def build_app(tracking: TrackingService, governance: GovernanceService, settings: Settings) -> FastAPI:
+    """The REST API over the given services (tests build it in-process with their own store)."""
+    app = FastAPI(
+        title="loopml",
+        version=_version(),
+        default_response_class=OrjsonResponse,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.tracking = tracking
+    app.state.governance = governance
+    app.state.settings = settings
+    app.state.principal_cache = PrincipalCache(governance)
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (health, experiments, runs, metrics, datasets, artifacts, tokens, audit):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app
+
+
+def _services(settings: Settings) -> tuple[TrackingService, GovernanceService]:
+    store = MetadataStore.open(settings.resolved_database_url())
+    blobs = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
+    return TrackingService(store, blobs, default_project=settings.default_project), GovernanceService(store)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The REST API over the metadata and artifact stores named by `settings` (the environment by default)."""
+    settings = settings or Settings()
+    tracking, governance = _services(settings)
+    return build_app(tracking, governance, settings)
+
+
+def run_server(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Serve the API until interrupted; on a store with no token, mint an admin token and print it once."""
+    settings = settings or Settings()
+    if not settings.database_url or not settings.artifact_root:
+        settings.home.mkdir(parents=True, exist_ok=True)  # the embedded defaults live under LOOPML_HOME
+    tracking, governance = _services(settings)
+    minted = governance.bootstrap_admin(settings.admin_token)
+    if minted is not None:
+        print(f"loopml: first start; admin token (shown once, store it now): {minted}", flush=True)
+    app = build_app(tracking, governance, settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")

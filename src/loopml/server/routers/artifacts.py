@@ -1,0 +1,95 @@
+"""Artifacts of a run: streamed upload (PUT), listing, streamed download.
+
+An upload is never buffered whole: the worker thread that writes the artifact store pulls the request
+body chunk by chunk from the event loop. If the client disconnects midway, the pull raises, the artifact
+store discards its temporary key, and nothing is published or recorded. Uploads are not bound by
+`max_request_bytes` (that limit is for JSON bodies).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import anyio.from_thread
+from fastapi import APIRouter, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response, StreamingResponse
+
+from loopml.domain.wire import artifact_to_json
+from loopml.server.auth import CurrentPrincipal
+from loopml.server.dependencies import Tracking
+from loopml.server.errors import error_response
+
+router = APIRouter(tags=["artifacts"])
+
+_SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
+def _pull(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """A sync iterator over an async byte stream; call it from a worker thread of the event loop."""
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+@router.put(
+    "/runs/{run_id}/artifacts/{path:path}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_artifact(
+    run_id: str,
+    path: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    tracking: Tracking,
+    x_content_sha256: Annotated[str | None, Header(pattern=_SHA256)] = None,
+) -> Any:
+    try:
+        record = await run_in_threadpool(
+            tracking.log_artifact,
+            principal,
+            run_id,
+            path,
+            _pull(request.stream()),
+            x_content_sha256.lower() if x_content_sha256 else None,
+        )
+    except ClientDisconnect:
+        return error_response(400, "client_disconnected", "the client disconnected before the upload ended")
+    return {"artifact": artifact_to_json(record)}
+
+
+@router.get("/runs/{run_id}/artifacts")
+def list_artifacts(
+    run_id: str,
+    principal: CurrentPrincipal,
+    tracking: Tracking,
+    prefix: Annotated[str | None, Query(max_length=3072)] = None,
+) -> dict[str, Any]:
+    return {"artifacts": [artifact_to_json(a) for a in tracking.list_artifacts(principal, run_id, prefix)]}
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def download_artifact(run_id: str, path: str, principal: CurrentPrincipal, tracking: Tracking) -> Response:
+    record, chunks = tracking.open_artifact(principal, run_id, path)
+    first = next(chunks, b"")  # open the blob now, so a missing one is an error status, not a cut stream
+    headers = {"X-Content-SHA256": record.digest, "Content-Length": str(record.size)}
+    return StreamingResponse(itertools.chain([first], chunks), media_type="application/octet-stream", headers=headers)
