@@ -46,6 +46,7 @@ anchors: $(ANCHORS)/.installed
 
 bench: $(STAMP) $(ANCHORS)/.installed
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/monitoring.py
 
 clean:
 	rm -rf $(VENV) $(ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache

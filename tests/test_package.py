@@ -41,6 +41,7 @@ def test_public_api_is_pinned() -> None:
         "log_metrics",
         "log_param",
         "log_params",
+        "models",
         "search_runs",
         "set_tag",
         "set_tags",

@@ -3,7 +3,8 @@
     LoopmlError
     ├── NotFound (LookupError)                      code: not_found
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
-    │   └── DatasetNotFound, ArtifactNotFound, TokenNotFound
+    │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
+    │   └── ModelNotFound, ModelVersionNotFound, AliasNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
@@ -27,6 +28,7 @@ client turns a code back into the same class with `error_for_code`. Callers catc
 from __future__ import annotations
 
 __all__ = [
+    "AliasNotFound",
     "AlreadyExists",
     "ArtifactCorrupted",
     "ArtifactNotFound",
@@ -45,6 +47,8 @@ __all__ = [
     "InvalidRequest",
     "InvalidStatus",
     "LoopmlError",
+    "ModelNotFound",
+    "ModelVersionNotFound",
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
@@ -94,6 +98,18 @@ class ArtifactNotFound(NotFound):
 
 class TokenNotFound(NotFound):
     code = "token_not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class ModelVersionNotFound(NotFound):
+    code = "model_version_not_found"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
 
 
 class InvalidInput(LoopmlError, ValueError):

@@ -11,8 +11,10 @@ import pytest
 
 import loopml
 from loopml.client import fluent
-from loopml.domain import RunStatus
+from loopml.domain import ModelVersionStatus, Run, RunStatus
 from loopml.errors import (
+    AliasNotFound,
+    AlreadyExists,
     ArtifactNotFound,
     DeliveryFailed,
     ExperimentNotFound,
@@ -20,6 +22,8 @@ from loopml.errors import (
     InvalidInput,
     InvalidName,
     InvalidPath,
+    ModelNotFound,
+    ModelVersionNotFound,
     ParamConflict,
     RunNotFound,
 )
@@ -166,3 +170,116 @@ def test_fluent_runs_nest_and_record_their_outcome(client: loopml.Client, monkey
     assert [r.id for r in found] == [parent.id]
     assert found[0].metrics == {"rmse": 41.2, "mae": 28.0, "r2": 0.81}
     assert "loopml.env.python" in found[0].tags and "loopml.source.entry_point" in found[0].tags
+
+
+# -- model registry ---------------------------------------------------------------------------------
+
+
+def _logged_model(
+    client: loopml.Client, tmp_path: Path, experiment: str = "registry", rmse: float = 41.0
+) -> tuple[Run, str]:
+    """A finished run that logged a model manifest under `model/`: (run, manifest digest)."""
+    manifest = tmp_path / f"manifest-{rmse}.json"
+    manifest.write_text(f'{{"flavor": "sklearn", "rmse": {rmse}}}')
+    run = client.runs.create(experiment)
+    client.runs.log_metric(run.id, "rmse", rmse)
+    client.runs.log_dataset(run.id, pd.DataFrame({"hour": [1, 2]}), "bike-hourly")
+    record = client.runs.log_artifact(run.id, manifest, "model/loopml-model.json")
+    client.runs.end(run.id)
+    return run, record.digest
+
+
+def test_registered_models_are_created_found_updated_and_searched(client: loopml.Client) -> None:
+    created = client.models.create("bike", description="hourly demand", tags={"team": "demand"})
+    assert (created.name, created.project, created.latest_version, created.aliases) == ("bike", "default", None, {})
+    assert client.models.get("bike") == created
+    with pytest.raises(AlreadyExists):
+        client.models.create("bike")
+    assert client.models.create("bike", exist_ok=True) == created
+    client.models.create("churn", "marketing", tags={"team": "growth"})
+    updated = client.models.update("bike", tags={"tier": "1"})
+    assert updated.tags == {"team": "demand", "tier": "1"} and updated.description == "hourly demand"
+    assert [m.name for m in client.models.list()] == ["bike", "churn"]
+    assert [m.name for m in client.models.search("tags.team = 'growth'").items] == ["churn"]
+    page = client.models.search(order_by=["attributes.name DESC"], max_results=1)
+    assert [m.name for m in page.items] == ["churn"]
+    rest = client.models.search(order_by=["attributes.name DESC"], max_results=1, page_token=page.next_page_token)
+    assert [m.name for m in rest.items] == ["bike"] and rest.next_page_token is None
+    with pytest.raises(ModelNotFound):
+        client.models.get("nope")
+    with pytest.raises(InvalidName):
+        client.models.create("bad/name")
+    with pytest.raises(InvalidFilter):
+        client.models.search("metrics.rmse < 1")
+
+
+def test_versions_come_from_logged_models_and_snapshot_the_run(client: loopml.Client, tmp_path: Path) -> None:
+    client.models.create("bike")
+    run, digest = _logged_model(client, tmp_path)
+    version = client.models.create_version(
+        "bike", run.id, "model", digest, "sklearn", signature={"inputs": [{"name": "hour"}]}, tags={"seed": 1}
+    )
+    assert (version.name, version.version, version.run_id, version.artifact_path) == ("bike", 1, run.id, "model")
+    assert version.metrics == {"rmse": 41.0} and version.tags == {"seed": "1"}
+    assert [role for _, role in version.datasets] == ["training"]
+    assert version.signature == {"inputs": [{"name": "hour"}]} and version.status is ModelVersionStatus.READY
+    assert version.uri == "models:/bike/1"
+    client.runs.log_metric(run.id, "rmse", 99.0, step=9)
+    client.runs.flush()
+    assert client.models.get_version("bike", 1) == version  # the snapshot does not follow the run
+    with pytest.raises(InvalidInput, match="no logged model"):
+        client.models.create_version("bike", run.id, "elsewhere", digest, "sklearn")
+    with pytest.raises(InvalidInput, match="sha256"):
+        client.models.create_version("bike", run.id, "model", "0" * 64, "sklearn")
+    with pytest.raises(InvalidPath):
+        client.models.create_version("bike", run.id, "/srv/models/bike", digest, "sklearn")
+    with pytest.raises(ModelVersionNotFound):
+        client.models.get_version("bike", 5)
+    archived = client.models.update_version("bike", 1, status="ARCHIVED", description="superseded")
+    assert archived.status is ModelVersionStatus.ARCHIVED and archived.description == "superseded"
+
+
+def test_aliases_move_resolve_and_are_audited(client: loopml.Client, tmp_path: Path) -> None:
+    client.models.create("bike")
+    for rmse in (50.0, 41.0, 45.0):
+        run, digest = _logged_model(client, tmp_path, rmse=rmse)
+        client.models.create_version("bike", run.id, "model", digest, "sklearn")
+    assert client.models.set_alias("bike", "champion", 2, reason="lowest rmse").aliases == ("champion",)
+    client.models.set_alias("bike", "challenger", 3)
+    assert client.models.resolve("models:/bike@champion").version == 2
+    assert client.models.resolve("bike", "challenger").version == 3
+    assert client.models.resolve("models:/bike/1").version == 1
+    assert client.models.resolve("models:/bike@latest").version == 3
+    assert client.models.get("bike").aliases == {"challenger": 3, "champion": 2}
+    client.models.set_alias("bike", "champion", 3, reason="promoted challenger")
+    assert client.models.delete_alias("bike", "challenger", reason="promoted") == 3
+    with pytest.raises(AliasNotFound):
+        client.models.resolve("models:/bike@challenger")
+    with pytest.raises(InvalidInput, match="names no version"):
+        client.models.resolve("models:/bike")
+    moves = [(e.action, e.after) for e in client.audit.events() if "alias" in e.action]
+    assert moves == [
+        ("model.set_alias", {"alias": "champion", "version": 2, "reason": "lowest rmse"}),
+        ("model.set_alias", {"alias": "challenger", "version": 3, "reason": None}),
+        ("model.set_alias", {"alias": "champion", "version": 3, "reason": "promoted challenger"}),
+        ("model.delete_alias", {"alias": "challenger", "version": None, "reason": "promoted"}),
+    ]
+    assert client.audit.verify() == []
+
+
+def test_versions_are_searched_with_the_run_filter_language(client: loopml.Client, tmp_path: Path) -> None:
+    client.models.create("bike")
+    client.models.create("churn")
+    for name, rmse in (("bike", 50.0), ("bike", 41.0), ("churn", 30.0)):
+        run, digest = _logged_model(client, tmp_path, rmse=rmse)
+        client.models.create_version(name, run.id, "model", digest, "sklearn", tags={"rmse_band": str(rmse > 45)})
+    assert [v.version for v in client.models.versions("bike")] == [2, 1]
+    assert [v.version for v in client.models.versions("bike", "metrics.rmse < 45")] == [2]
+    found = client.models.search_versions("metrics.rmse < 45", order_by=["metrics.rmse"])
+    assert [(v.name, v.version) for v in found.items] == [("churn", 1), ("bike", 2)]
+    tagged = client.models.search_versions("tags.rmse_band = 'True' and attributes.name = 'bike'")
+    assert [(v.name, v.version) for v in tagged.items] == [("bike", 1)]
+    with pytest.raises(InvalidFilter, match="unknown attribute"):
+        client.models.search_versions("attributes.stage = 'Production'")
+    with pytest.raises(ModelNotFound):
+        client.models.versions("nope")

@@ -6,7 +6,7 @@ import os
 import sys
 
 import loopml
-from loopml.domain import Metric
+from loopml.domain import Metric, MetricColumns
 
 
 def concurrent(uri: str, token: str, experiment: str, points: int) -> None:
@@ -29,7 +29,7 @@ def acknowledged(uri: str, token: str, run_id: str, ack_file: str) -> None:
         while True:
             batch = [Metric("loss", float(total + i), total + i, 1_000 + total + i) for i in range(500)]
             try:
-                client.backend.log_metrics(run_id, batch)
+                client.backend.log_metrics(run_id, MetricColumns.from_points(batch))
             except Exception:  # the server is being killed mid-request: stop sending
                 return
             total += len(batch)

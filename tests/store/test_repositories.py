@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from loopml.domain import DatasetInput, Metric, Role, RunStatus
+from loopml.domain import DatasetInput, Metric, MetricColumns, Role, RunStatus
 from loopml.errors import ArtifactNotFound, ParamConflict, RunNotFound, TokenNotFound
 from loopml.store import MetadataStore
 from loopml.store.migrations import LATEST, current_revision, head_revision
@@ -82,9 +82,9 @@ def test_metric_history_and_latest_value_including_nan_and_inf(store: MetadataSt
         Metric("acc", -math.inf, 1, 9),
     ]
     with store.write("ann") as unit:
-        assert unit.metrics.log(run_id, points) == 1003
+        assert unit.metrics.log(run_id, MetricColumns.from_points(points)) == 1003
     with store.write("ann") as unit:  # an older step logged later does not move the latest value back
-        unit.metrics.log(run_id, [Metric("loss", 42.0, 5, 99999)])
+        unit.metrics.log(run_id, MetricColumns.from_points([Metric("loss", 42.0, 5, 99999)]))
     with store.read() as unit:
         history = unit.metrics.history(run_id, "loss")
         acc = unit.metrics.history(run_id, "acc")

@@ -87,14 +87,16 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def _register() -> None:
-    from loopml.cli import audit, db, experiments, runs, server, tokens
+    from loopml.cli import audit, data, db, experiments, models, runs, server, tokens
 
     app.command("server", help=server.serve.__doc__)(server.serve)
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
+    app.add_typer(models.app, name="models")
     app.add_typer(tokens.app, name="tokens")
     app.add_typer(audit.app, name="audit")
     app.add_typer(db.app, name="db")
+    app.add_typer(data.app, name="data")
 
 
 _register()

@@ -13,8 +13,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from loopml.client.client import Client
-from loopml.domain import ArtifactRecord, Dataset, Run, RunStatus
+from loopml.client.client import Client, Models
+from loopml.client.model_packages import LoggedModel
+from loopml.domain import ArtifactRecord, Dataset, ModelVersion, Run, RunStatus
 from loopml.errors import DeliveryFailed, InvalidInput
 
 _lock = threading.Lock()
@@ -88,6 +89,35 @@ class ActiveRun:
 
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactRecord]:
         return self._client.runs.log_artifacts(self.id, local_dir, artifact_path)
+
+    def log_model(
+        self,
+        model: object,
+        name: str,
+        *,
+        input_example: object = None,
+        datasets: Mapping[str, Any] | None = None,
+        register: bool = False,
+        artifact_path: str | None = None,
+        flavor: str | None = None,
+        description: str | None = None,
+    ) -> ModelVersion | LoggedModel:
+        """Save `model` as a verified package under this run; with `register=True`, as the next version of
+        registered model `name` (returns the ModelVersion). `datasets` maps roles to data (fingerprinted).
+
+        >>> mv = run.log_model(model, name="bike-demand", input_example=X[:5], register=True)  # doctest: +SKIP
+        """
+        return self._client.models.log(
+            self.id,
+            model,
+            name,
+            input_example=input_example,
+            datasets=datasets,
+            register=register,
+            artifact_path=artifact_path,
+            flavor=flavor,
+            description=description,
+        )
 
     def refresh(self) -> Run:
         """The run as stored now (params, latest metrics, tags)."""
@@ -231,3 +261,16 @@ def search_runs(
         if len(found) >= max_results:
             break
     return found
+
+
+class _DefaultModels:
+    """`lm.models`: the model registry of the default client (`lm.get_client().models`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_client().models, name)
+
+    def __dir__(self) -> list[str]:
+        return [n for n in dir(Models) if not n.startswith("_")]
+
+
+models = _DefaultModels()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,10 @@ from loopml.domain import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricColumns,
+    ModelVersion,
     Page,
+    RegisteredModel,
     Run,
     Token,
     wire,
@@ -169,13 +173,11 @@ class HttpBackend:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self._request("POST", f"/runs/{_path(run_id)}/tags", json={"tags": _stringify(tags)})
 
-    def log_metrics(self, run_id: str, points: Sequence[Metric]) -> int:
-        body = {
-            "keys": [p.key for p in points],
-            "values": [wire.encode_float(p.value) for p in points],
-            "steps": [p.step for p in points],
-            "timestamps": [p.timestamp for p in points],
-        }
+    def log_metrics(self, run_id: str, batch: MetricColumns) -> int:
+        values: Sequence[float | str] = batch.values
+        if not all(math.isfinite(v) for v in batch.values):
+            values = [wire.encode_float(v) for v in batch.values]
+        body = {"keys": batch.keys, "values": values, "steps": batch.steps, "timestamps": batch.timestamps}
         return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body)["stored"])
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -257,6 +259,118 @@ class HttpBackend:
     def verify_audit(self) -> list[str]:
         return [str(p) for p in self._json("GET", "/audit/verify")["problems"]]
 
+    # -- model registry ----------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        project: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        exist_ok: bool = False,
+    ) -> RegisteredModel:
+        body: dict[str, Any] = {"name": name, "project": project, "description": description}
+        body |= {"tags": _stringify(tags), "exist_ok": exist_ok}
+        return wire.registered_model_from_json(self._json("POST", "/models", json=body)["model"])
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return wire.registered_model_from_json(self._json("GET", f"/models/{_path(name)}")["model"])
+
+    def update_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, object] | None = None
+    ) -> RegisteredModel:
+        body = {"description": description, "tags": _stringify(tags)}
+        return wire.registered_model_from_json(self._json("PATCH", f"/models/{_path(name)}", json=body)["model"])
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[RegisteredModel]:
+        found = self._json("GET", "/models", params=_search_query(filter, order_by, max_results, page_token))
+        return Page([wire.registered_model_from_json(m) for m in found["models"]], found["next_page_token"])
+
+    def create_model_version(
+        self,
+        name: str,
+        run_id: str,
+        artifact_path: str,
+        manifest_digest: str,
+        flavor: str,
+        signature: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> ModelVersion:
+        body = {
+            "run_id": run_id,
+            "artifact_path": artifact_path,
+            "manifest_digest": manifest_digest,
+            "flavor": flavor,
+            "signature": None if signature is None else dict(signature),
+            "description": description,
+            "tags": _stringify(tags),
+        }
+        found = self._json("POST", f"/models/{_path(name)}/versions", json=body)
+        return wire.model_version_from_json(found["model_version"])
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        found = self._json("GET", f"/models/{_path(name)}/versions/{_version(version)}")
+        return wire.model_version_from_json(found["model_version"])
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        status: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> ModelVersion:
+        body = {"status": status, "description": description, "tags": _stringify(tags)}
+        found = self._json("PATCH", f"/models/{_path(name)}/versions/{_version(version)}", json=body)
+        return wire.model_version_from_json(found["model_version"])
+
+    def search_model_versions(
+        self,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        name: str | None = None,
+    ) -> Page[ModelVersion]:
+        if name is not None:
+            query = _search_query(filter, order_by, max_results, page_token)
+            found = self._json("GET", f"/models/{_path(name)}/versions", params=query)
+        else:
+            body = {
+                "filter": filter,
+                "order_by": list(order_by) if order_by else None,
+                "max_results": max_results,
+                "page_token": page_token,
+            }
+            found = self._json("POST", "/model-versions/search", json=body)
+        return Page([wire.model_version_from_json(v) for v in found["model_versions"]], found["next_page_token"])
+
+    def set_model_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
+        body = {"version": version, "reason": reason}
+        found = self._json("PUT", f"/models/{_path(name)}/aliases/{_path(alias)}", json=body)
+        return wire.model_version_from_json(found["model_version"])
+
+    def delete_model_alias(self, name: str, alias: str, reason: str | None = None) -> int:
+        query = {"reason": reason} if reason is not None else {}
+        found = self._json("DELETE", f"/models/{_path(name)}/aliases/{_path(alias)}", params=query)
+        return int(found["deleted"]["version"])
+
+    def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
+        query: dict[str, str] = {"uri": uri}
+        if alias_or_version is not None:
+            if isinstance(alias_or_version, bool):
+                raise InvalidInput(f"a version must be an integer or an alias, got {alias_or_version!r}")
+            query["alias_or_version"] = str(alias_or_version)
+        found = self._json("GET", "/model-versions/resolve", params=query)
+        return wire.model_version_from_json(found["model_version"])
+
     def close(self) -> None:
         self._http.close()
 
@@ -268,6 +382,26 @@ def _stringify(values: Mapping[str, object] | None) -> dict[str, object] | None:
     return {
         k: v if isinstance(v, str) or v is None or isinstance(v, list | dict) else str(v) for k, v in values.items()
     }
+
+
+def _search_query(
+    filter: str | None, order_by: Sequence[str] | None, max_results: int, page_token: str | None
+) -> dict[str, Any]:
+    query: dict[str, Any] = {"max_results": max_results}
+    if filter is not None:
+        query["filter"] = filter
+    if order_by:
+        query["order_by"] = list(order_by)
+    if page_token is not None:
+        query["page_token"] = page_token
+    return query
+
+
+def _version(version: int) -> str:
+    """A version number for a URL path; anything else is refused here, as the service would refuse it."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidInput(f"a model version must be an integer, got {version!r}")
+    return str(version)
 
 
 def _file_sha256(path: Path) -> str:

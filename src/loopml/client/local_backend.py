@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from loopml.artifacts import ArtifactStore, open_artifact_store
 from loopml.domain import (
@@ -16,14 +17,18 @@ from loopml.domain import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricColumns,
+    ModelVersion,
     Page,
     Principal,
+    RegisteredModel,
     Role,
     Run,
     Token,
 )
 from loopml.errors import ArtifactCorrupted
 from loopml.governance import GovernanceService
+from loopml.registry import RegistryService
 from loopml.settings import Settings
 from loopml.store import MetadataStore
 from loopml.tracking import TrackingService
@@ -42,6 +47,7 @@ class LocalBackend:
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
         self.governance = GovernanceService(store)
+        self.registry = RegistryService(store, default_project)
         self.principal = Principal(actor=_local_actor(), role=Role.ADMIN, project=None)
 
     @classmethod
@@ -85,8 +91,8 @@ class LocalBackend:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self.tracking.set_tags(self.principal, run_id, tags)
 
-    def log_metrics(self, run_id: str, points: Sequence[Metric]) -> int:
-        return self.tracking.log_metrics(self.principal, run_id, points)
+    def log_metrics(self, run_id: str, batch: MetricColumns) -> int:
+        return self.tracking.log_metrics(self.principal, run_id, batch)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.tracking.metric_history(self.principal, run_id, key)
@@ -132,6 +138,83 @@ class LocalBackend:
 
     def verify_audit(self) -> list[str]:
         return self.governance.verify_audit(self.principal)
+
+    # -- model registry ----------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        project: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        exist_ok: bool = False,
+    ) -> RegisteredModel:
+        create = self.registry.get_or_create_model if exist_ok else self.registry.create_model
+        return create(self.principal, name, project, description, tags)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.registry.get_model(self.principal, name)
+
+    def update_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, object] | None = None
+    ) -> RegisteredModel:
+        return self.registry.update_model(self.principal, name, description, tags)
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[RegisteredModel]:
+        return self.registry.search_models(self.principal, filter, order_by, max_results, page_token)
+
+    def create_model_version(
+        self,
+        name: str,
+        run_id: str,
+        artifact_path: str,
+        manifest_digest: str,
+        flavor: str,
+        signature: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> ModelVersion:
+        return self.registry.create_version(
+            self.principal, name, run_id, artifact_path, manifest_digest, flavor, signature, description, tags
+        )
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self.registry.get_version(self.principal, name, version)
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        status: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> ModelVersion:
+        return self.registry.update_version(self.principal, name, version, status, description, tags)
+
+    def search_model_versions(
+        self,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        name: str | None = None,
+    ) -> Page[ModelVersion]:
+        return self.registry.search_versions(self.principal, filter, order_by, max_results, page_token, name)
+
+    def set_model_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
+        return self.registry.set_alias(self.principal, name, alias, version, reason)
+
+    def delete_model_alias(self, name: str, alias: str, reason: str | None = None) -> int:
+        return self.registry.delete_alias(self.principal, name, alias, reason)
+
+    def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
+        return self.registry.resolve(self.principal, uri, alias_or_version)
 
     def close(self) -> None:
         self.store.close()

@@ -1,10 +1,11 @@
 """Domain objects: frozen dataclasses and enums shared by every layer.
 
-Owns the vocabulary (Run, Metric, Experiment, Dataset, AuditEvent, ...). Imports the standard library
-only: no I/O, no framework, no other loopml package.
+Owns the vocabulary (Run, Metric, Experiment, Dataset, RegisteredModel, ModelVersion, AuditEvent, ...).
+Imports the standard library only: no I/O, no framework, no other loopml package.
 """
 
 from loopml.domain.audit import AuditEvent
+from loopml.domain.models import ModelReference, ModelVersion, ModelVersionStatus, RegisteredModel, parse_model_uri
 from loopml.domain.tokens import Principal, Role, Token
 from loopml.domain.tracking import (
     ArtifactRecord,
@@ -12,6 +13,7 @@ from loopml.domain.tracking import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricColumns,
     Page,
     Project,
     Run,
@@ -25,11 +27,17 @@ __all__ = [
     "DatasetInput",
     "Experiment",
     "Metric",
+    "MetricColumns",
+    "ModelReference",
+    "ModelVersion",
+    "ModelVersionStatus",
     "Page",
     "Principal",
     "Project",
+    "RegisteredModel",
     "Role",
     "Run",
     "RunStatus",
     "Token",
+    "parse_model_uri",
 ]

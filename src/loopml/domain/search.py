@@ -24,13 +24,17 @@ Semantics the store implements:
 Limits: 10,000 characters, 32 comparisons, 10 order-by items. Positions in error messages are 0-based
 character offsets into the filter text. This module parses only;
 `loopml.store.run_search` compiles the result to SQL.
+
+The same language searches registered models and model versions: pass `MODEL_FIELDS` or
+`MODEL_VERSION_FIELDS` as `fields` (which prefixes and attributes are allowed, which attributes are
+numeric); `RUN_FIELDS` is the default. `loopml.store.model_search` compiles those.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,11 +45,15 @@ __all__ = [
     "MAX_COMPARISONS",
     "MAX_FILTER_LENGTH",
     "MAX_ORDER_BY",
+    "MODEL_FIELDS",
+    "MODEL_VERSION_FIELDS",
     "NUMERIC_ATTRIBUTES",
     "OPERATORS",
+    "RUN_FIELDS",
     "Comparison",
     "Kind",
     "OrderBy",
+    "SearchFields",
     "SearchFilter",
     "Value",
     "parse_filter",
@@ -83,7 +91,56 @@ _PREFIXES: dict[str, Kind] = {
 }
 _PLURAL: dict[Kind, str] = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes"}
 _EXPECTED_OPERATOR = "an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)"
-_EXPECTED_IDENTIFIER = "an identifier (metrics.<name>, params.<name>, tags.<name> or attributes.<name>)"
+
+
+@dataclass(frozen=True)
+class SearchFields:
+    """What one searchable entity offers: the prefixes a filter may use (lower case, mapped to their kind),
+    its attribute names, and which of those are numeric (compared with numbers, not strings)."""
+
+    prefixes: Mapping[str, Kind]
+    attributes: frozenset[str]
+    numeric_attributes: frozenset[str]
+
+    def _kinds(self) -> list[Kind]:
+        order: list[Kind] = ["metric", "param", "tag", "attribute"]
+        return [kind for kind in order if kind in self.prefixes.values()]
+
+    @property
+    def expected_identifier(self) -> str:
+        names = [f"{_PLURAL[kind]}.<name>" for kind in self._kinds()]
+        return f"an identifier ({_join_or(names)})"
+
+    @property
+    def expected_prefixes(self) -> str:
+        return _join_or([f"{_PLURAL[kind]}." for kind in self._kinds()])
+
+
+def _join_or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+RUN_FIELDS = SearchFields(_PREFIXES, ATTRIBUTES, NUMERIC_ATTRIBUTES)
+MODEL_FIELDS = SearchFields(
+    prefixes={"tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute"},
+    attributes=frozenset({"name", "created_at", "updated_at"}),
+    numeric_attributes=frozenset({"created_at", "updated_at"}),
+)
+"""Registered models: ``attributes.name``, ``attributes.created_at``, ``attributes.updated_at``, ``tags.<k>``."""
+MODEL_VERSION_FIELDS = SearchFields(
+    prefixes={
+        "metrics": "metric",
+        "metric": "metric",
+        "tags": "tag",
+        "tag": "tag",
+        "attributes": "attribute",
+        "attribute": "attribute",
+    },
+    attributes=frozenset({"name", "version", "run_id", "status", "flavor", "created_at"}),
+    numeric_attributes=frozenset({"version", "created_at"}),
+)
+"""Model versions: ``attributes.name`` (the model's), ``version``, ``run_id``, ``status``, ``flavor``,
+``created_at``; ``tags.<k>``; ``metrics.<k>`` (the snapshot taken at registration)."""
 
 _WORD = re.compile(r"[A-Za-z_]+")
 _BARE_NAME = re.compile(r"[A-Za-z0-9_.\-/:]+")
@@ -116,15 +173,15 @@ class OrderBy:
     ascending: bool = True
 
 
-def parse_filter(text: str | None) -> SearchFilter:
-    """Parse a filter; ``None`` or blank text is the filter that matches every run.
+def parse_filter(text: str | None, fields: SearchFields = RUN_FIELDS) -> SearchFilter:
+    """Parse a filter; ``None`` or blank text is the filter that matches every run (model, version).
 
     >>> parse_filter("metrics.rmse < 45 and params.max_depth = '6'").comparisons[1]
     Comparison(kind='param', key='max_depth', op='=', value='6')
     """
     if text is None:
         return SearchFilter()
-    parser = _Parser(text, "filter")
+    parser = _Parser(text, "filter", fields)
     comparisons = [parser.comparison()] if not parser.at_end() else []
     while not parser.at_end():
         start = parser.pos
@@ -139,7 +196,7 @@ def parse_filter(text: str | None) -> SearchFilter:
     return SearchFilter(tuple(comparisons))
 
 
-def parse_order_by(items: Sequence[str] | None) -> tuple[OrderBy, ...]:
+def parse_order_by(items: Sequence[str] | None, fields: SearchFields = RUN_FIELDS) -> tuple[OrderBy, ...]:
     """Parse order-by items such as ``"metrics.rmse"``, ``"params.x ASC"``, ``"attributes.start_time DESC"``.
 
     ``None`` or an empty sequence gives ``()``: the store then orders by start time, newest first.
@@ -156,9 +213,9 @@ def parse_order_by(items: Sequence[str] | None) -> tuple[OrderBy, ...]:
         raise InvalidFilter(f"too many order_by items: {len(items)}, the limit is {MAX_ORDER_BY}")
     parsed: list[OrderBy] = []
     for item in items:
-        parser = _Parser(item, "order_by item")
+        parser = _Parser(item, "order_by item", fields)
         if parser.at_end():
-            raise parser.unexpected(_EXPECTED_IDENTIFIER, parser.pos)
+            raise parser.unexpected(fields.expected_identifier, parser.pos)
         kind, key = parser.identifier()
         ascending = True
         if not parser.at_end():
@@ -176,9 +233,10 @@ def parse_order_by(items: Sequence[str] | None) -> tuple[OrderBy, ...]:
 class _Parser:
     """A scanner-less recursive-descent parser over one string, with a cursor."""
 
-    def __init__(self, text: str, what: str) -> None:
+    def __init__(self, text: str, what: str, fields: SearchFields = RUN_FIELDS) -> None:
         self.text = text
         self.what = what
+        self.fields = fields
         self.pos = 0
         if len(text) > MAX_FILTER_LENGTH:
             raise InvalidFilter(f"{what} is too long: {len(text)} characters, the limit is {MAX_FILTER_LENGTH}")
@@ -228,10 +286,10 @@ class _Parser:
         start = self.pos
         prefix = self.word()
         if not prefix or not self.text.startswith(".", self.pos):
-            raise self.unexpected(_EXPECTED_IDENTIFIER, start)
-        kind = _PREFIXES.get(prefix.lower())
+            raise self.unexpected(self.fields.expected_identifier, start)
+        kind = self.fields.prefixes.get(prefix.lower())
         if kind is None:
-            raise self.error(f"unknown prefix {prefix!r}: expected metrics., params., tags. or attributes.", start)
+            raise self.error(f"unknown prefix {prefix!r}: expected {self.fields.expected_prefixes}", start)
         self.pos += 1
         name_start = self.pos
         if self.pos < len(self.text) and self.text[self.pos] in '`"':
@@ -244,8 +302,9 @@ class _Parser:
                 raise self.unexpected(f"a name after {prefix}.", name_start)
             key = match.group()
             self.pos = match.end()
-        if kind == "attribute" and key not in ATTRIBUTES:
-            raise self.error(f"unknown attribute {key!r}: expected one of {', '.join(sorted(ATTRIBUTES))}", name_start)
+        attributes = self.fields.attributes
+        if kind == "attribute" and key not in attributes:
+            raise self.error(f"unknown attribute {key!r}: expected one of {', '.join(sorted(attributes))}", name_start)
         return kind, key
 
     def quoted(self, quote: str, what: str) -> str:
@@ -288,7 +347,7 @@ class _Parser:
         self.skip_space()
         op_start = self.pos
         op = self.operator()
-        numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+        numeric = kind == "metric" or (kind == "attribute" and key in self.fields.numeric_attributes)
         if numeric and op in _PATTERN_OPERATORS:
             raise self.error(f"{op} compares strings, but {_PLURAL[kind]}.{key} is numeric", op_start)
         value: Value

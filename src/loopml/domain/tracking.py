@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
@@ -43,6 +44,28 @@ class Metric(NamedTuple):
     value: float
     step: int
     timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricColumns:
+    """A batch of metric points as four equal-length columns: how points travel and are stored in bulk,
+    without one Python object per point."""
+
+    keys: Sequence[str]
+    values: Sequence[float]
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @classmethod
+    def from_points(cls, points: Iterable[tuple[str, float, int, int]]) -> MetricColumns:
+        listed = list(points)
+        if not listed:
+            return cls((), (), (), ())
+        keys, values, steps, timestamps = zip(*listed, strict=True)
+        return cls(keys, values, steps, timestamps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 from loopml.errors import InvalidMetric, InvalidName
 
@@ -77,19 +78,57 @@ def check_metric(key: object, value: object, step: object, timestamp: object) ->
         )
 
 
-def check_metrics(points: Iterable[tuple[str, float, int, int]]) -> None:
-    """`check_metric` for many (key, value, step, timestamp) points: each distinct key is checked once, and
-    the common types (float value, int step and timestamp) take a fast path."""
-    seen: set[str] = set()
-    for key, value, step, timestamp in points:
-        if key not in seen:
-            check_key("metric", key)
-            seen.add(key)
-        if (
-            value.__class__ is not float
-            or step.__class__ is not int
-            or timestamp.__class__ is not int
-            or not -INT64 <= step <= INT64
-            or not 0 <= timestamp <= INT64
-        ):
-            check_metric(key, value, step, timestamp)
+def check_metric_columns(
+    keys: Sequence[object], values: Sequence[object], steps: Sequence[object], timestamps: Sequence[object]
+) -> None:
+    """`check_metric` for a batch in columns: each distinct key once, the common types (float values, int
+    steps and timestamps) checked by one pass per column; the slow path names the offending point."""
+    n = len(keys)
+    if not len(values) == len(steps) == len(timestamps) == n:
+        raise InvalidMetric(
+            f"keys, values, steps and timestamps must have equal lengths, got "
+            f"{n}, {len(values)}, {len(steps)}, {len(timestamps)}"
+        )
+    if n == 0:
+        return
+    for key in set(keys):
+        check_key("metric", key)
+    fast = (
+        all(v.__class__ is float for v in values)
+        and all(s.__class__ is int for s in steps)
+        and all(t.__class__ is int for t in timestamps)
+    )
+    if fast:
+        int_steps, int_stamps = cast("Sequence[int]", steps), cast("Sequence[int]", timestamps)
+        fast = min(int_steps) >= -INT64 and max(int_steps) <= INT64
+        fast = fast and min(int_stamps) >= 0 and max(int_stamps) <= INT64
+    if not fast:
+        for point in zip(keys, values, steps, timestamps, strict=True):
+            check_metric(*point)
+
+
+_ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+RESERVED_ALIASES = frozenset({"latest"})
+
+
+def check_model_name(name: object) -> str:
+    """A registered model name: an experiment-style name without `@` or `/` (so `models:/name@alias` and
+    `models:/name/3` parse), and not `.` or `..` (it is a segment of REST paths)."""
+    name = check_name("model", name)
+    if "@" in name or "/" in name:
+        raise InvalidName(f"model name {name!r} must not contain '@' or '/' (they separate aliases and versions)")
+    if name.strip() in (".", "..") or name != name.strip():
+        raise InvalidName(f"model name {name!r} must not be '.' or '..' or start or end with whitespace")
+    return name
+
+
+def check_alias(alias: object) -> str:
+    """An alias: a lowercase letter, then up to 62 lowercase letters, digits, `_` or `-`; not `latest`."""
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise InvalidName(
+            f"alias {alias!r} is not valid: start with a lowercase letter, then use up to 62 lowercase letters, "
+            "digits, '_' or '-' (e.g. champion, challenger, canary-2)"
+        )
+    if alias in RESERVED_ALIASES:
+        raise InvalidName(f"alias {alias!r} is reserved: models:/<name>@latest always means the newest READY version")
+    return alias

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from loopml.domain.audit import AuditEvent
+from loopml.domain.models import ModelVersion, ModelVersionStatus, RegisteredModel
 from loopml.domain.tokens import Role, Token
 from loopml.domain.tracking import ArtifactRecord, Dataset, Experiment, Metric, Run, RunStatus
 
@@ -160,3 +161,71 @@ def audit_to_json(e: AuditEvent) -> dict[str, Any]:
 
 def audit_from_json(d: dict[str, Any]) -> AuditEvent:
     return AuditEvent(**d)
+
+
+def registered_model_to_json(m: RegisteredModel) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "project": m.project,
+        "description": m.description,
+        "owner": m.owner,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "tags": m.tags,
+        "aliases": m.aliases,
+        "latest_version": m.latest_version,
+    }
+
+
+def registered_model_from_json(d: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        name=d["name"],
+        project=d["project"],
+        description=d["description"],
+        owner=d["owner"],
+        created_at=d["created_at"],
+        updated_at=d["updated_at"],
+        tags=dict(d["tags"]),
+        aliases={str(k): int(v) for k, v in d["aliases"].items()},
+        latest_version=d["latest_version"],
+    )
+
+
+def model_version_to_json(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "run_id": v.run_id,
+        "artifact_path": v.artifact_path,
+        "manifest_digest": v.manifest_digest,
+        "flavor": v.flavor,
+        "status": v.status.value,
+        "description": v.description,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "tags": v.tags,
+        "metrics": {k: encode_float(x) for k, x in v.metrics.items()},
+        "datasets": [{"digest": digest, "role": role} for digest, role in v.datasets],
+        "signature": v.signature,
+        "aliases": list(v.aliases),
+    }
+
+
+def model_version_from_json(d: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        name=d["name"],
+        version=d["version"],
+        run_id=d["run_id"],
+        artifact_path=d["artifact_path"],
+        manifest_digest=d["manifest_digest"],
+        flavor=d["flavor"],
+        status=ModelVersionStatus(d["status"]),
+        description=d["description"],
+        created_at=d["created_at"],
+        created_by=d["created_by"],
+        tags=dict(d["tags"]),
+        metrics={k: decode_float(x) for k, x in d["metrics"].items()},
+        datasets=tuple((str(x["digest"]), str(x["role"])) for x in d["datasets"]),
+        signature=d["signature"],
+        aliases=tuple(d["aliases"]),
+    )

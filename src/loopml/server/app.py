@@ -10,10 +10,22 @@ from fastapi import APIRouter, FastAPI
 
 from loopml.artifacts import open_artifact_store
 from loopml.governance import GovernanceService
+from loopml.registry import RegistryService, forbid_pickle_in_this_process
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import install_error_handlers
 from loopml.server.responses import OrjsonResponse
-from loopml.server.routers import artifacts, audit, datasets, experiments, health, metrics, runs, tokens
+from loopml.server.routers import (
+    artifacts,
+    audit,
+    datasets,
+    experiments,
+    health,
+    metrics,
+    model_versions,
+    models,
+    runs,
+    tokens,
+)
 from loopml.settings import Settings
 from loopml.store import MetadataStore
 from loopml.tracking import TrackingService
@@ -21,6 +33,7 @@ from loopml.tracking import TrackingService
 __all__ = ["API_PREFIX", "build_app", "create_app", "run_server"]
 
 API_PREFIX = "/api/v1"
+NO_PICKLE = "the loopml API server never loads pickled models (load them in `loopml serve` or your own process)"
 
 
 def _version() -> str:
@@ -30,8 +43,14 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_app(tracking: TrackingService, governance: GovernanceService, settings: Settings) -> FastAPI:
-    """The REST API over the given services (tests build it in-process with their own store)."""
+def build_app(
+    tracking: TrackingService,
+    governance: GovernanceService,
+    settings: Settings,
+    registry: RegistryService | None = None,
+) -> FastAPI:
+    """The REST API over the given services (tests build it in-process with their own store). Without
+    `registry`, one is built on the tracking service's store."""
     app = FastAPI(
         title="loopml",
         version=_version(),
@@ -42,11 +61,12 @@ def build_app(tracking: TrackingService, governance: GovernanceService, settings
     )
     app.state.tracking = tracking
     app.state.governance = governance
+    app.state.registry = registry or RegistryService(tracking.store, default_project=tracking.default_project)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, experiments, runs, metrics, datasets, artifacts, tokens, audit):
+    for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit):
         api.include_router(module.router)
     app.include_router(api)
     return app
@@ -61,6 +81,7 @@ def _services(settings: Settings) -> tuple[TrackingService, GovernanceService]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The REST API over the metadata and artifact stores named by `settings` (the environment by default)."""
     settings = settings or Settings()
+    forbid_pickle_in_this_process(NO_PICKLE)
     tracking, governance = _services(settings)
     return build_app(tracking, governance, settings)
 
@@ -68,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def run_server(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve the API until interrupted; on a store with no token, mint an admin token and print it once."""
     settings = settings or Settings()
+    forbid_pickle_in_this_process(NO_PICKLE)
     if not settings.database_url or not settings.artifact_root:
         settings.home.mkdir(parents=True, exist_ok=True)  # the embedded defaults live under LOOPML_HOME
     tracking, governance = _services(settings)

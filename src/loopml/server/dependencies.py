@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from loopml.governance import GovernanceService
+from loopml.registry import RegistryService
 from loopml.settings import Settings
 from loopml.tracking import TrackingService
 
-__all__ = ["Governance", "ServerSettings", "Tracking"]
+__all__ = ["Governance", "Registry", "ServerSettings", "Tracking"]
 
 
 def _tracking(request: Request) -> TrackingService:
@@ -23,6 +24,11 @@ def _governance(request: Request) -> GovernanceService:
     return service
 
 
+def _registry(request: Request) -> RegistryService:
+    service: RegistryService = request.app.state.registry
+    return service
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -30,4 +36,5 @@ def _settings(request: Request) -> Settings:
 
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Governance = Annotated[GovernanceService, Depends(_governance)]
+Registry = Annotated[RegistryService, Depends(_registry)]
 ServerSettings = Annotated[Settings, Depends(_settings)]

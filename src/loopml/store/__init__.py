@@ -23,6 +23,8 @@ from loopml.store.engine import WRITE, create_store_engine
 from loopml.store.experiments import ExperimentRepository, ProjectRepository
 from loopml.store.metrics import MetricRepository
 from loopml.store.migrations import upgrade_to_head
+from loopml.store.model_versions import ModelVersionRepository
+from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
 from loopml.store.tokens import TokenRepository
 
@@ -64,6 +66,14 @@ class Unit:
     def tokens(self) -> TokenRepository:
         return TokenRepository(self.connection, self.audit)
 
+    @cached_property
+    def models(self) -> RegisteredModelRepository:
+        return RegisteredModelRepository(self.connection, self.audit)
+
+    @cached_property
+    def model_versions(self) -> ModelVersionRepository:
+        return ModelVersionRepository(self.connection, self.audit)
+
 
 class MetadataStore:
     def __init__(self, engine: Engine) -> None:
@@ -75,6 +85,12 @@ class MetadataStore:
         engine = create_store_engine(url)
         if upgrade:
             upgrade_to_head(engine)
+        if engine.dialect.name == "sqlite":
+            # Fresh planner statistics (sampled, so bounded in time): with them SQLite picks the covering
+            # indexes for search filters. PostgreSQL keeps its own statistics with autovacuum.
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
         return cls(engine)
 
     @property

@@ -1,91 +1,88 @@
 """Metric points: chunked history (see `schema.metric_chunks`) plus the latest value per key, which is
-what search and order-by read. Ingest is the hot path: a batch becomes one row per key."""
+what search and order-by read. Ingest is the hot path: a batch becomes one row per key, built with numpy
+from the batch's columns, never one Python object per point."""
 
 from __future__ import annotations
 
 import math
-import sys
-from array import array
-from collections.abc import Sequence
 
+import numpy as np
 from sqlalchemy import Connection, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from loopml.domain import Metric
+from loopml.domain import Metric, MetricColumns
 from loopml.store.audit import AuditLog
 from loopml.store.schema import latest_metrics, metric_chunks
 
 _MAX_KEYS_IN_AUDIT = 50
-_SWAP = sys.byteorder == "big"  # chunks are little-endian on disk, whatever the machine
 
 
-def _pack(values: array) -> bytes:  # type: ignore[type-arg]
-    if _SWAP:  # pragma: no cover - no big-endian machine in CI
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
-
-
-def _unpack(typecode: str, data: bytes) -> array:  # type: ignore[type-arg]
-    values = array(typecode)
-    values.frombytes(data)
-    if _SWAP:  # pragma: no cover
-        values.byteswap()
-    return values
+def _latest_index(steps: np.ndarray, stamps: np.ndarray) -> int:
+    """Index of the latest point: highest step, then latest timestamp, then the one logged last."""
+    at_top = np.flatnonzero(steps == steps.max())
+    top_stamps = stamps[at_top]
+    return int(at_top[np.flatnonzero(top_stamps == top_stamps.max())[-1]])
 
 
 class MetricRepository:
     def __init__(self, conn: Connection, audit: AuditLog) -> None:
         self._conn, self._audit = conn, audit
 
-    def log(self, run_id: str, points: Sequence[Metric]) -> int:
-        """Append `points` to the run's history and move each key's latest value forward."""
-        if not points:
+    def log(self, run_id: str, batch: MetricColumns) -> int:
+        """Append the batch to the run's history and move each key's latest value forward."""
+        if not len(batch):
             return 0
-        columns: dict[str, tuple[array, array, array]] = {}  # type: ignore[type-arg]
-        for key, value, step, timestamp in points:
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = (array("q"), array("q"), array("d"))
-            column[0].append(step)
-            column[1].append(timestamp)
-            column[2].append(value)
-        chunks, latest = [], []
-        for key, (steps, stamps, values) in columns.items():
+        steps = np.asarray(batch.steps, dtype=np.int64)
+        stamps = np.asarray(batch.timestamps, dtype=np.int64)
+        values = np.asarray(batch.values, dtype=np.float64)
+        distinct = set(batch.keys)
+        groups: dict[str, slice | np.ndarray] = {}
+        if len(distinct) == 1:
+            groups[next(iter(distinct))] = slice(None)
+        else:
+            names, inverse = np.unique(np.asarray(batch.keys, dtype=object), return_inverse=True)
+            order = np.argsort(inverse, kind="stable")  # keeps each key's points in logging order
+            bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+            for i, name in enumerate(names):
+                groups[str(name)] = order[bounds[i] : bounds[i + 1]]
+        chunks: list[dict[str, object]] = []
+        latest: list[dict[str, object]] = []
+        for key, where in groups.items():
+            key_steps, key_stamps, key_values = steps[where], stamps[where], values[where]
             chunks.append(
                 {
                     "run_id": run_id,
                     "key": key,
-                    "count": len(steps),
-                    "min_step": min(steps),
-                    "max_step": max(steps),
-                    "steps": _pack(steps),
-                    "timestamps": _pack(stamps),
-                    "values": _pack(values),
+                    "count": len(key_steps),
+                    "min_step": int(key_steps.min()),
+                    "max_step": int(key_steps.max()),
+                    "steps": key_steps.astype("<i8").tobytes(),
+                    "timestamps": key_stamps.astype("<i8").tobytes(),
+                    "values": key_values.astype("<f8").tobytes(),
                 }
             )
-            last = max(range(len(steps)), key=lambda i: (steps[i], stamps[i]))
-            value = values[last]
+            last = _latest_index(key_steps, key_stamps)
+            value = float(key_values[last])
             latest.append(
                 {
                     "run_id": run_id,
                     "key": key,
                     "value": None if math.isnan(value) else value,
                     "is_nan": math.isnan(value),
-                    "step": steps[last],
-                    "timestamp": stamps[last],
+                    "step": int(key_steps[last]),
+                    "timestamp": int(key_stamps[last]),
                 }
             )
         self._conn.execute(insert(metric_chunks), chunks)
         self._move_latest(latest)
-        keys = sorted(columns)
+        keys = sorted(groups)
         self._audit.record(
             "run.log_metrics",
             "run",
             run_id,
-            after={"points": len(points), "keys": keys[:_MAX_KEYS_IN_AUDIT], "key_count": len(keys)},
+            after={"points": len(batch), "keys": keys[:_MAX_KEYS_IN_AUDIT], "key_count": len(keys)},
         )
-        return len(points)
+        return len(batch)
 
     def _move_latest(self, rows: list[dict[str, object]]) -> None:
         dialect = sqlite if self._conn.dialect.name == "sqlite" else postgresql
@@ -110,11 +107,9 @@ class MetricRepository:
         )
         points: list[Metric] = []
         for row in self._conn.execute(query):
-            steps, stamps, values = (
-                _unpack("q", row.steps),
-                _unpack("q", row.timestamps),
-                _unpack("d", row[2]),
-            )
+            steps = np.frombuffer(row.steps, dtype="<i8").tolist()
+            stamps = np.frombuffer(row.timestamps, dtype="<i8").tolist()
+            values = np.frombuffer(row[2], dtype="<f8").tolist()
             points.extend(Metric(key, v, s, t) for s, t, v in zip(steps, stamps, values, strict=True))
         points.sort(key=lambda m: (m.step, m.timestamp))  # stable: ties keep logging order
         return points

@@ -47,7 +47,7 @@ from loopml.domain.search import Comparison, OrderBy, SearchFilter
 from loopml.errors import InvalidInput
 from loopml.store.schema import latest_metrics, params, runs, tags
 
-__all__ = ["build_run_search"]
+__all__ = ["build_run_search", "code_point_order", "compare", "direction"]
 
 _ATTRIBUTE_COLUMNS: dict[str, ColumnElement[Any]] = {
     "run_id": runs.c.id,
@@ -143,10 +143,16 @@ def _has_key_where(kind: str, key: str, comparisons: list[Comparison]) -> Column
 
 
 def _compare(comparison: Comparison, column: ColumnElement[Any]) -> ColumnElement[bool]:
-    op = comparison.op
     text = comparison.kind in ("param", "tag") or (
         comparison.kind == "attribute" and comparison.key in _STRING_ATTRIBUTES
     )
+    return compare(comparison, column, text)
+
+
+def compare(comparison: Comparison, column: ColumnElement[Any], text: bool) -> ColumnElement[bool]:
+    """`column <op> value` for one parsed comparison; `text`: compare as strings in code-point order, else
+    as numbers typed by the literal (shared with `loopml.store.model_search`)."""
+    op = comparison.op
     value: Any = _as_list(comparison.value) if text else _numeric_parameter(column, comparison.value)
     if not isinstance(comparison.value, tuple) and text:
         value = comparison.value
@@ -197,3 +203,7 @@ def _as_list(value: object) -> list[Any]:
     if isinstance(value, tuple):
         return list(value)
     return [value]
+
+
+code_point_order = _code_point_order
+direction = _direction

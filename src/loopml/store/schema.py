@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -73,7 +74,8 @@ params = Table(
     Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
     Column("key", String(KEY), primary_key=True),
     Column("value", Text, nullable=False),
-    Index("ix_params_key_value", "key", "run_id"),
+    Index("ix_params_key_run", "key", "run_id"),
+    # On SQLite, migration 0001 adds covering (key, value, run_id) indexes on params and tags (see there).
 )
 
 tags = Table(
@@ -111,7 +113,7 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Index("ix_latest_metrics_key_value", "key", "value"),
+    Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
 )
 
 datasets = Table(
@@ -179,3 +181,92 @@ audit_head = Table(
 )
 """One row: the last sequence number and hash. Locked by every writer, so the chain never forks, and
 deleting the newest audit rows is detected."""
+
+# -- model registry (migration 0002) ------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("owner", String(KEY), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Names are unique across projects, so `models:/name@alias` needs no project. A model's row is locked by
+every change to the model, its versions or its aliases: version numbers and alias moves are serialised."""
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("artifact_path", String(1024), nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("signature", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+
+_VERSION_KEY = ("model_id", "version")
+_VERSION_REF = ("model_versions.model_id", "model_versions.version")
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(_VERSION_KEY, _VERSION_REF),
+)
+
+model_version_metrics = Table(
+    "model_version_metrics",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    ForeignKeyConstraint(_VERSION_KEY, _VERSION_REF),
+    Index("ix_model_version_metrics_key_value", "key", "value"),
+)
+"""The run's latest metric values when the version was registered (NaN as value NULL + is_nan, as in
+`latest_metrics`)."""
+
+model_version_datasets = Table(
+    "model_version_datasets",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), ForeignKey("datasets.digest"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    ForeignKeyConstraint(_VERSION_KEY, _VERSION_REF),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(_VERSION_KEY, _VERSION_REF),
+)
+"""One row per alias: the primary key makes an alias point at exactly one version, the foreign key at an
+existing one."""

@@ -16,6 +16,7 @@ from loopml.domain import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricColumns,
     Page,
     Principal,
     Role,
@@ -23,7 +24,7 @@ from loopml.domain import (
     RunStatus,
 )
 from loopml.domain.search import parse_filter, parse_order_by
-from loopml.domain.validation import check_key, check_metrics, check_name, check_values
+from loopml.domain.validation import check_key, check_metric_columns, check_name, check_values
 from loopml.errors import (
     ExperimentNotFound,
     InvalidInput,
@@ -196,13 +197,13 @@ class TrackingService:
             self._visible_run(unit, principal, run_id)
             unit.runs.set_tags(run_id, checked)
 
-    def log_metrics(self, principal: Principal, run_id: str, points: Sequence[Metric]) -> int:
-        """Store every point or none (one transaction); returns how many were stored."""
+    def log_metrics(self, principal: Principal, run_id: str, batch: MetricColumns) -> int:
+        """Store every point of the batch or none (one transaction); returns how many were stored."""
         _require(principal, Role.EDITOR)
-        check_metrics(points)
+        check_metric_columns(batch.keys, batch.values, batch.steps, batch.timestamps)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
-            return unit.metrics.log(run_id, points)
+            return unit.metrics.log(run_id, batch)
 
     def metric_history(self, principal: Principal, run_id: str, key: str) -> list[Metric]:
         check_key("metric", key)

@@ -1,7 +1,7 @@
 """Metric points: columnar batch ingest (the hot path) and the full history of one key.
 
 Ingest skips pydantic: the body is read under `max_request_bytes`, parsed with orjson, turned into
-`Metric` points and stored in one transaction off the event loop. `{"stored": n}` is sent only after that
+metric columns and stored in one transaction off the event loop. `{"stored": n}` is sent only after that
 transaction committed, so a 200 is the acknowledgement that nothing will be lost.
 """
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from loopml.domain import Metric
+from loopml.domain import MetricColumns
 from loopml.domain.wire import decode_float, metric_to_json
 from loopml.errors import InvalidInput, InvalidMetric, PayloadTooLarge
 from loopml.server.auth import CurrentPrincipal
@@ -38,7 +38,7 @@ class MetricBatch(BaseModel):
     timestamps: Annotated[list[Annotated[int, Field(ge=0, le=INT64)]], Field(max_length=MAX_POINTS)]
 
 
-def _points(body: Any) -> list[Metric]:
+def _columns(body: Any) -> MetricColumns:
     if not isinstance(body, dict):
         raise InvalidInput(f"the body must be a JSON object with {', '.join(_COLUMNS)}")
     unknown = sorted(set(body) - set(_COLUMNS))
@@ -59,14 +59,15 @@ def _points(body: Any) -> list[Metric]:
         )
     if len(keys) > MAX_POINTS:
         raise PayloadTooLarge(f"{len(keys)} points in one request; send at most {MAX_POINTS} per request")
-    points = []
-    for i, (key, raw, step, timestamp) in enumerate(zip(keys, values, steps, timestamps, strict=True)):
-        try:
-            value = decode_float(raw)
-        except (TypeError, ValueError) as exc:
-            raise InvalidMetric(f"values[{i}]: {exc}") from None
-        points.append(Metric(key=key, value=value, step=step, timestamp=timestamp))
-    return points
+    if not all(v.__class__ is float for v in values):  # ints, and "NaN"/"Infinity"/"-Infinity" strings
+        decoded = []
+        for i, raw in enumerate(values):
+            try:
+                decoded.append(raw if raw.__class__ is float else decode_float(raw))
+            except (TypeError, ValueError) as exc:
+                raise InvalidMetric(f"values[{i}]: {exc}") from None
+        values = decoded
+    return MetricColumns(keys, values, steps, timestamps)
 
 
 @router.post(
@@ -82,7 +83,7 @@ async def log_metrics(
     run_id: str, request: Request, principal: CurrentPrincipal, tracking: Tracking, settings: ServerSettings
 ) -> dict[str, int]:
     body = await read_json(request, settings.max_request_bytes)
-    points = _points(body)
+    points = _columns(body)
     stored = await run_in_threadpool(tracking.log_metrics, principal, run_id, points)
     return {"stored": stored}
 

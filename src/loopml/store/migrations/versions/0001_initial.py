@@ -112,7 +112,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_latest_metrics_run_id_runs")),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metrics")),
     )
-    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"], unique=False)
+    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value", "run_id"], unique=False)
     op.create_table(
         "metric_chunks",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_params_run_id_runs")),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_params")),
     )
-    op.create_index("ix_params_key_value", "params", ["key", "run_id"], unique=False)
+    op.create_index("ix_params_key_run", "params", ["key", "run_id"], unique=False)
     op.create_table(
         "run_datasets",
         sa.Column("run_id", sa.String(length=32), nullable=False),
@@ -154,12 +154,20 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_tags_run_id_runs")),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_tags")),
     )
+    if op.get_bind().dialect.name == "sqlite":
+        # Covering indexes for `params.x = 'v'` / `tags.x = 'v'` filters (search over 10,000 runs: 60 -> 27 ms).
+        # Not on PostgreSQL: a B-tree entry is limited to about 2.7 kB and values may be up to 8,000 characters.
+        op.create_index("ix_params_key_value", "params", ["key", "value", "run_id"], unique=False)
+        op.create_index("ix_tags_key_value", "tags", ["key", "value", "run_id"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_table("tags")
     op.drop_table("run_datasets")
-    op.drop_index("ix_params_key_value", table_name="params")
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index("ix_tags_key_value", table_name="tags")
+        op.drop_index("ix_params_key_value", table_name="params")
+    op.drop_index("ix_params_key_run", table_name="params")
     op.drop_table("params")
     op.drop_index("ix_metric_chunks_run_key", table_name="metric_chunks")
     op.drop_table("metric_chunks")

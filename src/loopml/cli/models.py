@@ -1,0 +1,188 @@
+"""`loopml models ...` <-> `client.models` (list, show, versions, alias, search-versions, download, import-mlflow)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from loopml.cli import output
+from loopml.cli.app import state
+from loopml.cli.options import JsonOption
+from loopml.domain import ModelVersion, RegisteredModel
+from loopml.domain.wire import model_version_to_json, registered_model_to_json
+from loopml.errors import InvalidInput
+
+app = typer.Typer(help="Model registry: registered models, their versions and aliases.", no_args_is_help=True)
+
+FilterOption = Annotated[str | None, typer.Option("--filter", help="A filter in the search language.")]
+OrderByOption = Annotated[
+    list[str] | None, typer.Option("--order-by", help="e.g. 'attributes.name' or 'metrics.rmse DESC'; repeatable.")
+]
+MaxResults = Annotated[int, typer.Option(min=1, max=50_000, help="Most results to return.")]
+
+
+def _aliases(aliases: dict[str, int] | Sequence[str]) -> str:
+    if isinstance(aliases, dict):
+        return ", ".join(f"{alias}={version}" for alias, version in sorted(aliases.items()))
+    return ", ".join(aliases)
+
+
+def _models_table(models: Sequence[RegisteredModel]) -> None:
+    output.table(
+        None,
+        ["name", "project", "latest", "aliases", "owner", "updated"],
+        (
+            [m.name, m.project, m.latest_version or "", _aliases(m.aliases), m.owner, output.iso_time(m.updated_at)]
+            for m in models
+        ),
+    )
+
+
+def _versions_table(versions: Sequence[ModelVersion]) -> None:
+    metrics = sorted({key for v in versions for key in v.metrics})
+    columns = ["name", "version", "status", "aliases", "flavor", "run id", "created"]
+    columns += [f"metrics.{key}" for key in metrics]
+    output.table(
+        None,
+        columns,
+        (
+            [v.name, v.version, v.status.value, _aliases(v.aliases), v.flavor, v.run_id, output.iso_time(v.created_at)]
+            + [output.number(v.metrics.get(key)) for key in metrics]
+            for v in versions
+        ),
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    filter_: FilterOption = None,
+    order_by: OrderByOption = None,
+    max_results: MaxResults = 100,
+    json: JsonOption = False,
+) -> None:
+    """List registered models (by name), e.g. --filter "tags.team = 'demand'"."""
+    page = state(ctx).client().models.search(filter_, order_by or None, max_results)
+    if json:
+        output.print_json([registered_model_to_json(m) for m in page.items])
+    else:
+        _models_table(page.items)
+    if page.next_page_token is not None:
+        output.stderr().print(f"more models match; showing the first {max_results} (raise --max-results)")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    json: JsonOption = False,
+) -> None:
+    """Show one model: description, tags, aliases and its newest versions."""
+    client = state(ctx).client()
+    model = client.models.get(name)
+    versions = client.models.search_versions(f"attributes.name = '{_quote(name)}'", max_results=20).items
+    if json:
+        document = registered_model_to_json(model)
+        document["versions"] = [model_version_to_json(v) for v in versions]
+        output.print_json(document)
+        return
+    console = output.stdout()
+    console.print(f"[bold]model[/bold] {model.name}  project {model.project}  owner {model.owner}")
+    console.print(f"created {output.iso_time(model.created_at)}  updated {output.iso_time(model.updated_at)}")
+    if model.description:
+        console.print(model.description)
+    output.pairs("tags", model.tags)
+    output.pairs("aliases", dict(model.aliases))
+    if versions:
+        _versions_table(versions)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+@app.command("versions")
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    filter_: FilterOption = None,
+    order_by: OrderByOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List the versions of a model, newest first, e.g. --filter "metrics.rmse < 45"."""
+    found = state(ctx).client().models.versions(name, filter_, order_by or None)
+    if json:
+        output.print_json([model_version_to_json(v) for v in found])
+    else:
+        _versions_table(found)
+
+
+@app.command("search-versions")
+def search_versions(
+    ctx: typer.Context,
+    filter_: FilterOption = None,
+    order_by: OrderByOption = None,
+    max_results: MaxResults = 100,
+    json: JsonOption = False,
+) -> None:
+    """Search versions of every model, e.g. --filter "attributes.flavor = 'sklearn' and metrics.rmse < 45"."""
+    page = state(ctx).client().models.search_versions(filter_, order_by or None, max_results)
+    if json:
+        output.print_json([model_version_to_json(v) for v in page.items])
+    else:
+        _versions_table(page.items)
+    if page.next_page_token is not None:
+        output.stderr().print(f"more versions match; showing the first {max_results} (raise --max-results)")
+
+
+@app.command("alias")
+def alias(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. champion.")],
+    version: Annotated[int | None, typer.Argument(help="Version the alias moves to.", min=1)] = None,
+    reason: Annotated[str | None, typer.Option(help="Why: recorded in the audit log.")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead of moving it.")] = False,
+) -> None:
+    """Move ALIAS of model NAME to VERSION (atomically, audited), or remove it with --delete."""
+    client = state(ctx).client()
+    if delete:
+        if version is not None:
+            raise InvalidInput("give either a VERSION to move the alias to, or --delete, not both")
+        previous = client.models.delete_alias(name, alias_name, reason)
+        typer.echo(f"removed alias {alias_name} of {name} (it pointed at version {previous})")
+        return
+    if version is None:
+        raise InvalidInput(
+            f"give the version {alias_name} should point at, e.g. `loopml models alias {name} {alias_name} 3`"
+        )
+    moved = client.models.set_alias(name, alias_name, version, reason)
+    typer.echo(f"{name}@{alias_name} -> version {moved.version}")
+
+
+@app.command("download")
+def download(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/VERSION or models:/... of the version.")],
+    directory: Annotated[Path, typer.Argument(help="Where to write the package (created if missing).")],
+) -> None:
+    """Download a model version's package, verified file by file against the registry's digest."""
+    target = state(ctx).client().models.download(reference, directory)
+    typer.echo(f"downloaded {reference} to {target} (verified)")
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A local MLflow model directory (the one holding MLmodel).")],
+    name: Annotated[str | None, typer.Option(help="Register the result as the next version of this model.")] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow pickle-based MLflow models (only from sources you trust).")
+    ] = False,
+) -> None:
+    """Convert an MLflow model (sklearn, xgboost, lightgbm) into a loopml package and log it (and register it)."""
+    logged = state(ctx).client().models.import_mlflow(source, name, trust_pickle=trust_pickle)
+    typer.echo(f"imported {source}: {getattr(logged, 'uri', logged)}")

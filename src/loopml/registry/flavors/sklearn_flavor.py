@@ -1,0 +1,90 @@
+"""scikit-learn models, stored with skops (no pickle); only types under well-known safe roots are trusted.
+
+At save, skops lists the types it does not trust by default; they are recorded in the manifest as
+`trusted_types` only if each lives under `SAFE_ROOTS` (or is one of `SAFE_BUILTINS`), else saving is refused.
+At load exactly those types are trusted, after the same check, so a manifest cannot widen the trust.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopml.errors import InvalidInput
+from loopml.registry.flavors import SavedFiles, as_frame
+
+if TYPE_CHECKING:
+    from loopml.registry.manifest import Manifest
+
+__all__ = ["SAFE_BUILTINS", "SAFE_ROOTS", "SklearnFlavor", "SklearnPredictor", "is_safe_type"]
+
+MODEL_FILE = "model.skops"
+SAFE_ROOTS = ("sklearn", "numpy", "scipy", "collections")
+SAFE_BUILTINS = frozenset(
+    {"builtins.slice", "builtins.complex", "builtins.frozenset", "builtins.bytearray", "builtins.range"}
+)
+
+
+def is_safe_type(name: str) -> bool:
+    """Whether loopml trusts the skops type `name` ("sklearn.tree._tree.Tree")."""
+    return name in SAFE_BUILTINS or name.split(".", 1)[0] in SAFE_ROOTS
+
+
+class SklearnFlavor:
+    name = "sklearn"
+    loader = __name__
+    requires_pickle = False
+
+    def accepts(self, model: object) -> bool:
+        base = sys.modules.get("sklearn.base")
+        return base is not None and isinstance(model, base.BaseEstimator)
+
+    def save(self, model: object, directory: Path) -> SavedFiles:
+        import skops.io as sio
+
+        path = directory / MODEL_FILE
+        sio.dump(model, path)
+        untrusted = sorted(sio.get_untrusted_types(file=path))
+        unsafe = [name for name in untrusted if not is_safe_type(name)]
+        if unsafe:
+            path.unlink()
+            raise InvalidInput(
+                f"cannot save this scikit-learn model in the safe skops format: it holds the type {unsafe[0]!r}, "
+                f"outside the trusted roots ({', '.join(SAFE_ROOTS)}); save it with flavor='pyfunc' instead "
+                "(stored with pickle and loaded only with trust_pickle=True)"
+            )
+        return SavedFiles((MODEL_FILE,), trusted_types=tuple(untrusted))
+
+    def load(self, directory: Path, manifest: Manifest) -> SklearnPredictor:
+        unsafe = [name for name in manifest.trusted_types if not is_safe_type(name)]
+        if unsafe:
+            raise InvalidInput(f"the package asks to trust the type {unsafe[0]!r}, which loopml never trusts")
+        import skops.io as sio
+
+        return SklearnPredictor(sio.load(directory / MODEL_FILE, trusted=list(manifest.trusted_types)))
+
+
+class SklearnPredictor:
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        names = getattr(model, "feature_names_in_", None)
+        self._columns: list[str] | None = None if names is None else [str(n) for n in names]
+
+    @property
+    def native(self) -> Any:
+        return self._model
+
+    def predict(
+        self,
+        data: Any,
+        params: Mapping[str, object] | None = None,  # noqa: ARG002 - the Predictor protocol; no params here
+    ) -> np.ndarray[Any, Any]:
+        if self._columns is not None:
+            data = as_frame(data, self._columns)
+        elif not isinstance(data, np.ndarray):
+            data = data.to_numpy()  # fitted on an array: a DataFrame's names would only draw a warning
+        return np.asarray(self._model.predict(data))
