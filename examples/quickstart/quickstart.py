@@ -1,4 +1,5 @@
-"""Quickstart: track three real models on the Bike Sharing data, then find the best run by search.
+"""Quickstart: track real models on the Bike Sharing data, find the best run by search, register its model,
+make it the champion, load it by alias and score later months.
 
     make demo        # or: .venv/bin/python examples/quickstart/quickstart.py
 
@@ -39,15 +40,16 @@ FEATURES = [
 ]
 TARGET = "cnt"
 EXPERIMENT = "bike-demand"
+MODEL = "bike-demand"
 
 
-def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on January-September 2011, validate on October-December 2011 (later months stay unseen)."""
+def load() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train on January-September 2011, validate on October-December 2011; 2012 stays unseen until the end."""
     hours = pd.read_csv(DATA, parse_dates=["dteday"])
     year_2011 = hours[hours["dteday"].dt.year == 2011]
     train = year_2011[year_2011["dteday"].dt.month <= 9]
     valid = year_2011[year_2011["dteday"].dt.month > 9]
-    return train, valid
+    return train, valid, hours[hours["dteday"].dt.year == 2012]
 
 
 def scores(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
@@ -80,6 +82,7 @@ def train_boosting(train: pd.DataFrame, valid: pd.DataFrame, max_depth: int) -> 
         final = scores(valid[TARGET], model.predict(valid[FEATURES]))
         run.log_metrics(final, step=step)
         log_importance(run, model, valid)
+        run.log_model(model, name=MODEL, input_example=train[FEATURES][:5])
 
 
 def train_forest(train: pd.DataFrame, valid: pd.DataFrame) -> None:
@@ -89,6 +92,7 @@ def train_forest(train: pd.DataFrame, valid: pd.DataFrame) -> None:
         model = RandomForestRegressor(n_estimators=100, max_depth=12, n_jobs=2, random_state=0)
         model.fit(train[FEATURES], train[TARGET])
         run.log_metrics(scores(valid[TARGET], model.predict(valid[FEATURES])))
+        run.log_model(model, name=MODEL, input_example=train[FEATURES][:5])
 
 
 def train_ridge(train: pd.DataFrame, valid: pd.DataFrame) -> None:
@@ -96,10 +100,11 @@ def train_ridge(train: pd.DataFrame, valid: pd.DataFrame) -> None:
         run.log_dataset(train, name="hour-2011-jan-sep", role="training", source=str(DATA))
         model = Ridge(alpha=1.0).fit(train[FEATURES], train[TARGET])
         run.log_metrics(scores(valid[TARGET], model.predict(valid[FEATURES])))
+        run.log_model(model, name=MODEL, input_example=train[FEATURES][:5])
 
 
 def main() -> int:
-    train, valid = load()
+    train, valid, later = load()
     print("Bike Sharing data: Fanaee-T & Gama (2013), UCI Machine Learning Repository, CC BY 4.0")
     print(f"{len(train)} training hours (Jan-Sep 2011), {len(valid)} validation hours (Oct-Dec 2011)")
     train_ridge(train, valid)
@@ -124,8 +129,17 @@ def main() -> int:
     print(f"  datasets: {', '.join(f'{d.name} ({d.role}, {d.rows} rows, {d.digest[:12]})' for d in datasets)}")
     print(f"  rmse by step: {', '.join(f'{m.value:.1f}' for m in history)}")
     print(f"  artifacts: {', '.join(a.path for a in client.runs.artifacts(winner.id))}")
+
+    version = lm.models.register(f"runs:/{winner.id}/models/{MODEL}", MODEL, description="best of the quickstart")
+    lm.models.set_alias(MODEL, "champion", version.version, reason=f"lowest validation rmse ({winner.name})")
+    champion = lm.models.load(f"models:/{MODEL}@champion")
+    print(f"\nregistered {version.uri} ({version.flavor}), alias champion -> {version.version}; loaded by alias")
+    print("champion on 2012, month by month (demand grew ~60% over 2011, so the error grows):")
+    for month, hours in later.groupby(later["dteday"].dt.month):
+        month_scores = scores(hours[TARGET], champion.predict(hours[FEATURES]))
+        print(f"  2012-{month:02d}  rmse {month_scores['rmse']:7.1f}  r2 {month_scores['r2']:6.3f}")
     problems = client.audit.verify()
-    print(f"  audit log: {problems or 'intact'}")
+    print(f"audit log: {problems or 'intact'} ({len(client.audit.events(limit=10_000))} events)")
     return 0
 
 

@@ -466,6 +466,13 @@ class Models:
             description=description,
         )
 
+    def register(self, source: LoggedModel | str, name: str, description: str | None = None) -> ModelVersion:
+        """Register a package logged earlier (`LoggedModel`, or `runs:/<run_id>/models/<name>`) as the next
+        version of `name`; its manifest's sha256 is what the version pins."""
+        from loopml.client.model_packages import register
+
+        return register(self._client, source, name, description)
+
     def download(self, reference: str, dest: str | Path | None = None) -> Path:
         """The verified package directory of `models:/name@alias` (or `/3`), cached by content; copied to
         `dest` if given."""

@@ -8,6 +8,7 @@ before anything is loaded from it. A cached package is verified again on every l
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -166,4 +167,31 @@ def load(
     directory = download(client, version, cache_dir)
     return load_model(
         directory, trust_pickle=trust_pickle, extra_columns=extra_columns, expected_digest=version.manifest_digest
+    )
+
+
+def register(client: Client, source: LoggedModel | str, name: str, description: str | None = None) -> ModelVersion:
+    """The next version of `name` from a logged package: a `LoggedModel` or `runs:/<run_id>/<path>`."""
+    from loopml.registry import Manifest
+
+    if isinstance(source, LoggedModel):
+        run_id, prefix = source.run_id, source.artifact_path
+    else:
+        if not isinstance(source, str) or not source.startswith("runs:/") or source.count("/") < 2:
+            raise InvalidInput(f"register takes a LoggedModel or runs:/<run_id>/<path>, got {source!r}")
+        run_id, _, prefix = source[len("runs:/") :].partition("/")
+    with tempfile.TemporaryDirectory(prefix="loopml-manifest-") as scratch:
+        path = client.runs.download_artifact(run_id, f"{prefix.rstrip('/')}/{MANIFEST}", scratch)
+        data = path.read_bytes()
+    manifest = Manifest.parse(data)
+    project = client.experiments.get(client.runs.get(run_id).experiment_id).project
+    client.models.create(name, project, exist_ok=True)
+    return client.models.create_version(
+        name,
+        run_id,
+        prefix.rstrip("/"),
+        hashlib.sha256(data).hexdigest(),
+        manifest.flavor,
+        signature=manifest.signature.to_dict() if manifest.signature else None,
+        description=description,
     )

@@ -1,0 +1,27 @@
+"""`make demo` runs the quickstart: it must work from a fresh store and show the whole path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "quickstart.py"
+
+
+@pytest.mark.slow
+def test_quickstart_tracks_registers_and_scores(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(tmp_path / "loopml-data")
+    done = subprocess.run(
+        [sys.executable, str(QUICKSTART)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "best run: hgb-depth" in out
+    assert "alias champion -> 1; loaded by alias" in out
+    assert out.count("  2012-") == 12
+    assert "audit log: intact" in out
