@@ -74,16 +74,21 @@ class RunRepository:
         run_params: dict[str, dict[str, str]] = defaultdict(dict)
         run_tags: dict[str, dict[str, str]] = defaultdict(dict)
         run_metrics: dict[str, dict[str, float]] = defaultdict(dict)
-        for row in self._conn.execute(select(params).where(params.c.run_id.in_(ids))):
-            run_params[row.run_id][row.key] = row.value
-        for row in self._conn.execute(select(tags).where(tags.c.run_id.in_(ids))):
-            run_tags[row.run_id][row.key] = row.value
-        for row in self._conn.execute(
+        # .all() and plain tuples: iterating Row objects one at a time cost more than the SQL here.
+        for run_id, key, value in self._conn.execute(
+            select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(ids))
+        ).all():
+            run_params[run_id][key] = value
+        for run_id, key, value in self._conn.execute(
+            select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(ids))
+        ).all():
+            run_tags[run_id][key] = value
+        for run_id, key, value, is_nan in self._conn.execute(
             select(
                 latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan
             ).where(latest_metrics.c.run_id.in_(ids))
-        ):
-            run_metrics[row.run_id][row.key] = math.nan if row.is_nan else float(row.value)
+        ).all():
+            run_metrics[run_id][key] = math.nan if is_nan else float(value)
         by_id = {}
         for row in self._conn.execute(select(runs).where(runs.c.id.in_(ids))):
             by_id[row.id] = Run(

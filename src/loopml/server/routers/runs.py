@@ -11,6 +11,7 @@ from loopml.domain.wire import run_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Tracking
 from loopml.server.fields import ExperimentId, Key, Millis, Name, Text
+from loopml.server.responses import OrjsonResponse
 from loopml.tracking import MAX_RESULTS
 
 router = APIRouter(tags=["runs"])
@@ -59,11 +60,13 @@ class SearchRuns(BaseModel):
 
 
 @router.post("/runs/search")
-def search_runs(body: SearchRuns, principal: CurrentPrincipal, tracking: Tracking) -> dict[str, Any]:
+def search_runs(body: SearchRuns, principal: CurrentPrincipal, tracking: Tracking) -> OrjsonResponse:
     page = tracking.search_runs(
         principal, body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token
     )
-    return {"runs": [run_to_json(r) for r in page.items], "next_page_token": page.next_page_token}
+    # A response object, not a dict: FastAPI would otherwise re-validate and re-encode every value of up to
+    # 50,000 runs in Python before orjson sees them (half of a 100-run search's time).
+    return OrjsonResponse({"runs": [run_to_json(r) for r in page.items], "next_page_token": page.next_page_token})
 
 
 @router.post("/runs")
