@@ -41,5 +41,14 @@ class Principal:
     def can_see(self, project: str) -> bool:
         return self.project is None or self.project == project
 
+    def require(self, role: Role) -> None:
+        """Raise PermissionDenied unless this principal's role reaches `role`."""
+        if not self.role.allows(role):
+            from loopml.errors import PermissionDenied
+
+            raise PermissionDenied(
+                f"this operation needs the {role.value} role; the token in use has {self.role.value}"
+            )
+
 
 LOCAL_PRINCIPAL = Principal(actor="local", role=Role.ADMIN, project=None)

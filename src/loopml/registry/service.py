@@ -7,8 +7,6 @@ here reads a filesystem path or URL given by a caller.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +24,7 @@ from loopml.domain import (
     parse_model_uri,
 )
 from loopml.domain.models import LATEST, MANIFEST
+from loopml.domain.paging import decode_page_token, encode_page_token
 from loopml.domain.search import MODEL_FIELDS, MODEL_VERSION_FIELDS, parse_filter, parse_order_by
 from loopml.domain.validation import check_alias, check_model_name, check_name, check_values
 from loopml.errors import (
@@ -53,27 +52,10 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _FLAVOR = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 
 
-def _require(principal: Principal, role: Role) -> None:
-    if not principal.role.allows(role):
-        raise PermissionDenied(
-            f"this operation needs the {role.value} role; the token in use has {principal.role.value}"
-        )
 
 
-def _encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
 
 
-def _decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidInput("page_token is not one this server issued; pass back next_page_token as is") from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidInput("page_token is not one this server issued; pass back next_page_token as is")
-    return offset
 
 
 def _check_max_results(max_results: object) -> int:
@@ -167,7 +149,7 @@ class RegistryService:
         tags: Mapping[str, object] | None = None,
     ) -> RegisteredModel:
         """A new registered model; `AlreadyExists` if the name is taken (names are unique across projects)."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_model_name(name)
         project = self._project_for(principal, project)
         text = _optional_text("description", description, MAX_DESCRIPTION) or ""
@@ -215,7 +197,7 @@ class RegistryService:
         tags: Mapping[str, object] | None = None,
     ) -> RegisteredModel:
         """Set the description and/or tags (merged: tags not named keep their value)."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         text = _optional_text("description", description, MAX_DESCRIPTION)
         checked_tags = check_values("tag", tags) if tags is not None else None
         with self.store.write(principal.actor) as unit:
@@ -234,11 +216,11 @@ class RegistryService:
         `updated_at`), by name unless `order_by` says otherwise."""
         limit = _check_max_results(max_results)
         parsed, order = parse_filter(filter, MODEL_FIELDS), parse_order_by(order_by, MODEL_FIELDS)
-        offset = _decode_page_token(page_token)
+        offset = decode_page_token(page_token)
         with self.store.read() as unit:
             ids = unit.models.search_ids(principal.project, parsed, order, limit + 1, offset)
             found = unit.models.get_many(ids[:limit])
-        next_token = _encode_page_token(offset + limit) if len(ids) > limit else None
+        next_token = encode_page_token(offset + limit) if len(ids) > limit else None
         return Page(items=found, next_page_token=next_token)
 
     # -- versions ----------------------------------------------------------------------------------
@@ -258,7 +240,7 @@ class RegistryService:
         """The next version of model `name`, made from the model package that run `run_id` logged under
         `artifact_path`: the run must have the artifact `<artifact_path>/loopml-model.json` with sha256
         `manifest_digest`, and be in the model's project. Snapshots the run's latest metrics and datasets."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         path = sanitize_path(artifact_path)
         if not isinstance(manifest_digest, str) or not _DIGEST.match(manifest_digest):
             raise InvalidInput(f"manifest_digest must be 64 lowercase hex characters (sha256), got {manifest_digest!r}")
@@ -312,7 +294,7 @@ class RegistryService:
     ) -> ModelVersion:
         """Set the status (READY or ARCHIVED), description and/or tags (merged) of a version. A version an
         alias points at cannot be archived: move or delete the alias first."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         number = _check_version(version)
         new_status = None
         if status is not None:
@@ -349,12 +331,12 @@ class RegistryService:
         limit = _check_max_results(max_results)
         parsed = parse_filter(filter, MODEL_VERSION_FIELDS)
         order = parse_order_by(order_by, MODEL_VERSION_FIELDS)
-        offset = _decode_page_token(page_token)
+        offset = decode_page_token(page_token)
         with self.store.read() as unit:
             model_id = None if name is None else self._model(unit, principal, name).id
             keys = unit.model_versions.search_keys(principal.project, model_id, parsed, order, limit + 1, offset)
             found = unit.model_versions.get_many(keys[:limit])
-        next_token = _encode_page_token(offset + limit) if len(keys) > limit else None
+        next_token = encode_page_token(offset + limit) if len(keys) > limit else None
         return Page(items=found, next_page_token=next_token)
 
     # -- aliases -----------------------------------------------------------------------------------
@@ -364,7 +346,7 @@ class RegistryService:
     ) -> ModelVersion:
         """Point `alias` at `version` (a READY version), atomically: the alias names exactly one version at
         every moment. Every call is an audit event `model.set_alias` with the actor and `reason`."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_alias(alias)
         number = _check_version(version)
         why = _optional_text("reason", reason, MAX_REASON)
@@ -381,7 +363,7 @@ class RegistryService:
 
     def delete_alias(self, principal: Principal, name: str, alias: str, reason: str | None = None) -> int:
         """Remove `alias` (audited as `model.delete_alias`); returns the version it pointed at."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_alias(alias)
         why = _optional_text("reason", reason, MAX_REASON)
         with self.store.write(principal.actor) as unit:

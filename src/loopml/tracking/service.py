@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-
-import orjson
 
 from loopml.artifacts import ArtifactStore, sanitize_path
 from loopml.domain import (
@@ -23,6 +19,7 @@ from loopml.domain import (
     Run,
     RunStatus,
 )
+from loopml.domain.paging import decode_page_token, encode_page_token
 from loopml.domain.search import parse_filter, parse_order_by
 from loopml.domain.validation import check_key, check_metric_columns, check_name, check_values
 from loopml.errors import (
@@ -42,27 +39,10 @@ MAX_ID = 2**31 - 1
 _DIGEST_CHARS = set("0123456789abcdef")
 
 
-def _require(principal: Principal, role: Role) -> None:
-    if not principal.role.allows(role):
-        raise PermissionDenied(
-            f"this operation needs the {role.value} role; the token in use has {principal.role.value}"
-        )
 
 
-def _encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
 
 
-def _decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidInput("page_token is not one this server issued; pass back next_page_token as is") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidInput("page_token is not one this server issued; pass back next_page_token as is")
-    return offset
 
 
 class TrackingService:
@@ -108,7 +88,7 @@ class TrackingService:
             found = unit.experiments.find(project, name)
         if found is not None:
             return found
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             return unit.experiments.get_or_create(unit.projects.get_or_create(project), name)
 
@@ -144,7 +124,7 @@ class TrackingService:
         tags: Mapping[str, object] | None = None,
         start_time: int | None = None,
     ) -> Run:
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         run_id = uuid.uuid4().hex
         name = check_name("run", name) if name is not None else f"run-{run_id[:8]}"
         checked_params = check_values("param", params or {})
@@ -168,7 +148,7 @@ class TrackingService:
             return unit.runs.get(run_id)
 
     def end_run(self, principal: Principal, run_id: str, status: str, end_time: int | None = None) -> Run:
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         try:
             new_status = RunStatus(status)
         except ValueError:
@@ -184,14 +164,14 @@ class TrackingService:
             return unit.runs.get(run_id)
 
     def log_params(self, principal: Principal, run_id: str, params: Mapping[str, object]) -> None:
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         checked = check_values("param", params)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
             unit.runs.log_params(run_id, checked)
 
     def set_tags(self, principal: Principal, run_id: str, tags: Mapping[str, object]) -> None:
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         checked = check_values("tag", tags)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
@@ -199,7 +179,7 @@ class TrackingService:
 
     def log_metrics(self, principal: Principal, run_id: str, batch: MetricColumns) -> int:
         """Store every point of the batch or none (one transaction); returns how many were stored."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_metric_columns(batch.keys, batch.values, batch.steps, batch.timestamps)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
@@ -214,7 +194,7 @@ class TrackingService:
     # -- datasets ----------------------------------------------------------------------------------
 
     def log_dataset(self, principal: Principal, run_id: str, data: DatasetInput) -> Dataset:
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_name("dataset", data.name)
         if data.role not in DATASET_ROLES:
             raise InvalidInput(f"dataset role must be one of {', '.join(DATASET_ROLES)}, got {data.role!r}")
@@ -247,7 +227,7 @@ class TrackingService:
         expected_sha256: str | None = None,
     ) -> ArtifactRecord:
         """Stream `content` into the artifact store (content-addressed), then record it under `path`."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         path = sanitize_path(path)
         with self.store.read() as unit:
             self._visible_run(unit, principal, run_id)
@@ -285,11 +265,11 @@ class TrackingService:
         if not experiment_ids:
             raise InvalidInput("search needs at least one experiment")
         parsed, order = parse_filter(filter), parse_order_by(order_by)
-        offset = _decode_page_token(page_token)
+        offset = decode_page_token(page_token)
         with self.store.read() as unit:
             for experiment_id in experiment_ids:
                 self._visible_experiment(unit, principal, experiment_id)
             ids = unit.runs.search_ids(list(experiment_ids), parsed, order, max_results + 1, offset)
             found = unit.runs.get_many(ids[:max_results])
-        next_token = _encode_page_token(offset + max_results) if len(ids) > max_results else None
+        next_token = encode_page_token(offset + max_results) if len(ids) > max_results else None
         return Page(items=found, next_page_token=next_token)
