@@ -1,0 +1,114 @@
+"""What both sides of a benchmark share: the data, the query, ports, health checks and statistics.
+
+Standard library only: the loopml side imports it from `.venv`, the anchor side from `.venv-anchors`,
+so both build byte-for-byte the same data from the same seed.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+SEED = 20261126
+METRIC_KEYS = 10
+"""Ingest logs this many metric keys, round-robin (100,000 points = 10 keys x 10,000 steps)."""
+
+SEARCH_EXPERIMENT = "search"
+SEARCH_PARAMS = 10
+SEARCH_METRICS = 10
+SEARCH_FILTER = "metrics.m0 < 0.5 and params.p0 = 'a'"
+"""m0 is uniform on [0, 1) and p0 uniform over a-d: about 1 run in 8 matches (1,250 of 10,000)."""
+SEARCH_ORDER_BY = ["metrics.m1 ASC"]
+SEARCH_MAX_RESULTS = 100
+
+
+def ingest_points(count: int, seed: int = SEED) -> list[tuple[str, float, int]]:
+    """(key, value, step) for `count` points: keys k0..k9 in turn, each key's steps 0, 1, 2, ..."""
+    rng = random.Random(seed)
+    return [(f"k{i % METRIC_KEYS}", rng.random(), i // METRIC_KEYS) for i in range(count)]
+
+
+def search_runs_data(runs: int, seed: int = SEED) -> Iterator[tuple[str, dict[str, str], dict[str, float]]]:
+    """(run name, params, metrics) for each run of the search scenario; params are single letters a-d."""
+    rng = random.Random(seed)
+    for i in range(runs):
+        params = {f"p{k}": "abcd"[int(rng.random() * 4)] for k in range(SEARCH_PARAMS)}
+        metrics = {f"m{k}": rng.random() for k in range(SEARCH_METRICS)}
+        yield f"run-{i:05d}", params, metrics
+
+
+def expected_search_names(runs: int, seed: int = SEED) -> list[str]:
+    """The run names the search must return, in order, computed in Python from the same data."""
+    hits = [
+        (metrics["m1"], name)
+        for name, params, metrics in search_runs_data(runs, seed)
+        if metrics["m0"] < 0.5 and params["p0"] == "a"
+    ]
+    return [name for _, name in sorted(hits)[:SEARCH_MAX_RESULTS]]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> float:
+    """Poll `url` until it answers 200; returns the seconds it took. Fails fast if the process died."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def summarize(seconds: list[float]) -> dict[str, float | int]:
+    """Median, p90, min and max in milliseconds of repeated timings."""
+    ms = sorted(s * 1000 for s in seconds)
+    p90 = statistics.quantiles(ms, n=10, method="inclusive")[8] if len(ms) > 1 else ms[0]
+    return {
+        "median_ms": statistics.median(ms),
+        "p90_ms": p90,
+        "min_ms": ms[0],
+        "max_ms": ms[-1],
+        "samples": len(ms),
+    }
+
+
+# -- registry benchmark (issue 3) ---------------------------------------------------------------------
+
+BIKE_CSV = "examples/data/bike_sharing/hour.csv"
+"""Relative to the repository root."""
+BIKE_FEATURES = [
+    "season", "mnth", "hr", "holiday", "weekday", "workingday", "weathersit", "temp", "atemp", "hum", "windspeed",
+]  # fmt: skip
+BIKE_FLOATS = frozenset({"temp", "atemp", "hum", "windspeed"})
+"""The float64 features (read_csv infers the rest as int64)."""
+BIKE_TARGET = "cnt"
+REGISTRY_MODEL = "bike-demand"
+REGISTRY_ALIAS = "champion"
+REGISTRY_TREES = 32
+REGISTRY_DEPTH = 12
+"""RandomForestRegressor(n_estimators=32, max_depth=12) on the 17,379 rows pickles to about 10 MB."""
+
+
+def bike_row(csv: str) -> dict[str, int | float]:
+    """The first row of the Bike Sharing features, as Python scalars in feature order (the 1-row input)."""
+    import csv as csv_module
+
+    with open(csv, newline="") as handle:
+        row = next(csv_module.DictReader(handle))
+    return {name: (float(row[name]) if name in BIKE_FLOATS else int(row[name])) for name in BIKE_FEATURES}
