@@ -13,21 +13,32 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml.client.local_backend import write_verified
+from loopml.client.downloads import write_verified
 from loopml.domain import (
     ArtifactRecord,
     AuditEvent,
     Dataset,
     DatasetInput,
+    Deployment,
+    DeploymentRevision,
     Experiment,
     Metric,
     MetricColumns,
     ModelVersion,
     Page,
     RegisteredModel,
+    RolloutDecision,
     Run,
     Token,
     wire,
+)
+from loopml.domain.monitoring import (
+    Alert,
+    Monitor,
+    MonitorWindow,
+    alert_from_json,
+    monitor_from_json,
+    window_from_json,
 )
 from loopml.errors import (
     AuthenticationRequired,
@@ -370,6 +381,130 @@ class HttpBackend:
             query["alias_or_version"] = str(alias_or_version)
         found = self._json("GET", "/model-versions/resolve", params=query)
         return wire.model_version_from_json(found["model_version"])
+
+    # -- deployments -------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        strategy: str = "direct",
+        canary_steps: Sequence[int] = (10, 50, 100),
+        analysis_seconds: int = 300,
+        thresholds: Mapping[str, float] | None = None,
+        sticky_key: str | None = None,
+        ab_weight: int | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        body = {
+            "name": name,
+            "model": model,
+            "strategy": strategy,
+            "canary_steps": list(canary_steps),
+            "analysis_seconds": analysis_seconds,
+            "thresholds": None if thresholds is None else dict(thresholds),
+            "sticky_key": sticky_key,
+            "ab_weight": ab_weight,
+            "reason": reason,
+        }
+        return wire.deployment_from_json(self._json("POST", "/deployments", json=body)["deployment"])
+
+    def list_deployments(self) -> list[Deployment]:
+        return [wire.deployment_from_json(d) for d in self._json("GET", "/deployments")["deployments"]]
+
+    def get_deployment(self, name: str) -> Deployment:
+        return wire.deployment_from_json(self._json("GET", f"/deployments/{_path(name)}")["deployment"])
+
+    def rollback_deployment(self, name: str, reason: str | None = None) -> Deployment:
+        found = self._json("POST", f"/deployments/{_path(name)}/rollback", json={"reason": reason})
+        return wire.deployment_from_json(found["deployment"])
+
+    def promote_deployment(self, name: str, reason: str | None = None) -> Deployment:
+        found = self._json("POST", f"/deployments/{_path(name)}/promote", json={"reason": reason})
+        return wire.deployment_from_json(found["deployment"])
+
+    def deployment_history(self, name: str, limit: int = 100) -> list[DeploymentRevision]:
+        found = self._json("GET", f"/deployments/{_path(name)}/history", params={"limit": limit})
+        return [wire.deployment_revision_from_json(r) for r in found["revisions"]]
+
+    def deployment_decisions(self, name: str, limit: int = 100) -> list[RolloutDecision]:
+        found = self._json("GET", f"/deployments/{_path(name)}/decisions", params={"limit": limit})
+        return [wire.rollout_decision_from_json(d) for d in found["decisions"]]
+
+    def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]:
+        query = {"window_seconds": window_seconds, "tolerance": tolerance}
+        found = self._json("GET", f"/deployments/{_path(name)}/shadow-comparison", params=query)
+        comparison: dict[str, Any] = found["comparison"]
+        return comparison
+
+    # -- monitoring --------------------------------------------------------------------------------
+
+    def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None:
+        self._json(
+            "PUT",
+            f"/models/{_path(name)}/versions/{_version(version)}/reference-profile",
+            json={"profile": dict(profile)},
+        )
+
+    def get_reference_profile(self, name: str, version: int) -> dict[str, Any]:
+        found = self._json("GET", f"/models/{_path(name)}/versions/{_version(version)}/reference-profile")
+        profile: dict[str, Any] = found["profile"]
+        return profile
+
+    def create_monitor(
+        self,
+        name: str,
+        deployment: str,
+        window: str = "1d",
+        label_delay: str = "0s",
+        consecutive: int = 3,
+        model: str | None = None,
+        version: int | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        webhook: str | None = None,
+        kinds: Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Monitor:
+        body = {
+            "name": name,
+            "deployment": deployment,
+            "window": str(window),
+            "label_delay": str(label_delay),
+            "consecutive": consecutive,
+            "model": model,
+            "version": version,
+            "thresholds": None if thresholds is None else dict(thresholds),
+            "webhook": webhook,
+            "kinds": None if kinds is None else list(kinds),
+            "options": None if options is None else dict(options),
+        }
+        return monitor_from_json(self._json("POST", "/monitors", json=body)["monitor"])
+
+    def list_monitors(self) -> list[Monitor]:
+        return [monitor_from_json(m) for m in self._json("GET", "/monitors")["monitors"]]
+
+    def get_monitor(self, name: str) -> Monitor:
+        return monitor_from_json(self._json("GET", f"/monitors/{_path(name)}")["monitor"])
+
+    def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
+        run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/run", json={"now": now})["run"]
+        return run
+
+    def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
+        params = {} if limit is None else {"limit": limit}
+        found = self._json("GET", f"/monitors/{_path(name)}/windows", params=params)
+        return [window_from_json(w) for w in found["windows"]]
+
+    def monitor_report(self, name: str) -> str:
+        return self._request("GET", f"/monitors/{_path(name)}/report").text
+
+    def record_feedback(self, items: Sequence[Mapping[str, Any]]) -> int:
+        recorded: int = self._json("POST", "/feedback", json={"feedback": [dict(i) for i in items]})["recorded"]
+        return recorded
+
+    def list_alerts(self, monitor: str | None = None, state: str | None = None) -> list[Alert]:
+        params = {k: v for k, v in (("monitor", monitor), ("state", state)) if v is not None}
+        return [alert_from_json(a) for a in self._json("GET", "/alerts", params=params)["alerts"]]
 
     def close(self) -> None:
         self._http.close()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import ArtifactStore, open_artifact_store
+from loopml.client.downloads import write_verified
 from loopml.domain import (
     ArtifactRecord,
     AuditEvent,
     Dataset,
     DatasetInput,
+    Deployment,
+    DeploymentRevision,
     Experiment,
     Metric,
     MetricColumns,
@@ -23,15 +27,20 @@ from loopml.domain import (
     Principal,
     RegisteredModel,
     Role,
+    RolloutDecision,
     Run,
     Token,
 )
-from loopml.errors import ArtifactCorrupted
+from loopml.domain.monitoring import Alert, Monitor, MonitorWindow
 from loopml.governance import GovernanceService
 from loopml.registry import RegistryService
 from loopml.settings import Settings
 from loopml.store import MetadataStore
 from loopml.tracking import TrackingService
+
+if TYPE_CHECKING:
+    from loopml.deploy import DeployService
+    from loopml.monitoring import MonitoringService
 
 
 def _local_actor() -> str:
@@ -42,8 +51,15 @@ def _local_actor() -> str:
 
 
 class LocalBackend:
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, default_project: str = "default") -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        default_project: str = "default",
+        request_log_dir: Path | None = None,
+    ) -> None:
         self.store = store
+        self.request_log_dir = request_log_dir
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
         self.governance = GovernanceService(store)
@@ -54,7 +70,7 @@ class LocalBackend:
     def from_settings(cls, settings: Settings) -> LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
-        return cls(store, artifacts, settings.default_project)
+        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir())
 
     def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
         return self.tracking.get_or_create_experiment(self.principal, name, project)
@@ -216,26 +232,123 @@ class LocalBackend:
     def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
         return self.registry.resolve(self.principal, uri, alias_or_version)
 
+    # -- deployments -------------------------------------------------------------------------------
+
+    @cached_property
+    def deployments(self) -> DeployService:
+        from loopml.deploy import DeployService  # reads the request log with pyarrow: imported on first use
+
+        return DeployService(self.store, self.registry, self.request_log_dir)
+
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        strategy: str = "direct",
+        canary_steps: Sequence[int] = (10, 50, 100),
+        analysis_seconds: int = 300,
+        thresholds: Mapping[str, float] | None = None,
+        sticky_key: str | None = None,
+        ab_weight: int | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        return self.deployments.deploy(
+            self.principal,
+            name,
+            model,
+            strategy,
+            canary_steps,
+            analysis_seconds,
+            thresholds,
+            sticky_key,
+            ab_weight,
+            reason,
+        )
+
+    def list_deployments(self) -> list[Deployment]:
+        return self.deployments.list(self.principal)
+
+    def get_deployment(self, name: str) -> Deployment:
+        return self.deployments.status(self.principal, name)
+
+    def rollback_deployment(self, name: str, reason: str | None = None) -> Deployment:
+        return self.deployments.rollback(self.principal, name, reason)
+
+    def promote_deployment(self, name: str, reason: str | None = None) -> Deployment:
+        return self.deployments.promote(self.principal, name, reason)
+
+    def deployment_history(self, name: str, limit: int = 100) -> list[DeploymentRevision]:
+        return self.deployments.history(self.principal, name, limit)
+
+    def deployment_decisions(self, name: str, limit: int = 100) -> list[RolloutDecision]:
+        return self.deployments.decisions(self.principal, name, limit)
+
+    def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]:
+        return self.deployments.shadow_comparison(self.principal, name, window_seconds, tolerance)
+
+    # -- monitoring (the service imports pandas and scipy: built on first use) -----------------------
+
+    @cached_property
+    def monitoring(self) -> MonitoringService:
+        from loopml.monitoring import MonitoringService
+
+        return MonitoringService(self.store, self.artifacts, self.registry)
+
+    def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None:
+        self.monitoring.set_reference_profile(self.principal, name, version, profile)
+
+    def get_reference_profile(self, name: str, version: int) -> dict[str, Any]:
+        return self.monitoring.get_reference_profile(self.principal, name, version).to_dict()
+
+    def create_monitor(
+        self,
+        name: str,
+        deployment: str,
+        window: str = "1d",
+        label_delay: str = "0s",
+        consecutive: int = 3,
+        model: str | None = None,
+        version: int | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        webhook: str | None = None,
+        kinds: Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Monitor:
+        return self.monitoring.create_monitor(
+            self.principal,
+            name,
+            deployment,
+            window=window,
+            label_delay=label_delay,
+            consecutive=consecutive,
+            model=model,
+            version=version,
+            thresholds=thresholds,
+            webhook=webhook,
+            kinds=kinds,
+            options=options,
+        )
+
+    def list_monitors(self) -> list[Monitor]:
+        return self.monitoring.list_monitors(self.principal)
+
+    def get_monitor(self, name: str) -> Monitor:
+        return self.monitoring.get_monitor(self.principal, name)
+
+    def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
+        return asdict(self.monitoring.run_monitor(self.principal, name, now))
+
+    def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
+        return self.monitoring.windows(self.principal, name, limit)
+
+    def monitor_report(self, name: str) -> str:
+        return self.monitoring.report_html(self.principal, name)
+
+    def record_feedback(self, items: Sequence[Mapping[str, Any]]) -> int:
+        return self.monitoring.record_feedback(self.principal, items)
+
+    def list_alerts(self, monitor: str | None = None, state: str | None = None) -> list[Alert]:
+        return self.monitoring.alerts(self.principal, monitor, state)
+
     def close(self) -> None:
         self.store.close()
-
-
-def write_verified(chunks: object, digest: str, dest: Path) -> Path:
-    """Write streamed `chunks` to `dest` through a temporary file, publishing only if the sha256 matches."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.partial")
-    hasher = hashlib.sha256()
-    try:
-        with open(partial, "wb") as out:
-            for chunk in chunks:  # type: ignore[attr-defined]
-                hasher.update(chunk)
-                out.write(chunk)
-        if hasher.hexdigest() != digest:
-            raise ArtifactCorrupted(
-                f"downloaded content of {dest.name} has sha256 {hasher.hexdigest()}, expected {digest}"
-            )
-        os.replace(partial, dest)
-    finally:
-        partial.unlink(missing_ok=True)
-    return dest

@@ -20,7 +20,7 @@ from loopml.registry.flavors import SavedFiles, as_frame
 if TYPE_CHECKING:
     from loopml.registry.manifest import Manifest
 
-__all__ = ["SAFE_BUILTINS", "SAFE_ROOTS", "SklearnFlavor", "SklearnPredictor", "is_safe_type"]
+__all__ = ["SAFE_BUILTINS", "SAFE_ROOTS", "CompiledTreesPredictor", "SklearnFlavor", "SklearnPredictor", "is_safe_type"]
 
 MODEL_FILE = "model.skops"
 SAFE_ROOTS = ("sklearn", "numpy", "scipy", "collections")
@@ -57,15 +57,60 @@ class SklearnFlavor:
                 f"outside the trusted roots ({', '.join(SAFE_ROOTS)}); save it with flavor='pyfunc' instead "
                 "(stored with pickle and loaded only with trust_pickle=True)"
             )
-        return SavedFiles((MODEL_FILE,), trusted_types=tuple(untrusted))
+        from loopml.registry.flavors import compiled_trees
 
-    def load(self, directory: Path, manifest: Manifest) -> SklearnPredictor:
+        arrays = compiled_trees.compile_model(model)
+        if arrays is None:
+            return SavedFiles((MODEL_FILE,), trusted_types=tuple(untrusted))
+        compiled_trees.CompiledTrees.write(arrays, directory / compiled_trees.FILE)
+        names = getattr(model, "feature_names_in_", None)
+        options = {"compiled_trees": compiled_trees.FILE, "columns": None if names is None else [str(n) for n in names]}
+        return SavedFiles((MODEL_FILE, compiled_trees.FILE), trusted_types=tuple(untrusted), options=options)
+
+    def load(self, directory: Path, manifest: Manifest) -> SklearnPredictor | CompiledTreesPredictor:
         unsafe = [name for name in manifest.trusted_types if not is_safe_type(name)]
         if unsafe:
             raise InvalidInput(f"the package asks to trust the type {unsafe[0]!r}, which loopml never trusts")
-        import skops.io as sio
+        compiled = manifest.flavor_options.get("compiled_trees")
+        if isinstance(compiled, str):
+            return CompiledTreesPredictor(directory, manifest, compiled)
+        return SklearnPredictor(_load_skops(directory, manifest))
 
-        return SklearnPredictor(sio.load(directory / MODEL_FILE, trusted=list(manifest.trusted_types)))
+
+def _load_skops(directory: Path, manifest: Manifest) -> Any:
+    import skops.io as sio
+
+    return sio.load(directory / MODEL_FILE, trusted=list(manifest.trusted_types))
+
+
+class CompiledTreesPredictor:
+    """A tree ensemble predicted from `trees.npz` with numpy; the sklearn object is loaded only if asked for
+    (`native`), so loading and predicting import neither scikit-learn nor skops."""
+
+    def __init__(self, directory: Path, manifest: Manifest, file: str) -> None:
+        from loopml.registry.flavors.compiled_trees import CompiledTrees
+
+        self._directory, self._manifest = directory, manifest
+        self._trees = CompiledTrees.read(directory / file)
+        columns = manifest.flavor_options.get("columns")
+        self._columns: list[str] | None = [str(c) for c in columns] if isinstance(columns, list) else None
+        self._native: Any = None
+
+    @property
+    def native(self) -> Any:
+        if self._native is None:
+            self._native = _load_skops(self._directory, self._manifest)
+        return self._native
+
+    def predict(
+        self,
+        data: Any,
+        params: Mapping[str, object] | None = None,  # noqa: ARG002 - the Predictor protocol; no params here
+    ) -> np.ndarray[Any, Any]:
+        if isinstance(data, np.ndarray):
+            return self._trees.predict(data)
+        frame = data if self._columns is None else data[self._columns]
+        return self._trees.predict(frame.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 class SklearnPredictor:
