@@ -11,7 +11,7 @@ categorical features. Anything else keeps sklearn's own predict. The tests check
 against sklearn's own predictions on the Bike Sharing data, with missing values.
 
 Exactness: sklearn trees compare float32 inputs with float64 thresholds, gradient boosting float64 inputs;
-a missing value goes where sklearn sends it (`missing_go_to_left`).
+a missing value goes where sklearn sends it (`missing_go_to_left`); trees are summed in sklearn's order.
 """
 
 from __future__ import annotations
@@ -152,5 +152,9 @@ class CompiledTrees:
             left = np.where(np.isnan(values), self.nan_left[nodes], values <= self.threshold[nodes])
             nodes = np.where(left, self.left[nodes], self.right[nodes])
         leaves = self.value[nodes]
-        total = leaves.mean(axis=1) if self.mean else leaves.sum(axis=1)
-        return np.asarray(total + self.baseline)
+        # Add tree by tree, left to right, as scikit-learn does (cumsum is sequential; sum is pairwise), so the
+        # results are bit for bit sklearn's.
+        if self.mean:
+            return np.asarray(np.cumsum(leaves, axis=1)[:, -1] / leaves.shape[1])
+        start = np.full((len(x), 1), self.baseline)
+        return np.asarray(np.cumsum(np.concatenate([start, leaves], axis=1), axis=1)[:, -1])
