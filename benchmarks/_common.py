@@ -112,3 +112,13 @@ def bike_row(csv: str) -> dict[str, int | float]:
     with open(csv, newline="") as handle:
         row = next(csv_module.DictReader(handle))
     return {name: (float(row[name]) if name in BIKE_FLOATS else int(row[name])) for name in BIKE_FEATURES}
+
+
+# -- serving benchmark (issue 4) ----------------------------------------------------------------------
+
+SERVING_DEPLOYMENT = "bike"
+"""The loopml deployment name (`loopml serve --name bike`); benchmarks/wrk/native.lua posts to it."""
+SERVING_RANDOM_STATE = 0
+"""HistGradientBoostingRegressor(random_state=0), default params otherwise."""
+HGB_SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+"""MLflow refuses to save a HistGradientBoosting model with skops unless this type is named as trusted."""
