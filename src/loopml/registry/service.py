@@ -52,12 +52,6 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _FLAVOR = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 
 
-
-
-
-
-
-
 def _check_max_results(max_results: object) -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
         raise InvalidInput(f"max_results must be an integer from 1 to {MAX_RESULTS}, got {max_results!r}")

@@ -39,12 +39,6 @@ MAX_ID = 2**31 - 1
 _DIGEST_CHARS = set("0123456789abcdef")
 
 
-
-
-
-
-
-
 class TrackingService:
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore, default_project: str = "default") -> None:
         self.store = store
