@@ -4,7 +4,8 @@
     ├── NotFound (LookupError)                      code: not_found
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
-    │   └── ModelNotFound, ModelVersionNotFound, AliasNotFound
+    │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
+    │   └── DeploymentNotFound, MonitorNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
@@ -36,6 +37,7 @@ __all__ = [
     "AuthenticationRequired",
     "DatasetNotFound",
     "DeliveryFailed",
+    "DeploymentNotFound",
     "ExperimentNotFound",
     "IntegrityError",
     "InvalidFilter",
@@ -49,6 +51,7 @@ __all__ = [
     "LoopmlError",
     "ModelNotFound",
     "ModelVersionNotFound",
+    "MonitorNotFound",
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
@@ -110,6 +113,14 @@ class ModelVersionNotFound(NotFound):
 
 class AliasNotFound(NotFound):
     code = "alias_not_found"
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+
+class MonitorNotFound(NotFound):
+    code = "monitor_not_found"
 
 
 class InvalidInput(LoopmlError, ValueError):

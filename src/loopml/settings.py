@@ -6,6 +6,9 @@ LOOPML_TOKEN           API token sent to that server
 LOOPML_DATABASE_URL    metadata store (default sqlite under LOOPML_HOME; postgresql+psycopg://...)
 LOOPML_ARTIFACT_ROOT   artifact store root URL (default file:// under LOOPML_HOME; s3://bucket/prefix)
 LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start (else one is printed)
+LOOPML_REQUEST_LOG_DIR directory serving replicas write their request log to and the rollout controller reads
+                       (default LOOPML_HOME/request-log; share it between replicas and the server)
+LOOPML_METRICS_PUBLIC  1: the server's /metrics needs no token (default: any valid token; it shows model metrics)
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class Settings(BaseSettings):
     metric_batch_size: int = Field(default=10_000, gt=0)
     metric_flush_seconds: float = Field(default=1.0, gt=0)
     default_project: str = "default"
+    request_log_dir: Path | None = None
+    metrics_public: bool = False
+    """Serve the server's `/metrics` (model metrics and drift scores) without a token."""
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -46,6 +52,9 @@ class Settings(BaseSettings):
         if self.artifact_root:
             return self.artifact_root
         return (self.home / "artifacts").resolve().as_uri()
+
+    def resolved_request_log_dir(self) -> Path:
+        return (self.request_log_dir or self.home / "request-log").resolve()
 
 
 def load_settings(**overrides: object) -> Settings:

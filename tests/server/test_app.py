@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from loopml.registry import pickle_guard
 from loopml.server import create_app, run_server
 from loopml.settings import Settings
 
@@ -18,6 +19,16 @@ from .support import API, TestClient
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LOOPML_DATABASE_URL", "LOOPML_ARTIFACT_ROOT", "LOOPML_ADMIN_TOKEN", "LOOPML_HOME"):
         monkeypatch.delenv(name, raising=False)
+    # create_app forbids pickle for the rest of the process (as the server must); undo it after each test so
+    # the ban does not leak into other tests run by the same worker.
+    monkeypatch.setattr(pickle_guard, "_forbidden_reason", pickle_guard.pickle_forbidden_reason())
+
+
+def test_the_api_server_process_refuses_pickle(tmp_path: Path) -> None:
+    create_app(Settings(home=tmp_path))
+    assert "never loads pickled models" in (pickle_guard.pickle_forbidden_reason() or "")
+    with pytest.raises(PermissionError, match="disabled in this process"):
+        pickle_guard.check_pickle_allowed(trust_pickle=True)
 
 
 def test_create_app_from_settings_publishes_openapi_and_docs(tmp_path: Path) -> None:

@@ -87,9 +87,10 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def _register() -> None:
-    from loopml.cli import audit, data, db, experiments, models, runs, server, tokens
+    from loopml.cli import audit, data, db, experiments, models, runs, serve, server, tokens
 
     app.command("server", help=server.serve.__doc__)(server.serve)
+    app.command("serve", help=serve.serve.__doc__)(serve.serve)
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
     app.add_typer(models.app, name="models")
@@ -97,6 +98,19 @@ def _register() -> None:
     app.add_typer(audit.app, name="audit")
     app.add_typer(db.app, name="db")
     app.add_typer(data.app, name="data")
+
+    from loopml.cli import emit, predict
+
+    app.command("emit", help=emit.emit.__doc__)(emit.emit)
+    app.command("predict", help=predict.predict.__doc__)(predict.predict)
+
+    from loopml.cli import deploy
+
+    app.add_typer(deploy.app, name="deploy")
+
+    from loopml.cli import monitor
+
+    app.add_typer(monitor.app, name="monitor")
 
 
 _register()

@@ -7,6 +7,7 @@ client.runs.search("bike-demand", filter="metrics.rmse < 45", order_by=["metrics
 
 from __future__ import annotations
 
+import builtins
 import shutil
 import tempfile
 import time
@@ -19,15 +20,19 @@ from loopml.domain import (
     ArtifactRecord,
     AuditEvent,
     Dataset,
+    Deployment,
+    DeploymentRevision,
     Experiment,
     Metric,
     ModelVersion,
     Page,
     RegisteredModel,
+    RolloutDecision,
     Run,
     RunStatus,
     Token,
 )
+from loopml.domain.monitoring import Alert, Monitor, MonitorWindow
 from loopml.domain.validation import check_key
 from loopml.errors import InvalidInput, InvalidMetric
 
@@ -100,6 +105,9 @@ class Client:
         self.tokens = Tokens(self)
         self.audit = Audit(self)
         self.models = Models(self)
+        self.deployments = Deployments(self)
+        self.monitors = Monitors(self)
+        self.feedback = FeedbackLabels(self)
 
     def close(self) -> None:
         """Flush pending metric points (raising DeliveryFailed if any were not stored), then disconnect."""
@@ -540,3 +548,150 @@ class Models:
             if page.next_page_token is None:
                 return found
             token = page.next_page_token
+
+
+class Deployments:
+    """Deployments and progressive delivery (`client.deployments`; `loopml deploy` on the command line).
+
+    client.deployments.deploy("bike-demand", "bike-demand@champion")                 # direct
+    client.deployments.deploy("bike-demand", "bike-demand@challenger", strategy="canary",
+                              canary_steps=(10, 50, 100), analysis_seconds=300)
+    client.deployments.rollback("bike-demand", reason="p99 too high")
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        strategy: str = "direct",
+        canary_steps: Sequence[int] = (10, 50, 100),
+        analysis_seconds: int = 300,
+        thresholds: Mapping[str, float] | None = None,
+        sticky_key: str | None = None,
+        ab_weight: int | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Deploy the version `model` names (`name@alias`, `name/3`) to deployment `name` with `strategy`
+        (`direct`, `canary`, `shadow` or `ab`); the reference is resolved to a version number now."""
+        return self._backend.deploy(
+            name, model, strategy, canary_steps, analysis_seconds, thresholds, sticky_key, ab_weight, reason
+        )
+
+    def list(self) -> list[Deployment]:
+        return self._backend.list_deployments()
+
+    def status(self, name: str) -> Deployment:
+        return self._backend.get_deployment(name)
+
+    def rollback(self, name: str, reason: str | None = None) -> Deployment:
+        return self._backend.rollback_deployment(name, reason)
+
+    def promote(self, name: str, reason: str | None = None) -> Deployment:
+        return self._backend.promote_deployment(name, reason)
+
+    def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentRevision]:
+        """The revisions of deployment `name`, newest first."""
+        return self._backend.deployment_history(name, limit)
+
+    def decisions(self, name: str, limit: int = 100) -> builtins.list[RolloutDecision]:
+        """The rollout controller's decisions about `name`, oldest first, with their numbers."""
+        return self._backend.deployment_decisions(name, limit)
+
+    def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]:
+        """Agreement rate, prediction differences and latencies of the shadow version against the live one."""
+        return self._backend.shadow_comparison(name, window_seconds, tolerance)
+
+
+class Monitors:
+    """Monitors of deployments over the request log (see docs/monitoring.md); `loopml monitor ...` mirrors these.
+
+    Needs a loopml server, or the embedded store that the serving replicas publish their request log to.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def create(
+        self,
+        name: str,
+        deployment: str,
+        window: str | int = "1d",
+        label_delay: str | int = "0s",
+        consecutive: int = 3,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        webhook: str | None = None,
+        kinds: Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Monitor:
+        """A monitor of `deployment`: `window` `1d` (by time) or `1000` (by count of requests); an alert opens
+        after `consecutive` breaching windows and is POSTed to `webhook`."""
+        return self._backend.create_monitor(
+            name,
+            deployment,
+            str(window),
+            str(label_delay),
+            consecutive,
+            model,
+            version,
+            thresholds,
+            webhook,
+            kinds,
+            options,
+        )
+
+    def list(self) -> builtins.list[Monitor]:
+        return self._backend.list_monitors()
+
+    def get(self, name: str) -> Monitor:
+        return self._backend.get_monitor(name)
+
+    def run(self, name: str, now: int | None = None) -> dict[str, Any]:
+        """Compute the monitor's new complete windows and pending performance, and its alerts."""
+        return self._backend.run_monitor(name, now)
+
+    def windows(self, name: str, limit: int | None = None) -> builtins.list[MonitorWindow]:
+        return self._backend.monitor_windows(name, limit)
+
+    def report(self, name: str, html: str | Path | None = None) -> str:
+        """The self-contained HTML report; written to `html` when given."""
+        page = self._backend.monitor_report(name)
+        if html is not None:
+            Path(html).write_text(page, encoding="utf-8")
+        return page
+
+    def alerts(self, monitor: str | None = None, state: str | None = None) -> builtins.list[Alert]:
+        return self._backend.list_alerts(monitor, state)
+
+    def set_reference_profile(self, model: str, version: int, profile: Any) -> None:
+        """Store the reference profile (a `loopml.data.Profile` or its dict) of a registered model version."""
+        data = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
+        self._backend.set_reference_profile(model, version, data)
+
+    def get_reference_profile(self, model: str, version: int) -> Any:
+        from loopml.data import Profile
+
+        return Profile.from_dict(self._backend.get_reference_profile(model, version))
+
+
+class FeedbackLabels:
+    """Ground truth that arrives after the prediction, joined to logged requests by request id or business key."""
+
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def log(
+        self, label: Any, *, request_id: str | None = None, key: str | None = None, time_ms: int | None = None
+    ) -> int:
+        """One label, for the request `request_id` (or the row whose key column holds `key`)."""
+        return self.log_many([{"request_id": request_id, "key": key, "label": label, "time_ms": time_ms}])
+
+    def log_many(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Up to 10,000 labels: dicts with `label` and one of `request_id` or `key` (and `time_ms`, optional)."""
+        cleaned = [{k: v for k, v in item.items() if v is not None or k == "label"} for item in items]
+        return self._backend.record_feedback(cleaned)

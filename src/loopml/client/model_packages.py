@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,8 @@ def log_model(
 ) -> ModelVersion | LoggedModel:
     """Save `model` as a package, upload it to run `run_id` under `models/<name>`, and with `register`
     create the next version of registered model `name`. `datasets` maps roles ("training",
-    "validation", ...) to data, logged to the run by fingerprint and named in the manifest."""
+    "validation", ...) to data, logged to the run by fingerprint and named in the manifest. A registered
+    version with `training` data gets its reference profile for monitoring (see `store_reference_profile`)."""
     from loopml.registry import DatasetRef, save_model
 
     client.metrics.flush()
@@ -79,7 +81,43 @@ def log_model(
             datasets=refs,
             metrics=run.metrics or None,
         )
-        return publish(client, run_id, package, name, prefix, register=register, description=description)
+        result = publish(client, run_id, package, name, prefix, register=register, description=description)
+    training = (datasets or {}).get("training")
+    if isinstance(result, ModelVersion) and training is not None:
+        store_reference_profile(client, result, model, training)
+    return result
+
+
+def store_reference_profile(client: Client, version: ModelVersion, model: object, training: Any) -> None:
+    """Store the profile of the training data, with the model's predictions on it as the `prediction` column
+    (when the model predicts a DataFrame), as the version's reference profile for monitoring.
+
+    The label is the one training column the model does not take as a feature (by `feature_names_in_`), if any.
+    """
+    import pandas as pd
+
+    from loopml.data import build_profile
+
+    prediction: str | None = None
+    label: str | None = None
+    frame = training
+    if isinstance(training, pd.DataFrame) and callable(getattr(model, "predict", None)):
+        names = getattr(model, "feature_names_in_", None)
+        features = training[list(names)] if names is not None else training
+        if names is not None:
+            rest = [c for c in training.columns if c not in set(names)]
+            label = rest[0] if len(rest) == 1 else None
+        if "prediction" not in training.columns:
+            try:
+                predicted = model.predict(features)  # type: ignore[attr-defined]
+            except Exception as exc:  # a model that cannot score its own training frame: profile without it
+                warnings.warn(f"reference profile of {version.uri} has no predictions: {exc}", stacklevel=3)
+            else:
+                if getattr(predicted, "ndim", 1) == 1:  # class labels or values; not a matrix of scores
+                    frame = training.assign(prediction=predicted)
+                    prediction = "prediction"
+    profile = build_profile(frame, prediction_column=prediction, label_column=label)
+    client.monitors.set_reference_profile(version.name, version.version, profile)
 
 
 def publish(

@@ -5,6 +5,7 @@ Imports the standard library only: no I/O, no framework, no other loopml package
 """
 
 from loopml.domain.audit import AuditEvent
+from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
 from loopml.domain.models import ModelReference, ModelVersion, ModelVersionStatus, RegisteredModel, parse_model_uri
 from loopml.domain.tokens import Principal, Role, Token
 from loopml.domain.tracking import (
@@ -25,6 +26,9 @@ __all__ = [
     "AuditEvent",
     "Dataset",
     "DatasetInput",
+    "Deployment",
+    "DeploymentRevision",
+    "DeploymentVersion",
     "Experiment",
     "Metric",
     "MetricColumns",
@@ -36,6 +40,7 @@ __all__ = [
     "Project",
     "RegisteredModel",
     "Role",
+    "RolloutDecision",
     "Run",
     "RunStatus",
     "Token",

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from loopml.domain.audit import AuditEvent
+from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
 from loopml.domain.models import ModelVersion, ModelVersionStatus, RegisteredModel
 from loopml.domain.tokens import Role, Token
 from loopml.domain.tracking import ArtifactRecord, Dataset, Experiment, Metric, Run, RunStatus
@@ -228,4 +229,91 @@ def model_version_from_json(d: dict[str, Any]) -> ModelVersion:
         datasets=tuple((str(x["digest"]), str(x["role"])) for x in d["datasets"]),
         signature=d["signature"],
         aliases=tuple(d["aliases"]),
+    )
+
+
+def deployment_to_json(d: Deployment) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "project": d.project,
+        "strategy": d.strategy,
+        "revision": d.revision,
+        "versions": [{"model": v.model, "version": v.version, "weight": v.weight, "role": v.role} for v in d.versions],
+        "state": d.state,
+        "canary_steps": list(d.canary_steps),
+        "step_index": d.step_index,
+        "analysis_seconds": d.analysis_seconds,
+        "thresholds": d.thresholds,
+        "sticky_key": d.sticky_key,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+        "failures": d.failures,
+    }
+
+
+def deployment_from_json(d: dict[str, Any]) -> Deployment:
+    return Deployment(
+        name=d["name"],
+        project=d["project"],
+        strategy=d["strategy"],
+        revision=d["revision"],
+        versions=tuple(
+            DeploymentVersion(model=v["model"], version=v["version"], weight=v["weight"], role=v["role"])
+            for v in d["versions"]
+        ),
+        state=d["state"],
+        canary_steps=tuple(d.get("canary_steps", ())),
+        step_index=d.get("step_index", 0),
+        analysis_seconds=d.get("analysis_seconds", 300),
+        thresholds=dict(d.get("thresholds") or {}),
+        sticky_key=d.get("sticky_key"),
+        created_at=d.get("created_at", 0),
+        updated_at=d.get("updated_at", 0),
+        failures=d.get("failures", 0),
+    )
+
+
+def deployment_revision_to_json(r: DeploymentRevision) -> dict[str, Any]:
+    return {
+        "revision": r.revision,
+        "actor": r.actor,
+        "reason": r.reason,
+        "created_at": r.created_at,
+        "deployment": deployment_to_json(r.deployment),
+    }
+
+
+def deployment_revision_from_json(d: dict[str, Any]) -> DeploymentRevision:
+    return DeploymentRevision(
+        deployment=deployment_from_json(d["deployment"]),
+        revision=d["revision"],
+        actor=d["actor"],
+        reason=d["reason"],
+        created_at=d["created_at"],
+    )
+
+
+def rollout_decision_to_json(r: RolloutDecision) -> dict[str, Any]:
+    return {
+        "deployment": r.deployment,
+        "revision": r.revision,
+        "step": r.step,
+        "outcome": r.outcome,
+        "action": r.action,
+        "metrics": r.metrics,
+        "reason": r.reason,
+        "time": r.time,
+    }
+
+
+def rollout_decision_from_json(d: dict[str, Any]) -> RolloutDecision:
+    return RolloutDecision(
+        deployment=d["deployment"],
+        revision=d["revision"],
+        step=d["step"],
+        outcome=d["outcome"],
+        metrics=dict(d["metrics"]),
+        reason=d["reason"],
+        time=d["time"],
+        action=d.get("action", "hold"),
     )

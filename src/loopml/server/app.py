@@ -9,7 +9,9 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from loopml.artifacts import open_artifact_store
+from loopml.deploy import DeployService, RolloutController
 from loopml.governance import GovernanceService
+from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import install_error_handlers
@@ -18,12 +20,15 @@ from loopml.server.routers import (
     artifacts,
     audit,
     datasets,
+    deployments,
     experiments,
     health,
     metrics,
     model_versions,
     models,
+    monitors,
     runs,
+    scrape,
     tokens,
 )
 from loopml.settings import Settings
@@ -48,9 +53,12 @@ def build_app(
     governance: GovernanceService,
     settings: Settings,
     registry: RegistryService | None = None,
+    deploy: DeployService | None = None,
+    monitoring: MonitoringService | None = None,
 ) -> FastAPI:
     """The REST API over the given services (tests build it in-process with their own store). Without
-    `registry`, one is built on the tracking service's store."""
+    `registry` or `deploy`, they are built on the tracking service's store (`deploy` reads the request log
+    under `settings.resolved_request_log_dir()`)."""
     app = FastAPI(
         title="loopml",
         version=_version(),
@@ -62,13 +70,20 @@ def build_app(
     app.state.tracking = tracking
     app.state.governance = governance
     app.state.registry = registry or RegistryService(tracking.store, default_project=tracking.default_project)
+    app.state.deploy = deploy or DeployService(
+        tracking.store, app.state.registry, request_log=settings.resolved_request_log_dir()
+    )
+    app.state.monitoring = monitoring or MonitoringService(tracking.store, tracking.artifacts, app.state.registry)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit):
         api.include_router(module.router)
+    api.include_router(deployments.router)
+    api.include_router(monitors.router)
     app.include_router(api)
+    app.include_router(scrape.router)
     return app
 
 
@@ -97,4 +112,14 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     if minted is not None:
         print(f"loopml: first start; admin token (shown once, store it now): {minted}", flush=True)
     app = build_app(tracking, governance, settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
+    # The rollout controller runs here, not in build_app: tests build apps without background threads. With
+    # several server replicas on one database, a lease row lets exactly one of them act at a time.
+    controller = RolloutController(app.state.deploy)
+    controller.start()
+    scheduler = MonitorScheduler(app.state.monitoring)  # runs every monitor each minute, on one replica
+    scheduler.start()
+    try:
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
+    finally:
+        scheduler.stop()
+        controller.stop()

@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
+from loopml.monitoring import MonitoringService
 from loopml.registry import RegistryService
 from loopml.settings import Settings
 from loopml.tracking import TrackingService
 
-__all__ = ["Governance", "Registry", "ServerSettings", "Tracking"]
+__all__ = ["Deploy", "Governance", "Monitoring", "Registry", "ServerSettings", "Tracking"]
 
 
 def _tracking(request: Request) -> TrackingService:
@@ -29,6 +31,16 @@ def _registry(request: Request) -> RegistryService:
     return service
 
 
+def _deploy(request: Request) -> DeployService:
+    service: DeployService = request.app.state.deploy
+    return service
+
+
+def _monitoring(request: Request) -> MonitoringService:
+    service: MonitoringService = request.app.state.monitoring
+    return service
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -37,4 +49,6 @@ def _settings(request: Request) -> Settings:
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Governance = Annotated[GovernanceService, Depends(_governance)]
 Registry = Annotated[RegistryService, Depends(_registry)]
+Deploy = Annotated[DeployService, Depends(_deploy)]
+Monitoring = Annotated[MonitoringService, Depends(_monitoring)]
 ServerSettings = Annotated[Settings, Depends(_settings)]

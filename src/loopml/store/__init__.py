@@ -19,11 +19,14 @@ from sqlalchemy import Connection, Engine
 from loopml.store.artifact_records import ArtifactRecordRepository
 from loopml.store.audit import AuditLog, read_events, verify_chain
 from loopml.store.datasets import DatasetRepository
+from loopml.store.deployments import DeploymentRepository
 from loopml.store.engine import WRITE, create_store_engine
 from loopml.store.experiments import ExperimentRepository, ProjectRepository
+from loopml.store.leases import LeaseRepository
 from loopml.store.metrics import MetricRepository
 from loopml.store.migrations import upgrade_to_head
 from loopml.store.model_versions import ModelVersionRepository
+from loopml.store.monitoring import MonitoringDataRepository, MonitorRepository
 from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
 from loopml.store.tokens import TokenRepository
@@ -73,6 +76,22 @@ class Unit:
     @cached_property
     def model_versions(self) -> ModelVersionRepository:
         return ModelVersionRepository(self.connection, self.audit)
+
+    @cached_property
+    def monitoring(self) -> MonitoringDataRepository:
+        return MonitoringDataRepository(self.connection, self.audit)
+
+    @cached_property
+    def monitors(self) -> MonitorRepository:
+        return MonitorRepository(self.connection, self.audit)
+
+    @cached_property
+    def deployments(self) -> DeploymentRepository:
+        return DeploymentRepository(self.connection, self.audit)
+
+    @cached_property
+    def leases(self) -> LeaseRepository:
+        return LeaseRepository(self.connection)
 
 
 class MetadataStore:

@@ -270,3 +270,165 @@ model_aliases = Table(
 )
 """One row per alias: the primary key makes an alias point at exactly one version, the foreign key at an
 existing one."""
+
+# -- deployments (migration 0003) ---------------------------------------------------------------------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("strategy", String(16), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""The current revision of each deployment; `spec` is its JSON (versions, weights, steps, thresholds). The
+row is locked by every change, so revisions of one deployment are serialised."""
+
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("spec", Text, nullable=False),
+    Column("actor", String(KEY), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Every revision a deployment ever had (its history), including the current one."""
+
+rollout_decisions = Table(
+    "rollout_decisions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_rollout_decisions_deployment_time", "deployment_id", "time"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(KEY), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""One row per background controller: the server replica that runs it until `expires_at` (ms)."""
+
+# -- monitoring (migration 0004) ----------------------------------------------------------------------
+
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(KEY), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    UniqueConstraint("model", "version"),
+)
+"""The reference profile (`loopml.data.Profile` as JSON) of a model version: monitoring bins against it and
+never re-reads the training data."""
+
+request_log_segments = Table(
+    "request_log_segments",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("deployments", Text, nullable=False),
+    Column("min_time", BigInteger, nullable=False),
+    Column("max_time", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_request_log_segments_max_time", "max_time"),
+)
+"""Sealed request-log segments published to the artifact store (blob = sha256). `deployments` is a JSON array;
+a segment rarely holds more than one, so monitors filter on it after the time-range query."""
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("deployment", String(KEY), nullable=False),
+    Column("model", String(KEY), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("window_seconds", BigInteger, nullable=True),
+    Column("window_rows", BigInteger, nullable=True),
+    Column("label_delay_seconds", BigInteger, nullable=False),
+    Column("consecutive", Integer, nullable=False),
+    Column("thresholds", Text, nullable=False),
+    Column("alerts", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Column("last_run_at", BigInteger, nullable=True),
+)
+"""A monitor of one deployment: tumbling windows by time (`window_seconds`) or by count (`window_rows`),
+`thresholds` and alert rules (`alerts`: webhook URL and kinds) as JSON, `options` (task, key column, ...)."""
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), primary_key=True),
+    Column("start_time", BigInteger, primary_key=True, autoincrement=False),
+    Column("end_time", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labelled_rows", BigInteger, nullable=False),
+    Column("model", String(KEY), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("drift", Text, nullable=True),
+    Column("performance", Text, nullable=True),
+    Column("breaches", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""One row per computed window; `performance` stays NULL until the label delay after the window has passed."""
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(KEY), nullable=True, unique=True),
+    Column("business_key", String(KEY), nullable=True, unique=True),
+    Column("label", Text, nullable=False),
+    Column("label_time", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+"""Ground truth that arrived after the prediction, by request id or by a business key (a column of the
+inputs named by the monitor). A label sent again for the same id replaces the earlier one."""
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("first_window", BigInteger, nullable=False),
+    Column("last_window", BigInteger, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("delivered", Boolean, nullable=False),
+    Column("delivered_state", String(16), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_alerts_monitor_state", "monitor_id", "state"),
+)
+"""An alert per breach streak of one kind: opened after k consecutive breaching windows, resolved by the first
+window that does not breach. `delivered_state` is the last state the webhook acknowledged (so each state is
+POSTed once)."""

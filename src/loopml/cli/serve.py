@@ -1,0 +1,60 @@
+"""`loopml serve`: an inference replica for a model package directory or a deployments file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(help="A model package directory (from loopml.registry.save_model) to serve.", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Deployment name for --model-dir (default: the directory's name).", show_default=False),
+    ] = None,
+    deployments_file: Annotated[
+        Path | None,
+        typer.Option(help="A deployments.json to serve and poll for changes (hot reload).", show_default=False),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 9000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each a full replica).")] = 1,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Most rows per micro-batch.")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(min=0, max=1000, help="Longest wait for a micro-batch to fill.")] = 2.0,
+    no_batching: Annotated[bool, typer.Option("--no-batching", help="Predict each request on its own.")] = False,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body accepted (413 above).")] = 1_048_576,
+    poll_seconds: Annotated[float, typer.Option(min=0.05, help="How often the deployments file is re-read.")] = 2.0,
+    deployments: Annotated[
+        str | None,
+        typer.Option(
+            help="Deployments to serve from the metadata store (NAME[,NAME]; LOOPML_DATABASE_URL, "
+            "LOOPML_ARTIFACT_ROOT), reloaded when they change; answers are logged to LOOPML_REQUEST_LOG_DIR.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve predictions (loopml JSON, Open Inference Protocol v2, MLflow /invocations) with /metrics."""
+    # The store-backed source (`--deployments NAME`, specs read from the metadata store) goes next to these two
+    # options: it sets a third field of ServeConfig and source_for builds its SpecSource.
+    from loopml.serving import ServeConfig
+    from loopml.serving import serve as run
+    from loopml.settings import Settings
+
+    config = ServeConfig(
+        model_dir=None if model_dir is None else str(model_dir),
+        name=name,
+        deployments_file=None if deployments_file is None else str(deployments_file),
+        poll_seconds=poll_seconds,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        batching=not no_batching,
+        max_body_bytes=max_body_bytes,
+        deployments=deployments,
+        request_log_dir=None if deployments is None else str(Settings().resolved_request_log_dir()),
+    )
+    run(config, host=host, port=port, workers=workers)

@@ -1,0 +1,603 @@
+"""The monitoring service: reference profiles of model versions, monitors over the request log, feedback labels,
+realised performance, alerts with hysteresis, and the report.
+
+A run of a monitor computes every complete window it has not computed yet (drift of the window's inputs and
+predictions against the version's stored reference profile, error and contract-violation rates), fills in the
+realised performance of windows whose label delay has passed, then opens, updates or resolves alerts and POSTs
+them to the webhook. Runs are incremental and idempotent: running twice at the same `now` changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from loopml.artifacts import ArtifactStore
+from loopml.data import Profile
+from loopml.domain import Principal, Role
+from loopml.domain.monitoring import ALERT_KINDS, Alert, Feedback, Monitor, MonitorWindow
+from loopml.domain.validation import check_name
+from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
+from loopml.monitoring.drift import dataset_drift
+from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
+from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records
+from loopml.registry import RegistryService
+from loopml.store import MetadataStore
+from loopml.store.audit import now_ms
+
+__all__ = ["DEFAULT_THRESHOLDS", "MAX_FEEDBACK", "MonitoringService", "RunResult"]
+
+MAX_FEEDBACK = 10_000
+"""Labels per feedback call."""
+MAX_LABEL_BYTES = 64 * 1024
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "drift_share": 0.5,
+    "metric_drop": 0.05,
+    "error_rate": 0.05,
+    "contract_violation_rate": 0.01,
+    "min_rows": 30,
+    "min_labels": 30,
+}
+"""`drift_share`: share of drifted features for dataset drift; `metric_drop`: relative drop below the
+registration metric; `error_rate`: share of 5xx answers; `contract_violation_rate`: share of 400/422 answers
+(inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
+rows for performance) are recorded but not judged."""
+OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics"})
+CONTRACT_STATUSES = (400, 422)
+MAX_WINDOWS_PER_RUN = 10_000
+_METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
+
+
+@dataclass
+class RunResult:
+    """What one run did: windows computed, windows whose performance was filled in, alerts opened and resolved,
+    webhook deliveries acknowledged and failed."""
+
+    monitor: str
+    windows: int = 0
+    performance: int = 0
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    delivered: int = 0
+    delivery_errors: list[str] = field(default_factory=list)
+
+
+class MonitoringService:
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, registry: RegistryService | None = None) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.registry = registry or RegistryService(store)
+
+    # -- reference profiles ----------------------------------------------------------------------------
+
+    def set_reference_profile(
+        self, principal: Principal, model: str, version: int, profile: Profile | Mapping[str, Any] | str
+    ) -> Profile:
+        """Store the reference profile of a registered model version (replacing an earlier one)."""
+        principal.require(Role.EDITOR)
+        found = self.registry.get_version(principal, model, version)
+        if isinstance(profile, str):
+            profile = Profile.from_json(profile)
+        elif not isinstance(profile, Profile):
+            profile = Profile.from_dict(dict(profile))
+        try:
+            text = profile.to_json()
+        except (TypeError, ValueError) as exc:  # NaN or infinity where the format has none, or a foreign object
+            raise InvalidInput(f"the profile cannot be stored as JSON: {exc}") from None
+        with self.store.write(principal.actor) as unit:
+            unit.monitoring.put_reference_profile(found.name, found.version, text)
+        return profile
+
+    def get_reference_profile(self, principal: Principal, model: str, version: int) -> Profile:
+        found = self.registry.get_version(principal, model, version)
+        with self.store.read() as unit:
+            text = unit.monitoring.reference_profile(found.name, found.version)
+        if text is None:
+            raise NotFound(
+                f"model {model!r} version {version} has no reference profile: log the model with its training "
+                "data, or set one with set_reference_profile"
+            )
+        return Profile.from_json(text)
+
+    # -- monitors --------------------------------------------------------------------------------------
+
+    def create_monitor(
+        self,
+        principal: Principal,
+        name: str,
+        deployment: str,
+        *,
+        window: str | int = "1d",
+        label_delay: str | int = 0,
+        consecutive: int = 3,
+        model: str | None = None,
+        version: int | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        webhook: str | None = None,
+        kinds: Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Monitor:
+        """A monitor of `deployment` with tumbling windows (`1d`: by time; `1000`: by count of requests).
+
+        A webhook is a URL this server will POST to, so only an admin may set one.
+        """
+        principal.require(Role.ADMIN if webhook else Role.EDITOR)
+        check_name("monitor", name)
+        check_name("deployment", deployment)
+        window_seconds, window_rows = parse_window(window)
+        if isinstance(consecutive, bool) or not isinstance(consecutive, int) or not 1 <= consecutive <= 1000:
+            raise InvalidInput(f"consecutive (k) must be an integer from 1 to 1000, got {consecutive!r}")
+        chosen_kinds = tuple(kinds) if kinds else ALERT_KINDS
+        unknown = [k for k in chosen_kinds if k not in ALERT_KINDS]
+        if unknown:
+            raise InvalidInput(f"unknown alert kinds {unknown}; known: {', '.join(ALERT_KINDS)}")
+        merged = {**DEFAULT_THRESHOLDS, **_thresholds(thresholds or {})}
+        checked_options = dict(options or {})
+        _plain_json("options", checked_options, MAX_LABEL_BYTES)
+        extra = sorted(set(checked_options) - OPTIONS)
+        if extra:
+            raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
+        if checked_options.get("task") not in (None, "classification", "regression"):
+            raise InvalidInput("task must be 'classification' or 'regression'")
+        if model is not None:
+            check_name("model", model)
+        if version is not None and (model is None or isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidInput("a monitor pins a version only together with its model, as an integer")
+        monitor = Monitor(
+            name=name,
+            deployment=deployment,
+            model=model,
+            version=version,
+            window_seconds=window_seconds,
+            window_rows=window_rows,
+            label_delay_seconds=parse_duration(label_delay),
+            consecutive=consecutive,
+            thresholds=merged,
+            webhook=None if webhook is None else check_webhook_url(webhook),
+            kinds=chosen_kinds,
+            options=checked_options,
+            created_at=now_ms(),
+            created_by=principal.actor,
+        )
+        with self.store.write(principal.actor) as unit:
+            return unit.monitors.create(monitor)
+
+    def get_monitor(self, principal: Principal, name: str) -> Monitor:
+        principal.require(Role.VIEWER)
+        with self.store.read() as unit:
+            return unit.monitors.get(name)
+
+    def list_monitors(self, principal: Principal) -> list[Monitor]:
+        principal.require(Role.VIEWER)
+        with self.store.read() as unit:
+            return unit.monitors.all()
+
+    def windows(self, principal: Principal, name: str, limit: int | None = None) -> list[MonitorWindow]:
+        principal.require(Role.VIEWER)
+        with self.store.read() as unit:
+            return unit.monitors.windows(name, limit)
+
+    def alerts(self, principal: Principal, monitor: str | None = None, state: str | None = None) -> list[Alert]:
+        principal.require(Role.VIEWER)
+        if state not in (None, "open", "resolved"):
+            raise InvalidInput("state must be 'open' or 'resolved'")
+        with self.store.read() as unit:
+            if monitor is not None:
+                unit.monitors.get(monitor)
+            return unit.monitors.alerts(monitor, state)
+
+    # -- feedback --------------------------------------------------------------------------------------
+
+    def record_feedback(self, principal: Principal, items: Sequence[Feedback | Mapping[str, Any]]) -> int:
+        """Store ground-truth labels by request id or business key (up to 10,000 per call). A label for a
+        request id no segment holds yet is kept and joined once the request shows up (the request log publishes
+        segments minutes after the prediction). Sending a label again replaces it."""
+        principal.require(Role.EDITOR)
+        if not items:
+            return 0
+        if len(items) > MAX_FEEDBACK:
+            raise InvalidInput(f"{len(items)} labels in one call; send at most {MAX_FEEDBACK} per call")
+        checked = [_feedback(item, i) for i, item in enumerate(items)]
+        seen: set[tuple[str, str]] = set()
+        for item in checked:
+            key = ("id", item.request_id) if item.request_id is not None else ("key", str(item.key))
+            if key in seen:
+                raise InvalidInput(f"the {key[0]} {key[1]!r} appears twice in one feedback batch")
+            seen.add(key)
+        with self.store.write(principal.actor) as unit:
+            return unit.monitoring.record_feedback(checked, now_ms())
+
+    # -- runs ------------------------------------------------------------------------------------------
+
+    def run_monitor(self, principal: Principal, name: str, now: int | None = None) -> RunResult:
+        """Compute the monitor's new complete windows and pending performance, then its alerts (see the module
+        docstring). `now` (ms since the epoch) defaults to the current time."""
+        principal.require(Role.EDITOR)
+        now = now_ms() if now is None else int(now)
+        with self.store.read() as unit:
+            monitor = unit.monitors.get(name)
+            known = unit.monitors.windows(name)
+        delay = monitor.label_delay_seconds * 1000
+        pending = [w for w in known if w.performance is None and w.rows > 0 and now >= w.end_time + delay]
+        cursor = known[-1].end_time if known else 0
+        start = min([cursor, *(w.start_time for w in pending)])
+        with self.store.read() as unit:
+            segments = unit.monitoring.segments(monitor.deployment, start=start)
+        table = read_records(self.artifacts, segments, monitor.deployment, start)
+        times = np.asarray(table["time_ms"].to_numpy(zero_copy_only=False), dtype=np.int64)
+        computed: list[MonitorWindow] = []
+        profiles: dict[tuple[str, int], Profile | None] = {}
+        for begin, end in _new_windows(monitor, times, cursor, now)[:MAX_WINDOWS_PER_RUN]:
+            records = Records(_slice(table, times, begin, end))
+            window = self._window(monitor, records, begin, end, now, profiles)
+            if now >= end + delay:
+                window = self._with_performance(principal, monitor, window, records, now)
+            computed.append(window)
+        updated = [
+            self._with_performance(principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now)
+            for w in pending
+        ]
+        result = RunResult(
+            name, windows=len(computed), performance=len(updated) + sum(w.performance is not None for w in computed)
+        )
+        with self.store.write(principal.actor) as unit:
+            unit.monitors.lock(name)
+            for window in [*updated, *computed]:
+                unit.monitors.put_window(window)
+            self._update_alerts(unit, monitor, result)
+            unit.monitors.mark_run(name, now, len(computed))
+        if monitor.webhook:
+            self._deliver(principal, monitor, result)
+        return result
+
+    def run_all(self, principal: Principal, now: int | None = None) -> list[RunResult]:
+        """Run every monitor; a monitor that fails is reported in its result, never stopping the others."""
+        results = []
+        for monitor in self.list_monitors(principal):
+            try:
+                results.append(self.run_monitor(principal, monitor.name, now))
+            except Exception as error:  # one broken monitor must not stop the others
+                message = error.message if isinstance(error, LoopmlError) else f"{type(error).__name__}: {error}"
+                results.append(RunResult(monitor.name, delivery_errors=[f"run failed: {message}"]))
+        return results
+
+    def report_html(self, principal: Principal, name: str, limit: int = 500) -> str:
+        """The self-contained HTML report of the monitor's latest `limit` windows."""
+        from loopml.monitoring.report import render_report
+
+        monitor = self.get_monitor(principal, name)
+        windows = self.windows(principal, name, limit)
+        latest = next((w for w in reversed(windows) if w.drift is not None and w.model is not None), None)
+        profile = None
+        if latest is not None and latest.model is not None and latest.version is not None:
+            with self.store.read() as unit:
+                text = unit.monitoring.reference_profile(latest.model, latest.version)
+            profile = None if text is None else Profile.from_json(text)
+        return render_report(monitor, windows, profile)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _profile(self, cache: dict[tuple[str, int], Profile | None], model: str, version: int) -> Profile | None:
+        if (model, version) not in cache:
+            with self.store.read() as unit:
+                text = unit.monitoring.reference_profile(model, version)
+            cache[(model, version)] = None if text is None else Profile.from_json(text)
+        return cache[(model, version)]
+
+    def _window(
+        self,
+        monitor: Monitor,
+        records: Records,
+        begin: int,
+        end: int,
+        now: int,
+        profiles: dict[tuple[str, int], Profile | None],
+    ) -> MonitorWindow:
+        model, version = records.majority()
+        if monitor.model is not None:
+            model = monitor.model
+            version = monitor.version if monitor.version is not None else version
+        thresholds = monitor.thresholds
+        judged = records.requests >= thresholds["min_rows"]
+        drift: dict[str, Any] | None = None
+        breaches: dict[str, bool | None] = dict.fromkeys(monitor.kinds)
+        profile = None if model is None or version is None else self._profile(profiles, model, version)
+        if profile is None:
+            drift = {"note": f"no reference profile for {model!r} version {version}"} if model else None
+        else:
+            prediction = monitor.options.get("prediction_column") or profile.prediction_column or "prediction"
+            frame, _ = records.frame(prediction)
+            try:
+                report = dataset_drift(
+                    profile,
+                    frame,
+                    share_threshold=float(thresholds["drift_share"]),
+                    prediction_column=prediction if prediction in profile.columns else None,
+                )
+            except InvalidInput as error:
+                drift = {"error": error.message}
+            else:
+                drift = report.to_dict()
+                drift.pop("segments", None)
+                drift["histograms"] = _histograms(profile, frame)
+                if judged:
+                    breaches["drift"] = report.drifted
+                    breaches["prediction_drift"] = None if report.prediction is None else report.prediction.drifted
+        error_rate = records.status_rate(at_least=500)
+        contract_rate = records.status_rate(CONTRACT_STATUSES)
+        if drift is not None:
+            drift["error_rate"] = error_rate
+            drift["contract_violation_rate"] = contract_rate
+        if judged:
+            breaches["error_rate"] = error_rate > thresholds["error_rate"]
+            breaches["contract"] = contract_rate > thresholds["contract_violation_rate"]
+        return MonitorWindow(
+            monitor=monitor.name,
+            start_time=begin,
+            end_time=end,
+            rows=records.requests,
+            labelled_rows=0,
+            model=model,
+            version=version,
+            drift=drift,
+            performance=None,
+            breaches={k: v for k, v in breaches.items() if k in monitor.kinds},
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _with_performance(
+        self, principal: Principal, monitor: Monitor, window: MonitorWindow, records: Records, now: int
+    ) -> MonitorWindow:
+        key_column = monitor.options.get("key_column")
+        requests = list(records.rows())
+        ids = [r[0] for r in requests]
+        keys = [str(v) for r in requests for v in (r[2].get(key_column) or [])] if key_column else []
+        with self.store.read() as unit:
+            labels = unit.monitoring.labels(ids, keys)
+        truth: list[Any] = []
+        predicted: list[Any] = []
+        probabilities: list[list[float]] = []
+        delays: list[float] = []
+        for request_id, time_ms, columns, answers in requests:
+            per_row = _row_labels(labels, request_id, columns, key_column, len(answers))
+            for answer, found in zip(answers, per_row, strict=True):
+                if found is None or found[0] is None:
+                    continue
+                truth.append(found[0])
+                delays.append((found[1] - time_ms) / 1000)
+                if isinstance(answer, list) and answer and all(isinstance(v, int | float) for v in answer):
+                    probabilities.append([float(v) for v in answer])
+                    predicted.append(int(np.argmax(answer)))
+                else:
+                    predicted.append(answer)
+        performance: dict[str, Any] = {"labelled_rows": len(truth), "metrics": {}, "reference": {}, "drops": {}}
+        breaches = dict(window.breaches)
+        if truth:
+            task = monitor.options.get("task") or infer_task(truth, predicted)
+            try:
+                metrics = (
+                    classification_metrics(
+                        truth, predicted, probabilities if len(probabilities) == len(truth) else None
+                    )
+                    if task == "classification"
+                    else regression_metrics(truth, predicted)
+                )
+            except (InvalidInput, ValueError, TypeError) as error:
+                performance["error"] = f"labels and predictions do not fit a {task} task: {error}"
+                metrics = {}
+            reference = self._reference_metrics(principal, monitor, window)
+            drops = metric_drops(metrics, reference, monitor.thresholds["metric_drop"])
+            quantiles = np.quantile(np.asarray(delays), [0.5, 0.9, 1.0])
+            performance.update(
+                task=task,
+                metrics={k: _finite(v) for k, v in metrics.items()},
+                reference=reference,
+                drops=drops,
+                label_delay_seconds={
+                    "p50": float(quantiles[0]),
+                    "p90": float(quantiles[1]),
+                    "max": float(quantiles[2]),
+                },
+            )
+            if "metric_drop" in breaches and len(truth) >= monitor.thresholds["min_labels"] and reference:
+                breaches["metric_drop"] = bool(drops)
+        return replace(window, labelled_rows=len(truth), performance=performance, breaches=breaches, updated_at=now)
+
+    def _reference_metrics(self, principal: Principal, monitor: Monitor, window: MonitorWindow) -> dict[str, float]:
+        given = monitor.options.get("reference_metrics")
+        if isinstance(given, Mapping) and given:
+            return {str(k): float(v) for k, v in given.items()}
+        if window.model is None or window.version is None:
+            return {}
+        try:
+            version = self.registry.get_version(principal, window.model, window.version)
+        except NotFound:
+            return {}
+        found: dict[str, float] = {}
+        for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "rmse", "mae", "mape", "r2"):
+            for pattern in _METRIC_KEYS:
+                value = version.metrics.get(pattern.format(name))
+                if value is not None and math.isfinite(value):
+                    found[name] = float(value)
+                    break
+        return found
+
+    def _update_alerts(self, unit: Any, monitor: Monitor, result: RunResult) -> None:
+        history: list[MonitorWindow] = unit.monitors.windows(monitor.name)
+        by_start = {w.start_time: w for w in history}
+        for kind in monitor.kinds:
+            for streak in streaks(history, kind, monitor.consecutive):
+                key = f"{monitor.name}:{kind}:{streak.first_window}"
+                details = {"windows": streak.windows, **_detail(kind, by_start[streak.last_window])}
+                before = {a.dedupe_key for a in unit.monitors.alerts(monitor.name)}
+                alert = unit.monitors.open_alert(monitor.name, kind, key, streak.first_window, details)
+                if key not in before:
+                    result.opened.append(key)
+                if alert.state != "open":
+                    continue
+                if streak.ended_by is not None:
+                    unit.monitors.resolve_alert(alert, streak.ended_by)
+                    result.resolved.append(key)
+                elif alert.last_window != streak.last_window:
+                    unit.monitors.update_alert(alert, streak.last_window, details)
+
+    def _deliver(self, principal: Principal, monitor: Monitor, result: RunResult) -> None:
+        assert monitor.webhook is not None
+        with self.store.read() as unit:
+            waiting = [a for a in unit.monitors.alerts(monitor.name) if not a.delivered]
+        for alert in waiting:
+            error = deliver(
+                monitor.webhook, webhook_payload(alert, monitor.deployment), f"{alert.dedupe_key}:{alert.state}"
+            )
+            with self.store.write(principal.actor) as unit:
+                unit.monitors.record_delivery(alert, error)
+            if error is None:
+                result.delivered += 1
+            else:
+                result.delivery_errors.append(f"{alert.dedupe_key}: {error}")
+
+
+def _thresholds(given: Mapping[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(given) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise InvalidInput(f"unknown thresholds {unknown}; known: {', '.join(sorted(DEFAULT_THRESHOLDS))}")
+    checked = {}
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise InvalidInput(f"threshold {key} must be a finite number >= 0, got {value!r}")
+        checked[key] = float(value)
+    return checked
+
+
+def _feedback(item: Feedback | Mapping[str, Any], index: int) -> Feedback:
+    if isinstance(item, Mapping):
+        unknown = set(item) - {"request_id", "key", "label", "time_ms"}
+        if unknown:
+            raise InvalidInput(f"feedback[{index}] has unknown fields {sorted(unknown)}")
+        if "label" not in item:
+            raise InvalidInput(f"feedback[{index}] has no label")
+        item = Feedback(item["label"], item.get("request_id"), item.get("key"), item.get("time_ms"))
+    if (item.request_id is None) == (item.key is None):
+        raise InvalidInput(f"feedback[{index}] needs exactly one of request_id or key")
+    for what, value in (("request_id", item.request_id), ("key", item.key)):
+        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 250 or "\x00" in value):
+            raise InvalidInput(f"feedback[{index}].{what} must be a string of 1 to 250 characters")
+    if item.time_ms is not None and (
+        isinstance(item.time_ms, bool) or not isinstance(item.time_ms, int) or not 0 <= item.time_ms < 2**63
+    ):
+        raise InvalidInput(f"feedback[{index}].time_ms must be an integer (ms since the epoch)")
+    _plain_json(f"feedback[{index}].label", item.label, MAX_LABEL_BYTES)
+    return item
+
+
+def _plain_json(what: str, value: object, limit: int) -> None:
+    try:
+        encoded = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidInput(
+            f"{what} must be plain JSON (numbers within 64 bits, strings, lists, objects): {exc}"
+        ) from None
+    if len(encoded) > limit:
+        raise InvalidInput(f"{what} is {len(encoded)} bytes as JSON; the limit is {limit}")
+    if b"\\u0000" in encoded:
+        raise InvalidInput(f"{what} contains a NUL character, which no store can keep")
+
+
+def _new_windows(monitor: Monitor, times: np.ndarray, cursor: int, now: int) -> list[tuple[int, int]]:
+    grace = int(float(monitor.options.get("grace_seconds") or 0) * 1000)
+    later = times[(times >= cursor) & (times < now)]
+    if monitor.window_seconds is not None:
+        size = monitor.window_seconds * 1000
+        starts = np.unique(later // size) * size
+        return [(int(s), int(s) + size) for s in starts if s + size + grace <= now]
+    rows = int(monitor.window_rows or 0)
+    found = []
+    i = 0
+    while i + rows <= len(later):
+        j = i + rows
+        while j < len(later) and later[j] == later[j - 1]:
+            j += 1
+        found.append((int(later[i]), int(later[j - 1]) + 1))
+        i = j
+    return found
+
+
+def _slice(table: pa.Table, times: np.ndarray, begin: int, end: int) -> pa.Table:
+    return table.filter(pa.array((times >= begin) & (times < end)))
+
+
+def _histograms(profile: Profile, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Reference and current shares per bin (numeric) or category, for the report's plots."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, column in profile.columns.items():
+        if name not in frame.columns:
+            continue
+        if column.kind == "numeric" and column.edges is not None and column.shares is not None:
+            values = pd.to_numeric(frame[name], errors="coerce").dropna().to_numpy(dtype=np.float64)
+            counts = np.bincount(np.searchsorted(column.edges, values, side="right"), minlength=len(column.edges) + 1)
+            total = counts.sum()
+            found[name] = {
+                "kind": "numeric",
+                "edges": column.edges,
+                "reference": column.shares,
+                "current": (counts / total).tolist() if total else [0.0] * len(counts),
+            }
+        elif column.kind == "categorical" and column.categories:
+            texts = frame[name].dropna().astype(str)
+            counts_by = texts.value_counts()
+            labels = list(column.categories)
+            ref_total = sum(column.categories.values()) + (column.other_count or 0)
+            cur_total = int(counts_by.sum())
+            current = [int(counts_by.get(c, 0)) for c in labels]
+            found[name] = {
+                "kind": "categorical",
+                "labels": [*labels, "(other)"],
+                "reference": [v / ref_total for v in [*column.categories.values(), column.other_count or 0]],
+                "current": [v / cur_total if cur_total else 0.0 for v in [*current, cur_total - sum(current)]],
+            }
+    return found
+
+
+def _row_labels(
+    labels: Mapping[str, tuple[Any, int]],
+    request_id: str,
+    columns: Mapping[str, list[Any]],
+    key_column: str | None,
+    rows: int,
+) -> list[tuple[Any, int] | None]:
+    found = labels.get(request_id)
+    if found is not None:
+        label, at = found
+        if isinstance(label, list) and len(label) == rows:
+            return [(value, at) for value in label]
+        return [(label, at)] if rows == 1 else [None] * rows
+    if key_column and isinstance(columns.get(key_column), list):
+        return [labels.get(f"key:{value}") for value in columns[key_column]]
+    return [None] * rows
+
+
+def _detail(kind: str, window: MonitorWindow) -> dict[str, Any]:
+    drift = window.drift or {}
+    performance = window.performance or {}
+    if kind == "drift":
+        return {"drifted_columns": drift.get("drifted_columns", []), "drifted_share": drift.get("drifted_share")}
+    if kind == "prediction_drift":
+        return {"prediction": drift.get("prediction")}
+    if kind == "metric_drop":
+        return {"drops": performance.get("drops", {}), "metrics": performance.get("metrics", {})}
+    if kind == "error_rate":
+        return {"error_rate": drift.get("error_rate")}
+    return {"contract_violation_rate": drift.get("contract_violation_rate")}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

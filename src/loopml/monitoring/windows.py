@@ -1,0 +1,167 @@
+"""Tumbling windows over the request log: durations, reading registered segments, records to frames.
+
+Time windows are aligned to the Unix epoch (a `1d` window runs from 00:00 to 24:00 UTC). Count windows hold
+`window_rows` requests in (time, request id) order, extended to the end of the last request's millisecond,
+so a window never splits requests logged in the same millisecond.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from loopml.artifacts import ArtifactStore
+from loopml.domain.monitoring import LogSegment
+from loopml.errors import InvalidInput
+
+__all__ = ["Records", "parse_duration", "parse_window", "read_records"]
+
+MAX_SECONDS = 10 * 365 * 86_400
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_COLUMNS = ["request_id", "time_ms", "model", "version", "status", "inputs", "outputs"]
+
+
+def parse_duration(text: str | int | float) -> int:
+    """Seconds in `30s`, `15m`, `6h`, `2d`, `1w` (a bare number is seconds)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if match is None:
+            if not re.fullmatch(r"\s*\d+\s*", str(text)):
+                raise InvalidInput(f"not a duration: {text!r} (write 30s, 15m, 6h, 2d or 1w)")
+            seconds = float(str(text))
+        else:
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 0 <= seconds <= MAX_SECONDS:
+        raise InvalidInput(f"a duration must be between 0 and 10 years, got {text!r}")
+    return int(seconds)
+
+
+def parse_window(text: str | int) -> tuple[int | None, int | None]:
+    """(window_seconds, window_rows): `1d` is a time window, a bare integer (`1000`) a count window."""
+    value = str(text).strip()
+    if value.isdigit():
+        rows = int(value)
+        if not 1 <= rows <= 100_000_000:
+            raise InvalidInput("a count window holds from 1 to 100,000,000 requests")
+        return None, rows
+    seconds = parse_duration(value)
+    if seconds < 1:
+        raise InvalidInput(f"a time window must be at least 1s, got {text!r}")
+    return seconds, None
+
+
+def read_records(artifacts: ArtifactStore, segments: Sequence[LogSegment], deployment: str, start: int) -> pa.Table:
+    """The records of `deployment` logged at or after `start` (ms), from the segments' blobs, by time."""
+    tables = []
+    for segment in segments:
+        with artifacts.open(segment.sha256) as stream:
+            table = pq.read_table(pa.BufferReader(stream.read()), columns=[*_COLUMNS, "deployment"])
+        keep = pc.and_(pc.equal(table["deployment"], deployment), pc.greater_equal(table["time_ms"], start))
+        tables.append(table.filter(keep).select(_COLUMNS))
+    if not tables:
+        return pa.table({name: pa.array([], type=t) for name, t in _EMPTY})
+    joined = pa.concat_tables(tables)
+    order = pc.sort_indices(joined, sort_keys=[("time_ms", "ascending"), ("request_id", "ascending")])
+    joined = joined.take(order)
+    # the same request may sit in two segments if a publish was retried under another name: keep one
+    _, first = np.unique(np.asarray(joined["request_id"].to_pylist(), dtype=object), return_index=True)
+    return joined.take(pa.array(np.sort(first)))
+
+
+_EMPTY = [
+    ("request_id", pa.string()),
+    ("time_ms", pa.int64()),
+    ("model", pa.string()),
+    ("version", pa.int64()),
+    ("status", pa.int32()),
+    ("inputs", pa.string()),
+    ("outputs", pa.string()),
+]
+
+
+@dataclass(frozen=True)
+class Records:
+    """The requests of one window, and their rows (a request may carry several rows) as a frame."""
+
+    table: pa.Table
+
+    @property
+    def requests(self) -> int:
+        return int(self.table.num_rows)
+
+    def majority(self) -> tuple[str | None, int | None]:
+        """The (model, version) that answered most requests."""
+        if not self.requests:
+            return None, None
+        pairs = list(zip(self.table["model"].to_pylist(), self.table["version"].to_pylist(), strict=True))
+        values, counts = np.unique(np.asarray([f"{m}\x00{v}" for m, v in pairs], dtype=object), return_counts=True)
+        model, version = str(values[int(np.argmax(counts))]).split("\x00")
+        return model, int(version)
+
+    def status_rate(self, statuses: Sequence[int] | None = None, at_least: int | None = None) -> float:
+        if not self.requests:
+            return 0.0
+        status = np.asarray(self.table["status"].to_pylist())
+        hit = np.isin(status, list(statuses or ())) | (status >= at_least if at_least is not None else False)
+        return float(np.mean(hit))
+
+    def rows(self) -> Iterator[tuple[str, int, dict[str, list[Any]], list[Any]]]:
+        """(request id, time, inputs as columns, outputs) per successful request."""
+        for request_id, time_ms, status, inputs, outputs in zip(
+            self.table["request_id"].to_pylist(),
+            self.table["time_ms"].to_pylist(),
+            self.table["status"].to_pylist(),
+            self.table["inputs"].to_pylist(),
+            self.table["outputs"].to_pylist(),
+            strict=True,
+        ):
+            if status >= 400:
+                continue
+            columns = orjson.loads(inputs)
+            answers = orjson.loads(outputs)
+            if isinstance(columns, dict) and isinstance(answers, list):
+                yield request_id, time_ms, columns, answers
+
+    def frame(self, prediction_column: str) -> tuple[pd.DataFrame, list[tuple[str, int, int]]]:
+        """The inputs as one frame plus the prediction column (the predicted value, or the argmax index when the
+        model answered class probabilities), and (request id, row within the request, time) per row."""
+        parts: dict[str, list[Any]] = {}
+        keys: list[tuple[str, int, int]] = []
+        predictions: list[Any] = []
+        filled = 0
+        for request_id, time_ms, columns, answers in self.rows():
+            n = len(answers)
+            if any(not isinstance(v, list) or len(v) != n for v in columns.values()):
+                continue
+            for name, values in columns.items():
+                parts.setdefault(name, [None] * filled).extend(values)
+            filled += n
+            for values in parts.values():
+                values.extend([None] * (filled - len(values)))
+            predictions.extend(_predicted(a) for a in answers)
+            keys.extend((request_id, i, time_ms) for i in range(n))
+        frame = pd.DataFrame(parts)
+        frame[prediction_column] = pd.Series(predictions, dtype="object" if _mixed(predictions) else None)
+        return frame, keys
+
+
+def _predicted(answer: Any) -> Any:
+    if isinstance(answer, list) and answer and all(isinstance(v, int | float) for v in answer):
+        return int(np.argmax(answer))
+    return answer
+
+
+def _mixed(values: list[Any]) -> bool:
+    return len({type(v) for v in values}) > 1

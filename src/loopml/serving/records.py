@@ -1,0 +1,43 @@
+"""What a serving replica hands to the request log: one `RequestRecord` per answered (or shadowed) request.
+
+The request log (`loopml.serving.request_log`) implements `RequestLogSink`; the serving app only calls
+`append`, after the response is computed, and `append` must not block (the sink buffers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = ["RequestLogSink", "RequestRecord", "Role"]
+
+Role = Literal["stable", "canary", "shadow"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One prediction request as served: the inputs as columns (name -> values), the outputs, who answered.
+
+    `time_ms` is when the request arrived (Unix epoch, milliseconds); `latency_ms` is the server-side time to
+    answer; `status` the HTTP status sent; `protocol` one of "native", "oip", "invocations"; `sticky_key` the
+    routing key when the request carried one.
+    """
+
+    request_id: str
+    time_ms: int
+    deployment: str
+    model: str
+    version: int
+    role: str
+    inputs: dict[str, list[object]]
+    outputs: list[object]
+    latency_ms: float
+    status: int
+    protocol: str
+    sticky_key: str | None
+
+
+class RequestLogSink(Protocol):
+    """Where a replica sends its request records; `append` buffers and returns at once."""
+
+    def append(self, record: RequestRecord) -> None: ...

@@ -1,0 +1,80 @@
+"""`loopml monitor create / run / windows / report / list / alerts` on the embedded store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import loopml
+from loopml.client.local_backend import LocalBackend
+from loopml.data import build_profile
+from loopml.monitoring import StoreSegmentPublisher
+from loopml.serving.records import RequestRecord
+from loopml.serving.request_log import RequestLog
+
+from .conftest import Cli
+
+DAY = 86_400_000
+T0 = 19_700 * DAY
+MANIFEST = b'{"flavor": "sklearn", "files": {}}'
+
+
+def seed(cli: Cli, tmp_path: Path) -> None:
+    """A version `bike/1` with a reference profile, and four days of traffic on `bike-demand`."""
+    client = loopml.Client(home=cli.home)
+    try:
+        backend = client.backend
+        assert isinstance(backend, LocalBackend)
+        principal = backend.principal
+        run = backend.tracking.create_run(principal, backend.tracking.get_or_create_experiment(principal, "e").id)
+        backend.tracking.log_artifact(principal, run.id, "model/loopml-model.json", [MANIFEST])
+        backend.registry.create_model(principal, "bike")
+        digest = hashlib.sha256(MANIFEST).hexdigest()
+        backend.registry.create_version(principal, "bike", run.id, "model", digest, "sklearn")
+        rng = np.random.default_rng(0)
+        temp = rng.normal(0.3, 0.1, 4000)
+        client.monitors.set_reference_profile("bike", 1, build_profile(pd.DataFrame({"temp": temp})))
+        publisher = StoreSegmentPublisher(backend.store, backend.artifacts)
+        with RequestLog(tmp_path / "log", publisher=publisher, flush_ms=20) as log:
+            for day, mean in enumerate((0.3, 0.3, 0.7, 0.7)):
+                for i, value in enumerate(rng.normal(mean, 0.1, 200)):
+                    log.append(
+                        RequestRecord(
+                            f"d{day}-{i}", T0 + day * DAY + i, "bike-demand", "bike", 1, "stable",
+                            {"temp": [float(value)]}, [100.0], 2.0, 200, "native", None,
+                        )
+                    )  # fmt: skip
+    finally:
+        client.close()
+
+
+def test_monitor_commands(cli: Cli, tmp_path: Path) -> None:
+    seed(cli, tmp_path)
+    created = cli("monitor", "create", "bike", "--deployment", "bike-demand", "--window", "1d", "--labels", "delay=2d")
+    assert created.exit_code == 0, created.output
+    assert "window 86400s" in created.output
+    ran = cli("monitor", "run", "bike", "--json")
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.output)
+    assert result["windows"] == 4 and len(result["opened"]) == 0  # two drifted days, k = 3
+    shown = cli("monitor", "windows", "bike", "--json")
+    breaches = [w["breaches"]["drift"] for w in json.loads(shown.output)]
+    assert breaches == [False, False, True, True]
+    table = cli("monitor", "windows", "bike")
+    assert table.exit_code == 0 and "BREACH" in table.output
+    page = tmp_path / "report.html"
+    reported = cli("monitor", "report", "bike", "--html", str(page))
+    assert reported.exit_code == 0, reported.output
+    assert "<svg" in page.read_text()
+    listed = cli("monitor", "list")
+    assert "bike-demand" in listed.output and "172800s" in listed.output
+    assert cli("monitor", "alerts", "bike", "--json").output.strip() == "[]"
+
+
+def test_bad_labels_option_is_a_usage_error(cli: Cli) -> None:
+    result = cli("monitor", "create", "m", "--deployment", "d", "--labels", "lag=2d")
+    assert result.exit_code == 2 and "delay=DURATION" in result.output

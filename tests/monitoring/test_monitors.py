@@ -1,0 +1,314 @@
+"""Monitors over the request log: windows by time and by count, hysteresis, late labels, webhooks, the report."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from loopml.data import build_profile
+from loopml.errors import AlreadyExists, InvalidInput, MonitorNotFound, NotFound, PermissionDenied
+from loopml.monitoring import StoreSegmentPublisher
+from loopml.monitoring.gauges import exposition
+from loopml.monitoring.performance import classification_metrics, regression_metrics
+from loopml.monitoring.windows import parse_duration, parse_window
+from loopml.serving.segments import segment_meta
+from loopml.store import read_events
+
+from .support import ADMIN, DAY, EDITOR, T0, VIEWER, World, record, webhook_server
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> Iterator[World]:
+    made = World(db_url, tmp_path)
+    yield made
+    made.close()
+
+
+def training(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    return pd.DataFrame({"x": x, "city": rng.choice(["a", "b", "c"], n), "prediction": (x > 0).astype(int)})
+
+
+def day_records(day: int, n: int, shift: float, seed: int, prefix: str = "r") -> list[object]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, n)
+    cities = rng.choice(["a", "b", "c"], n)
+    return [
+        record(
+            f"{prefix}{day}-{i}",
+            T0 + day * DAY + i * 1000,
+            {"x": [float(x[i])], "city": [str(cities[i])]},
+            [int(x[i] > 0)],
+        )
+        for i in range(n)
+    ]
+
+
+def with_reference(world: World) -> None:
+    world.register("churn", {"accuracy": 0.9})
+    world.monitoring.set_reference_profile(
+        EDITOR, "churn", 1, build_profile(training(), prediction_column="prediction")
+    )
+
+
+def test_durations_and_window_specs() -> None:
+    assert parse_duration("2d") == 172_800
+    assert parse_duration("90m") == 5400
+    assert parse_duration(30) == 30
+    assert parse_window("1d") == (86_400, None)
+    assert parse_window("1000") == (None, 1000)
+    for bad in ("soon", "-1d", "0s"):
+        with pytest.raises(InvalidInput):
+            parse_window(bad)
+
+
+def test_reference_profile_is_stored_with_the_version(world: World) -> None:
+    with_reference(world)
+    profile = world.monitoring.get_reference_profile(VIEWER, "churn", 1)
+    assert profile.prediction_column == "prediction"
+    assert profile["x"].edges
+    with pytest.raises(PermissionDenied):
+        world.monitoring.set_reference_profile(VIEWER, "churn", 1, profile)
+    world.register("churn")
+    with pytest.raises(NotFound):
+        world.monitoring.get_reference_profile(VIEWER, "churn", 2)
+
+
+def test_segments_are_published_once_by_sha256(world: World, tmp_path: Path) -> None:
+    world.log(day_records(0, 50, 0.0, 1))
+    with world.store.read() as unit:
+        (segment,) = unit.monitoring.segments("churn")
+    assert segment.rows == 50 and segment.deployments == ("churn",)
+    assert (segment.min_time, segment.max_time) == (T0, T0 + 49_000)
+    copy = world.artifacts.get_file(segment.sha256, tmp_path / segment.name)
+    StoreSegmentPublisher(world.store, world.artifacts).publish(copy, segment_meta(copy))  # a retried publish
+    with world.store.read() as unit:
+        assert unit.monitoring.segments("churn") == [segment]
+        assert unit.monitoring.segments("other") == []
+        assert unit.monitoring.segments("churn", start=T0 + 50_000) == []
+
+
+def test_time_windows_hysteresis_and_one_webhook_post_per_alert_state(world: World) -> None:
+    with_reference(world)
+    shifts = [0.0, 0.0, 2.0, 0.0, 2.0, 2.0, 2.0, 0.0]
+    world.log([r for day, shift in enumerate(shifts) for r in day_records(day, 200, shift, seed=day)])
+    with webhook_server() as hooks:
+        world.monitoring.create_monitor(
+            ADMIN, "churn-drift", "churn", window="1d", consecutive=3, webhook=hooks.url, kinds=["drift"]
+        )
+        # after day 5: the lone breach of day 2 and the two of days 4-5 open nothing
+        result = world.monitoring.run_monitor(EDITOR, "churn-drift", now=T0 + 6 * DAY)
+        assert result.windows == 6 and result.opened == []
+        windows = world.monitoring.windows(VIEWER, "churn-drift")
+        assert [w.breaches["drift"] for w in windows] == [False, False, True, False, True, True]
+        assert windows[2].drift is not None and windows[2].drift["drifted_columns"] == ["x"]
+        assert hooks.bodies == []
+        # day 6 is the third consecutive breach: one alert, one POST
+        result = world.monitoring.run_monitor(EDITOR, "churn-drift", now=T0 + 7 * DAY)
+        assert result.windows == 1 and result.opened == [f"churn-drift:drift:{T0 + 4 * DAY}"]
+        assert [b["event"] for b in hooks.bodies] == ["alert.opened"]
+        assert hooks.bodies[0]["details"]["drifted_columns"] == ["x"] and hooks.bodies[0]["deployment"] == "churn"
+        assert hooks.headers[0]["Idempotency-Key"] == f"churn-drift:drift:{T0 + 4 * DAY}:open"
+        # running again at the same time changes nothing and posts nothing
+        again = world.monitoring.run_monitor(EDITOR, "churn-drift", now=T0 + 7 * DAY)
+        assert again.windows == 0 and again.opened == [] and len(hooks.bodies) == 1
+        # day 7 recovers: the alert resolves, announced once
+        result = world.monitoring.run_monitor(EDITOR, "churn-drift", now=T0 + 9 * DAY)
+        assert result.resolved == [f"churn-drift:drift:{T0 + 4 * DAY}"]
+        world.monitoring.run_monitor(EDITOR, "churn-drift", now=T0 + 10 * DAY)
+        assert [b["event"] for b in hooks.bodies] == ["alert.opened", "alert.resolved"]
+    (alert,) = world.monitoring.alerts(VIEWER, "churn-drift")
+    assert alert.state == "resolved" and alert.delivered and alert.last_error is None
+    assert (alert.first_window, alert.last_window) == (T0 + 4 * DAY, T0 + 7 * DAY)
+    with world.store.read() as unit:
+        actions = [e.action for e in read_events(unit.connection)]
+    assert actions.count("alert.open") == 1 and actions.count("alert.resolve") == 1
+    assert actions.count("alert.deliver") == 2
+
+
+def test_a_webhook_that_is_down_does_not_break_the_run(world: World) -> None:
+    with_reference(world)
+    world.log([r for day in range(3) for r in day_records(day, 100, 3.0, seed=day)])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    world.monitoring.create_monitor(
+        ADMIN, "m", "churn", window="1d", consecutive=2, webhook=f"http://127.0.0.1:{port}/down", kinds=["drift"]
+    )
+    result = world.monitoring.run_monitor(EDITOR, "m", now=T0 + 3 * DAY)
+    assert len(result.opened) == 1 and result.delivered == 0
+    assert result.delivery_errors and "ConnectError" in result.delivery_errors[0]
+    (alert,) = world.monitoring.alerts(VIEWER, "m")
+    assert alert.state == "open" and not alert.delivered and alert.attempts == 1 and alert.last_error
+
+
+def test_count_windows(world: World) -> None:
+    with_reference(world)
+    world.log(day_records(0, 350, 0.0, seed=1))
+    world.monitoring.create_monitor(EDITOR, "by-count", "churn", window="100")
+    assert world.monitoring.run_monitor(EDITOR, "by-count", now=T0 + DAY).windows == 3
+    assert world.monitoring.run_monitor(EDITOR, "by-count", now=T0 + DAY).windows == 0
+    world.log(day_records(1, 60, 0.0, seed=2))
+    assert world.monitoring.run_monitor(EDITOR, "by-count", now=T0 + 2 * DAY).windows == 1
+    windows = world.monitoring.windows(VIEWER, "by-count")
+    assert [w.rows for w in windows] == [100, 100, 100, 100]
+    assert all(a.end_time <= b.start_time for a, b in itertools.pairwise(windows))
+
+
+def test_late_labels_give_performance_after_the_delay_and_match_sklearn(world: World) -> None:
+    world.register("churn", {"val_accuracy": 0.95})
+    world.monitoring.set_reference_profile(
+        EDITOR, "churn", 1, build_profile(training(), prediction_column="prediction")
+    )
+    rng = np.random.default_rng(7)
+    n = 300
+    x = rng.normal(0, 1, n)
+    proba = 1 / (1 + np.exp(-2 * x))
+    truth = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(int)
+    records = [
+        record(f"q{i}", T0 + i * 100, {"x": [float(x[i])], "city": ["a"]}, [[1 - float(proba[i]), float(proba[i])]])
+        for i in range(n)
+    ]
+    world.log(records)
+    world.monitoring.create_monitor(EDITOR, "perf", "churn", window="1d", label_delay="2d", kinds=["metric_drop"])
+    labelled = [{"request_id": f"q{i}", "label": int(truth[i]), "time_ms": T0 + DAY + i} for i in range(n)]
+    labelled.append({"request_id": "never-logged", "label": 1})  # accepted, matched if it ever shows up
+    assert world.monitoring.record_feedback(EDITOR, labelled) == n + 1
+    world.monitoring.run_monitor(EDITOR, "perf", now=T0 + 2 * DAY)
+    (window,) = world.monitoring.windows(VIEWER, "perf")
+    assert window.performance is None and window.breaches["metric_drop"] is None  # the label delay has not passed
+    world.monitoring.run_monitor(EDITOR, "perf", now=T0 + 3 * DAY)
+    (window,) = world.monitoring.windows(VIEWER, "perf")
+    assert window.performance is not None and window.labelled_rows == n
+    got = window.performance["metrics"]
+    predicted = (proba > 0.5).astype(int)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(truth, predicted))
+    assert got["precision"] == pytest.approx(skm.precision_score(truth, predicted))
+    assert got["recall"] == pytest.approx(skm.recall_score(truth, predicted))
+    assert got["f1"] == pytest.approx(skm.f1_score(truth, predicted))
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(truth, proba))
+    assert got["log_loss"] == pytest.approx(skm.log_loss(truth, np.c_[1 - proba, proba]))
+    assert window.performance["reference"] == {"accuracy": 0.95}
+    assert window.breaches["metric_drop"] is True and "accuracy" in window.performance["drops"]
+    delay = window.performance["label_delay_seconds"]
+    delays = [(T0 + DAY + i - (T0 + i * 100)) / 1000 for i in range(n)]
+    assert delay["max"] == pytest.approx(max(delays)) and delay["p50"] == pytest.approx(np.median(delays))
+
+
+def test_labels_join_by_business_key(world: World) -> None:
+    with_reference(world)
+    world.log(
+        [record(f"k{i}", T0 + i, {"x": [0.1 * i, -0.1 * i], "ride": [f"a{i}", f"b{i}"]}, [1, 0]) for i in range(40)]
+    )
+    world.monitoring.create_monitor(
+        EDITOR, "keyed", "churn", window="1d", options={"key_column": "ride"}, thresholds={"min_labels": 10}
+    )
+    world.monitoring.record_feedback(EDITOR, [{"key": f"a{i}", "label": 1} for i in range(40)])
+    world.monitoring.record_feedback(EDITOR, [{"key": f"b{i}", "label": int(i % 2)} for i in range(40)])
+    world.monitoring.run_monitor(EDITOR, "keyed", now=T0 + DAY)
+    (window,) = world.monitoring.windows(VIEWER, "keyed")
+    assert window.labelled_rows == 80
+    assert window.performance is not None and window.performance["metrics"]["accuracy"] == pytest.approx(60 / 80)
+
+
+def test_feedback_validation(world: World) -> None:
+    for bad in (
+        [{"label": 1}],
+        [{"request_id": "a", "key": "b", "label": 1}],
+        [{"request_id": "a"}],
+        [{"request_id": "a", "label": 1, "extra": 2}],
+        [{"request_id": "a", "label": 1}, {"request_id": "a", "label": 0}],
+        [{"request_id": "a", "label": 1}] * 10_001,
+    ):
+        with pytest.raises(InvalidInput):
+            world.monitoring.record_feedback(EDITOR, bad)
+    with pytest.raises(PermissionDenied):
+        world.monitoring.record_feedback(VIEWER, [{"request_id": "a", "label": 1}])
+
+
+def test_monitor_validation_and_permissions(world: World) -> None:
+    world.monitoring.create_monitor(EDITOR, "m", "churn")
+    with pytest.raises(AlreadyExists):
+        world.monitoring.create_monitor(EDITOR, "m", "churn")
+    with pytest.raises(PermissionDenied):
+        world.monitoring.create_monitor(EDITOR, "w", "churn", webhook="http://127.0.0.1:9/x")
+    with pytest.raises(PermissionDenied):
+        world.monitoring.create_monitor(VIEWER, "v", "churn")
+    for kwargs in ({"kinds": ["nope"]}, {"thresholds": {"bogus": 1}}, {"consecutive": 0}, {"window": "x"}):
+        with pytest.raises(InvalidInput):
+            world.monitoring.create_monitor(EDITOR, "bad", "churn", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        world.monitoring.create_monitor(ADMIN, "bad", "churn", webhook="file:///etc/passwd")
+    with pytest.raises(MonitorNotFound):
+        world.monitoring.run_monitor(EDITOR, "missing")
+
+
+def test_gauges_and_report(world: World) -> None:
+    with_reference(world)
+    world.log([r for day in range(3) for r in day_records(day, 150, 1.5 * day, seed=day)])
+    world.monitoring.create_monitor(EDITOR, "g", "churn", window="1d", options={"reference_metrics": {"accuracy": 0.9}})
+    world.monitoring.record_feedback(
+        EDITOR, [{"request_id": f"r{d}-{i}", "label": 1} for d in range(3) for i in range(150)]
+    )
+    world.monitoring.run_monitor(EDITOR, "g", now=T0 + 3 * DAY)
+    text = exposition(world.store).decode()
+    assert re.search(r'loopml_drift_score\{deployment="churn",feature="x"\} [0-9.]+', text)
+    assert re.search(r'loopml_model_metric\{deployment="churn",metric="accuracy"\} [0-9.]+', text)
+    page = world.monitoring.report_html(VIEWER, "g")
+    assert page.startswith("<!DOCTYPE html>")
+    for feature in ("x", "city"):
+        card = page.split(f"<h3>{feature} ")[1].split("</div>")[0]
+        assert card.count("<svg") == 2  # distribution and drift score over time
+    assert not re.search(r"""(src|href)\s*=\s*['"]?https?:""", page)
+    assert "<script" not in page
+    assert "accuracy" in page.split("<h2>Performance</h2>")[1]
+
+
+def test_metric_functions_match_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 500)
+    p = np.where(rng.random(500) < 0.7, y, rng.integers(0, 3, 500))
+    got = classification_metrics(y.tolist(), p.tolist())
+    assert got["precision"] == pytest.approx(skm.precision_score(y, p, average="macro"))
+    assert got["f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
+    truth = rng.gamma(2, 10, 400) + 1
+    guess = truth + rng.normal(0, 3, 400)
+    reg = regression_metrics(truth.tolist(), guess.tolist())
+    assert reg["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(truth, guess)))
+    assert reg["mae"] == pytest.approx(skm.mean_absolute_error(truth, guess))
+    assert reg["mape"] == pytest.approx(skm.mean_absolute_percentage_error(truth, guess))
+    assert reg["r2"] == pytest.approx(skm.r2_score(truth, guess))
+
+
+def test_the_scheduler_runs_monitors_on_one_replica_only(world: World) -> None:
+    from loopml.monitoring.scheduler import MonitorScheduler
+
+    with_reference(world)
+    world.log(day_records(0, 50, 0.0, seed=1))
+    world.monitoring.create_monitor(EDITOR, "scheduled", "churn", window="1d")
+    first = MonitorScheduler(world.monitoring, holder="replica-a")
+    second = MonitorScheduler(world.monitoring, holder="replica-b")
+    assert [r.windows for r in first.tick(now=T0 + DAY)] == [1]
+    assert second.tick(now=T0 + DAY + 1000) == []  # replica-a holds the lease
+    first.stop()  # releases it
+    assert [r.windows for r in second.tick(now=T0 + 2 * DAY)] == [0]
+    assert world.monitoring.get_monitor(VIEWER, "scheduled").last_run_at == T0 + 2 * DAY
+
+
+def test_labels_and_options_must_be_plain_json_within_bounds(world: World) -> None:
+    for label in (2**70, "x" * 70_000, "nul\x00"):
+        with pytest.raises(InvalidInput):
+            world.monitoring.record_feedback(EDITOR, [{"request_id": "a", "label": label}])
+    with pytest.raises(InvalidInput):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", options={"task": "regression", "key_column": 2**70})
+    with pytest.raises(InvalidInput):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", label_delay="99999999999d")

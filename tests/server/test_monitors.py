@@ -1,0 +1,109 @@
+"""Monitoring over REST: monitors, runs, windows, feedback, alerts, the HTML report and `/metrics`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from loopml.data import build_profile
+from loopml.domain import Principal, Role
+from loopml.monitoring import StoreSegmentPublisher
+from loopml.serving.records import RequestRecord
+from loopml.serving.request_log import RequestLog
+
+from .support import API, Api
+
+ADMIN = Principal("admin", Role.ADMIN, None)
+DAY = 86_400_000
+T0 = 19_700 * DAY
+MANIFEST = b'{"flavor": "sklearn", "files": {}}'
+
+
+def prepare(api: Api, tmp_path: Path) -> None:
+    """A registered version `churn/1` and three days of traffic, the last two shifted."""
+    tracking, registry = api.app.state.tracking, api.app.state.registry
+    registry.create_model(ADMIN, "churn")
+    run = tracking.create_run(ADMIN, tracking.get_or_create_experiment(ADMIN, "e").id)
+    tracking.log_artifact(ADMIN, run.id, "model/loopml-model.json", [MANIFEST])
+    registry.create_version(ADMIN, "churn", run.id, "model", hashlib.sha256(MANIFEST).hexdigest(), "sklearn")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, 3000)
+    profile = build_profile(pd.DataFrame({"x": x, "prediction": (x > 0).astype(int)}), prediction_column="prediction")
+    response = api.client.put(
+        f"{API}/models/churn/versions/1/reference-profile", json={"profile": profile.to_dict()}, headers=api.headers()
+    )
+    assert response.status_code == 200, response.text
+    publisher = StoreSegmentPublisher(api.store, tracking.artifacts)
+    with RequestLog(tmp_path / "log", publisher=publisher, flush_ms=20) as log:
+        for day, shift in enumerate((0.0, 2.0, 2.0)):
+            for i, value in enumerate(rng.normal(shift, 1, 100)):
+                log.append(
+                    RequestRecord(
+                        f"r{day}-{i}", T0 + day * DAY + i, "churn", "churn", 1, "stable",
+                        {"x": [float(value)]}, [int(value > 0)], 1.0, 200, "native", None,
+                    )
+                )  # fmt: skip
+
+
+def test_monitor_lifecycle_over_rest(api: Api, tmp_path: Path) -> None:
+    prepare(api, tmp_path)
+    headers = api.headers()
+    body = {"name": "churn", "deployment": "churn", "window": "1d", "label_delay": "0s", "consecutive": 2}
+    created = api.client.post(f"{API}/monitors", json=body, headers=headers)
+    assert created.status_code == 200, created.text
+    assert created.json()["monitor"]["window_seconds"] == 86_400
+    duplicate = api.client.post(f"{API}/monitors", json=body, headers=headers)
+    assert duplicate.status_code == 400 and duplicate.json()["error"]["code"] == "already_exists"
+    assert [m["name"] for m in api.client.get(f"{API}/monitors", headers=headers).json()["monitors"]] == ["churn"]
+    labels = {"feedback": [{"request_id": f"r0-{i}", "label": 1} for i in range(100)]}
+    assert api.client.post(f"{API}/feedback", json=labels, headers=headers).json() == {"recorded": 100}
+    single = {"request_id": "r1-0", "label": 0, "time_ms": T0 + DAY + 5}
+    assert api.client.post(f"{API}/feedback", json=single, headers=headers).json() == {"recorded": 1}
+    run = api.client.post(f"{API}/monitors/churn/run", json={"now": T0 + 3 * DAY}, headers=headers)
+    assert run.status_code == 200, run.text
+    assert run.json()["run"]["windows"] == 3
+    assert run.json()["run"]["opened"]  # two shifted days in a row: k = 2
+    windows = api.client.get(f"{API}/monitors/churn/windows", headers=headers).json()["windows"]
+    assert [w["breaches"]["drift"] for w in windows] == [False, True, True]
+    assert windows[0]["labelled_rows"] == 100
+    alerts = api.client.get(f"{API}/alerts", params={"state": "open"}, headers=headers).json()["alerts"]
+    assert {a["kind"] for a in alerts} >= {"drift"}
+    report = api.client.get(f"{API}/monitors/churn/report", headers=headers)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "<svg" in report.text
+    assert api.client.get(f"{API}/monitors/missing", headers=headers).status_code == 404
+
+
+def test_metrics_endpoint_needs_a_token_unless_public(api_factory: Callable[..., Api], tmp_path: Path) -> None:
+    api = api_factory()
+    prepare(api, tmp_path)
+    api.client.post(f"{API}/monitors", json={"name": "m", "deployment": "churn"}, headers=api.headers())
+    api.client.post(f"{API}/monitors/m/run", json={"now": T0 + 3 * DAY}, headers=api.headers())
+    assert api.client.get("/metrics").status_code == 401
+    viewer = api.token("viewer")
+    scraped = api.client.get("/metrics", headers=api.headers(viewer))
+    assert scraped.status_code == 200
+    assert 'loopml_drift_score{deployment="churn",feature="x"}' in scraped.text
+    assert 'loopml_drift_score{deployment="churn",feature="prediction"}' in scraped.text
+    public = api_factory(metrics_public=True)
+    assert public.client.get("/metrics").status_code == 200
+
+
+def test_bad_monitor_and_feedback_bodies_are_400s(api: Api) -> None:
+    headers = api.headers()
+    for body in (
+        {"name": "m", "deployment": "d", "window": "soon"},
+        {"name": "m", "deployment": "d", "kinds": ["nope"]},
+        {"name": "m", "deployment": "d", "consecutive": 0},
+        {"name": "m", "deployment": "d", "webhook": "ftp://x"},
+    ):
+        assert api.client.post(f"{API}/monitors", json=body, headers=headers).status_code in (400, 422), body
+    for body in ({"label": 1}, {"feedback": []}, {"request_id": "a", "key": "b", "label": 1}):
+        assert api.client.post(f"{API}/feedback", json=body, headers=headers).status_code in (400, 422), body
+    viewer = api.token("viewer")
+    denied = api.client.post(f"{API}/monitors", json={"name": "m", "deployment": "d"}, headers=api.headers(viewer))
+    assert denied.status_code == 403
