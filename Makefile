@@ -17,6 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart/quickstart.py
+	$(BIN)/python examples/quickstart/loop.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

@@ -13,7 +13,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "
 
 
 @pytest.mark.slow
-def test_quickstart_tracks_registers_and_scores(tmp_path: Path) -> None:
+def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["LOOPML_HOME"] = str(tmp_path / "loopml-data")
     done = subprocess.run(
@@ -25,3 +25,19 @@ def test_quickstart_tracks_registers_and_scores(tmp_path: Path) -> None:
     assert "alias champion -> 1; loaded by alias" in out
     assert out.count("  2012-") == 12
     assert "audit log: intact" in out
+
+    done = subprocess.run(
+        [sys.executable, str(QUICKSTART.with_name("loop.py"))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "deployment bike-demand: promoted" in out
+    assert "analysis: success -> promote" in out
+    assert "monitor over the request log" in out
+    assert "drifted: " in out and "temp" in out
+    assert (tmp_path / "loopml-data" / "monitor-report.html").is_file()

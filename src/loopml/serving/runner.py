@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loopml.errors import InvalidInput
 from loopml.serving.app import ServingApp, create_serving_app
@@ -96,9 +97,27 @@ def source_for(config: ServeConfig) -> SpecSource:
     return source
 
 
+class _PublishToStoreAndKeep:
+    """Registers a sealed segment in the metadata store (uploaded to the artifact store: what monitors read),
+    then keeps it under `<request log dir>/sealed/` (what the rollout controller reads). Both steps are
+    idempotent, so a retry after a failure in the second step does no harm."""
+
+    def __init__(self, store: Any, artifacts: Any, directory: str) -> None:
+        from loopml.monitoring import StoreSegmentPublisher
+        from loopml.serving.segments import LocalSegmentPublisher
+
+        self._store = StoreSegmentPublisher(store, artifacts, actor="serving-replica")
+        self._local = LocalSegmentPublisher(directory)
+
+    def publish(self, path: Path, meta: Any) -> None:
+        self._store.publish(path, meta)
+        self._local.publish(path, meta)
+
+
 def build_app(config: ServeConfig, source: SpecSource | None = None) -> ServingApp:
+    source = source or source_for(config)
     host = ModelHost(
-        source or source_for(config),
+        source,
         poll_seconds=config.poll_seconds,
         trust_pickle=config.trust_pickle,
         model_threads=config.model_threads,
@@ -106,8 +125,12 @@ def build_app(config: ServeConfig, source: SpecSource | None = None) -> ServingA
     request_log = None
     if config.request_log_dir is not None:
         from loopml.serving.request_log import RequestLog
+        from loopml.serving.store_source import StoreSpecSource
 
-        request_log = RequestLog(config.request_log_dir)  # closed (sealed) at interpreter exit
+        publisher = None
+        if isinstance(source, StoreSpecSource):
+            publisher = _PublishToStoreAndKeep(source.store, source.artifacts, config.request_log_dir)
+        request_log = RequestLog(config.request_log_dir, publisher=publisher)  # sealed at interpreter exit
     return create_serving_app(
         host,
         request_log=request_log,
