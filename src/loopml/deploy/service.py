@@ -30,7 +30,7 @@ from loopml.domain import (
 )
 from loopml.domain.deployments import STRATEGIES, Outcome, Strategy
 from loopml.domain.validation import check_name
-from loopml.errors import DeploymentNotFound, InvalidInput, InvalidName, PermissionDenied
+from loopml.errors import DeploymentNotFound, InvalidInput, InvalidName
 from loopml.registry import RegistryService
 from loopml.store import MetadataStore, Unit
 
@@ -43,11 +43,6 @@ MAX_REASON = 2000
 MAX_LIMIT = 10_000
 
 
-def _require(principal: Principal, role: Role) -> None:
-    if not principal.role.allows(role):
-        raise PermissionDenied(
-            f"this operation needs the {role.value} role; the token in use has {principal.role.value}"
-        )
 
 
 def check_deployment_name(name: object) -> str:
@@ -162,7 +157,7 @@ class DeployService:
         through the steps, each held for `analysis_seconds` and analysed against `thresholds`. `shadow`: it gets
         a copy of live traffic, its answers logged and never returned. `ab`: `ab_weight` percent (default 50)
         to it for good, sticky by the request field `sticky_key`. All but `direct` need a stable version."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         check_deployment_name(name)
         if strategy not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -234,7 +229,7 @@ class DeployService:
     def rollback(self, principal: Principal, name: str, reason: str | None = None) -> Deployment:
         """Undo the latest change at once: a candidate (canary, A/B or shadow) gets weight 0 and the stable
         version all traffic; with no candidate, the previous stable version serves again."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         why = _check_reason(reason)
         with self.store.write(principal.actor) as unit:
             current = self._visible(unit, principal, name, lock=True)
@@ -265,7 +260,7 @@ class DeployService:
 
     def promote(self, principal: Principal, name: str, reason: str | None = None) -> Deployment:
         """Make the candidate the stable version at 100% now (skipping any remaining canary steps)."""
-        _require(principal, Role.EDITOR)
+        principal.require(Role.EDITOR)
         why = _check_reason(reason)
         with self.store.write(principal.actor) as unit:
             current = self._visible(unit, principal, name, lock=True)

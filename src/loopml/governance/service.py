@@ -12,9 +12,6 @@ from loopml.store import MetadataStore, read_events, verify_chain
 _TOKEN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.role.allows(Role.ADMIN):
-        raise PermissionDenied(f"this operation needs the admin role; the token in use has {principal.role.value}")
 
 
 class GovernanceService:
@@ -23,7 +20,7 @@ class GovernanceService:
 
     def create_token(self, principal: Principal, name: str, role: str, project: str | None = None) -> tuple[Token, str]:
         """A new token and its secret, shown only now. Only a global admin mints tokens."""
-        _require_admin(principal)
+        principal.require(Role.ADMIN)
         if principal.project is not None:
             raise PermissionDenied("only a global admin token can create tokens")
         check_name("token", name)
@@ -37,12 +34,12 @@ class GovernanceService:
             return unit.tokens.create(name, parsed, project)
 
     def list_tokens(self, principal: Principal) -> list[Token]:
-        _require_admin(principal)
+        principal.require(Role.ADMIN)
         with self.store.read() as unit:
             return unit.tokens.list()
 
     def revoke_token(self, principal: Principal, token_id: str) -> Token:
-        _require_admin(principal)
+        principal.require(Role.ADMIN)
         if not isinstance(token_id, str) or not _TOKEN_ID.match(token_id):
             raise TokenNotFound(f"token {token_id!r} does not exist (see `loopml tokens list`)")
         with self.store.write(principal.actor) as unit:
@@ -70,7 +67,7 @@ class GovernanceService:
         return None
 
     def audit_events(self, principal: Principal, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
-        _require_admin(principal)
+        principal.require(Role.ADMIN)
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit must be from 1 to 10000, got {limit}")
         with self.store.read() as unit:
@@ -78,6 +75,6 @@ class GovernanceService:
 
     def verify_audit(self, principal: Principal) -> list[str]:
         """Problems found in the audit chain (empty when intact)."""
-        _require_admin(principal)
+        principal.require(Role.ADMIN)
         with self.store.read() as unit:
             return verify_chain(unit.connection)
