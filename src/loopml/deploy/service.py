@@ -43,8 +43,6 @@ MAX_REASON = 2000
 MAX_LIMIT = 10_000
 
 
-
-
 def check_deployment_name(name: object) -> str:
     """A deployment name: a model-style name (no `/` or `@`, not `.` or `..`), as it is a segment of URLs."""
     name = check_name("deployment", name)

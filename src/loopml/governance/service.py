@@ -12,8 +12,6 @@ from loopml.store import MetadataStore, read_events, verify_chain
 _TOKEN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
-
-
 class GovernanceService:
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
