@@ -8,6 +8,7 @@ client.runs.search("bike-demand", filter="metrics.rmse < 45", order_by=["metrics
 from __future__ import annotations
 
 import builtins
+import os
 import shutil
 import tempfile
 import time
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from loopml.client.backend import Backend
     from loopml.client.model_packages import LoggedModel
+    from loopml.data import Contract
     from loopml.registry import LoadedModel
 
 
@@ -456,9 +458,11 @@ class Models:
         artifact_path: str | None = None,
         flavor: str | None = None,
         description: str | None = None,
+        contract: Contract | str | os.PathLike[str] | None = None,
     ) -> ModelVersion | LoggedModel:
         """Save `model` as a package under run `run_id` (`models/<name>`); with `register`, as the next
-        version of `name`. The signature is inferred from `input_example` and the model's prediction."""
+        version of `name`. The signature is inferred from `input_example` and the model's prediction; `contract`
+        (a `Contract`, a YAML path or text) goes in the package and is checked on every serving request."""
         from loopml.client.model_packages import log_model
 
         return log_model(
@@ -472,6 +476,7 @@ class Models:
             artifact_path=artifact_path,
             flavor=flavor,
             description=description,
+            contract=contract,
         )
 
     def register(self, source: LoggedModel | str, name: str, description: str | None = None) -> ModelVersion:

@@ -7,16 +7,20 @@ lm.search_runs("bike-demand", filter="metrics.rmse < 45", order_by=["metrics.rms
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.client.client import Client, Models
 from loopml.client.model_packages import LoggedModel
 from loopml.domain import ArtifactRecord, Dataset, ModelVersion, Run, RunStatus
 from loopml.errors import DeliveryFailed, InvalidInput
+
+if TYPE_CHECKING:
+    from loopml.data import Contract
 
 _lock = threading.Lock()
 _default: Client | None = None
@@ -101,9 +105,11 @@ class ActiveRun:
         artifact_path: str | None = None,
         flavor: str | None = None,
         description: str | None = None,
+        contract: Contract | str | os.PathLike[str] | None = None,
     ) -> ModelVersion | LoggedModel:
         """Save `model` as a verified package under this run; with `register=True`, as the next version of
-        registered model `name` (returns the ModelVersion). `datasets` maps roles to data (fingerprinted).
+        registered model `name` (returns the ModelVersion). `datasets` maps roles to data (fingerprinted);
+        `contract` (a `Contract`, a YAML path or text) is checked on every serving request.
 
         >>> mv = run.log_model(model, name="bike-demand", input_example=X[:5], register=True)  # doctest: +SKIP
         """
@@ -117,6 +123,7 @@ class ActiveRun:
             artifact_path=artifact_path,
             flavor=flavor,
             description=description,
+            contract=contract,
         )
 
     def refresh(self) -> Run:

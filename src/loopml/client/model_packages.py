@@ -24,6 +24,7 @@ from loopml.errors import ArtifactCorrupted, InvalidInput
 
 if TYPE_CHECKING:
     from loopml.client.client import Client
+    from loopml.data import Contract
     from loopml.registry import LoadedModel, ModelPackage
 
 MANIFEST = "loopml-model.json"
@@ -56,13 +57,17 @@ def log_model(
     signature: Any = None,
     flavor: str | None = None,
     description: str | None = None,
+    contract: Contract | str | os.PathLike[str] | None = None,
 ) -> ModelVersion | LoggedModel:
     """Save `model` as a package, upload it to run `run_id` under `models/<name>`, and with `register`
     create the next version of registered model `name`. `datasets` maps roles ("training",
     "validation", ...) to data, logged to the run by fingerprint and named in the manifest. A registered
-    version with `training` data gets its reference profile for monitoring (see `store_reference_profile`)."""
+    version with `training` data gets its reference profile for monitoring (see `store_reference_profile`).
+    `contract` (a `Contract`, a path to its YAML, or the YAML text) goes in the package as `contract.yaml`:
+    serving checks every request against it."""
     from loopml.registry import DatasetRef, save_model
 
+    extra_files = {CONTRACT_FILE: contract_yaml(contract).encode()} if contract is not None else None
     client.metrics.flush()
     run = client.runs.get(run_id)
     refs = []
@@ -80,12 +85,35 @@ def log_model(
             source_run_id=run_id,
             datasets=refs,
             metrics=run.metrics or None,
+            extra_files=extra_files,
         )
         result = publish(client, run_id, package, name, prefix, register=register, description=description)
     training = (datasets or {}).get("training")
     if isinstance(result, ModelVersion) and training is not None:
         store_reference_profile(client, result, model, training)
     return result
+
+
+CONTRACT_FILE = "contract.yaml"  # the name serving looks for (loopml.serving.predictors.CONTRACT_FILE)
+
+
+def contract_yaml(contract: Contract | str | os.PathLike[str]) -> str:
+    """The YAML text of `contract`: a `Contract`, a path to a YAML file, or YAML text; checked by parsing it."""
+    from loopml.data import Contract
+
+    if isinstance(contract, Contract):
+        return contract.to_yaml()
+    if isinstance(contract, os.PathLike) or (isinstance(contract, str) and "\n" not in contract):
+        path = Path(contract)
+        if not path.is_file():
+            raise InvalidInput(f"contract: no file {str(path)!r} (pass a Contract, a YAML file's path or YAML text)")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    elif isinstance(contract, str):
+        text, source = contract, "contract"
+    else:
+        raise InvalidInput(f"contract must be a Contract, a path or YAML text, got {type(contract).__name__}")
+    Contract.from_yaml(text, source=source)  # a malformed contract fails here, not on the serving replica
+    return text
 
 
 def store_reference_profile(client: Client, version: ModelVersion, model: object, training: Any) -> None:

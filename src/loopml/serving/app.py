@@ -28,6 +28,7 @@ from loopml.serving.invocations import InvocationsProtocol
 from loopml.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from loopml.serving.native import NativeProtocol
 from loopml.serving.oip import OipProtocol, datatype_of
+from loopml.serving.predictors import ServingModel
 from loopml.serving.protocol import Answer, WireProtocol
 from loopml.serving.records import RequestLogSink, RequestRecord
 
@@ -250,6 +251,8 @@ class ServingApp:
                 model = served.model
                 data = protocol.to_input(parsed, model.converter.names, sticky_field)
                 matrix = model.converter.to_matrix(data)
+                if model.contract is not None:
+                    self._check_contract(outcome.deployment, model, data)
                 outcome.data = data
                 self.pending -= 1
                 counted = False
@@ -395,6 +398,29 @@ class ServingApp:
                     protocol=protocol.name,
                     sticky_key=outcome.sticky_key,
                 )
+            )
+
+    def _check_contract(self, deployment: str, model: ServingModel, data: ModelInput) -> None:
+        """Count the contract's violations; raise a 422 naming the first blocking one (the rest are warnings)."""
+        found = model.violations(data)
+        if not found:
+            return
+        version = str(model.version)
+        blocking = None
+        for row, violation in found:
+            self.metrics.count_violation(
+                deployment, model.model, version, violation.column, violation.check, violation.severity
+            )
+            if blocking is None and violation.severity == "block":
+                blocking = (row, violation)
+        if blocking is not None:
+            row, violation = blocking
+            where = f"row {row}: " if data.rows > 1 else ""
+            raise _HttpError(
+                422,
+                "contract_violation",
+                f"{where}column {violation.column!r} fails the contract's {violation.check} check: "
+                f"{violation.message} (block)",
             )
 
     def _log(self, record: RequestRecord) -> None:

@@ -6,6 +6,8 @@
     loopml_batch_size{model,version}                                  histogram of rows per predict call
     loopml_model_info{deployment,model,version,role,flavor}           gauge, 1 per version served
     loopml_shadow_requests_total{deployment,model,version,outcome}    counter (answered, failed, dropped)
+    loopml_contract_violations_total{deployment,model,version,column,check,severity}
+                                                                      counter, one per failed check per row
 
 Labelled children are cached: `labels()` costs microseconds, a dict lookup a fraction of one.
 """
@@ -66,6 +68,14 @@ class ServingMetrics:
             ["deployment", "model", "version", "outcome"],
             registry=self.registry,
         )
+        self.contract_violations = Counter(
+            "loopml_contract_violations",
+            "Rows of prediction requests that failed a check of the model's data contract (warn: answered; "
+            "block: refused with 422), by deployment, model version, column, check and severity.",
+            ["deployment", "model", "version", "column", "check", "severity"],
+            registry=self.registry,
+        )
+        self._violations: dict[tuple[str, ...], Any] = {}
         self._requests: dict[tuple[str, ...], Any] = {}
         self._latency: dict[tuple[str, str, str], Any] = {}
         self._in_flight: dict[str, Any] = {}
@@ -83,6 +93,15 @@ class ServingMetrics:
             if histogram is None:
                 histogram = self._latency[lkey] = self.latency.labels(*lkey)
             histogram.observe(seconds)
+
+    def count_violation(
+        self, deployment: str, model: str, version: str, column: str, check: str, severity: str
+    ) -> None:
+        key = (deployment, model, version, column, check, severity)
+        counter = self._violations.get(key)
+        if counter is None:
+            counter = self._violations[key] = self.contract_violations.labels(*key)
+        counter.inc()
 
     def in_flight_gauge(self, deployment: str) -> Any:
         gauge = self._in_flight.get(deployment)

@@ -21,12 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from loopml.data import Contract, RowValidator, Violation, compile_row_validator
 from loopml.errors import InvalidInput
 from loopml.registry import LoadedModel, load_model
-from loopml.serving.inputs import InputConverter, from_records
+from loopml.serving.inputs import InputConverter, ModelInput, from_records
 from loopml.serving.specs import ServingVersion
 
-__all__ = ["ServingModel", "load_serving_model"]
+__all__ = ["CONTRACT_FILE", "ServingModel", "load_serving_model"]
+
+CONTRACT_FILE = "contract.yaml"  # a data contract in the package: checked on every request (docs/serving.md)
 
 
 class ServingModel:
@@ -45,6 +48,12 @@ class ServingModel:
         self.loaded = loaded
         self.flavor = loaded.manifest.flavor
         self.converter = InputConverter(signature)
+        self.contract: Contract | None = None
+        self._validate: RowValidator | None = None
+        if CONTRACT_FILE in loaded.manifest.files:  # hashed and verified by load_model like every package file
+            text = (loaded.directory / CONTRACT_FILE).read_text(encoding="utf-8")
+            self.contract = Contract.from_yaml(text, source=f"{version.label}: {CONTRACT_FILE}")
+            self._validate = compile_row_validator(self.contract)
         self._predict: Callable[[Any], Any] = loaded.predict_raw
         self.fast_path = False
         fast = self._fast_predict()
@@ -54,6 +63,18 @@ class ServingModel:
     @property
     def key(self) -> tuple[str, int]:
         return (self.model, self.version)
+
+    def violations(self, data: ModelInput) -> list[tuple[int, Violation]]:
+        """The contract's violations in each row of `data`, as (row index, violation); none without a contract."""
+        validate = self._validate
+        if validate is None:
+            return []
+        names = tuple(data.columns)
+        found: list[tuple[int, Violation]] = []
+        for i, values in enumerate(zip(*data.columns.values(), strict=True)):
+            for violation in validate(dict(zip(names, values, strict=True))):
+                found.append((i, violation))
+        return found
 
     def predict(self, matrix: Any) -> np.ndarray[Any, Any]:
         """Predict on a matrix built by `converter.to_matrix` (or several of them concatenated)."""
