@@ -67,6 +67,7 @@ class _Outcome:
     data: ModelInput | None = None
     outputs: list[Any] | None = None
     sticky_key: str | None = None
+    refused_by_contract: bool = False
 
 
 class ServingApp:
@@ -283,6 +284,7 @@ class ServingApp:
             if status >= 500:
                 logger.error("prediction request %s failed", request_id, exc_info=error)
             outcome.status = status
+            outcome.refused_by_contract = code == "contract_violation"
             label = outcome.choice.version.label.encode() if outcome.choice is not None else None
             await self._error(send, protocol, status, code, message, request_id, label)
         finally:
@@ -302,8 +304,13 @@ class ServingApp:
             )
         if outcome.status == 200:
             self._after(outcome, protocol, request_id, time_ms, elapsed, route)
-        elif outcome.status >= 500 and outcome.choice is not None and self.request_log is not None:
-            # A version that failed is logged with its status: the canary analysis compares error rates.
+        elif (
+            (outcome.status >= 500 or outcome.refused_by_contract)
+            and outcome.choice is not None
+            and self.request_log is not None
+        ):
+            # Failures and contract refusals are logged with their status: the canary analysis compares error
+            # rates, and monitors alert on the share of requests the contract refused.
             failed = outcome.choice.version
             self._log(
                 RequestRecord(

@@ -1,19 +1,23 @@
 """The request log of a serving replica: every answered request, kept durably, in sealed Parquet segments.
 
 Path of a record: `append` (the request thread; O(1), no I/O: one deque append) -> a flush thread that,
-every `flush_ms`, encodes what is pending and appends it to the open segment `segment-<replica>-<seq>.open`
-with one write + one fsync -> when the segment holds `seal_rows` records or is `seal_seconds` old, a seal
-thread converts it to Parquet (`segments.SCHEMA`) and hands it to a `SegmentPublisher` (by default
-`LocalSegmentPublisher`: `<directory>/sealed/`). Sealing and publishing never delay a flush.
+every `flush_ms`, encodes what is pending as one batch (Arrow columns, `inputs`/`outputs` as JSON text) and
+appends it as one checksummed frame to the open segment `segment-<replica>-<seq>.open` with one write + one
+fsync, keeping the batch in memory too -> when the segment holds `seal_rows` records or is `seal_seconds` old,
+a seal thread writes the batches it holds as Parquet (`segments.SCHEMA`; the file is not read back) and hands
+the file to a `SegmentPublisher` (by default `LocalSegmentPublisher`: `<directory>/sealed/`). Sealing and
+publishing never delay a flush.
 
 **Durability bound.** A record is on disk (safe from `kill -9`; fsynced, so safe from power loss too, as far
 as the disk honours fsync) at most `flush_ms` plus the time of one encode + write + fsync after `append`
 returned: with the default `flush_ms=200`, a hard crash loses at most the records appended in the last
-200 ms plus one write+fsync (a few ms on a local SSD). Flushes run on a fixed cadence, so a slow flush does
-not push the next one back. Nothing that reached the disk is lost: on start-up `recover()` seals the `.open`
-files a crashed process left behind (ignoring, and counting, a torn last frame) and retries publishing
-sealed segments that were not yet published. A segment whose publish fails stays on disk and is retried on
-the next seal, close or start-up. Stopping cleanly (`close()`, also run at interpreter exit) loses nothing.
+200 ms plus one write+fsync (a few ms on a local SSD). A frame holds one flush's batch and a torn last frame
+is dropped whole, so the bound is unchanged: the records appended in the last flush interval. Flushes run on
+a fixed cadence, so a slow flush does not push the next one back. Nothing that reached the disk is lost: on
+start-up `recover()` seals the `.open` files a crashed process left behind (reading them back, ignoring and
+counting a torn last frame) and retries publishing sealed segments that were not yet published. A segment
+whose publish fails stays on disk and is retried on the next seal, close or start-up. Stopping cleanly
+(`close()`, also run at interpreter exit) loses nothing.
 
 Replicas may share a directory: file names carry a replica id (host, pid, random) and each file is claimed
 with an advisory lock while a live process owns it, so only a dead replica's files are recovered.
@@ -35,16 +39,19 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from loopml.errors import InvalidInput
 from loopml.serving.records import RequestRecord
 from loopml.serving.segments import (
+    SCHEMA,
     LocalSegmentPublisher,
     OpenSegment,
     SegmentMeta,
     SegmentPublisher,
     claim,
-    encode_record,
-    read_open_segment,
+    encode_records,
+    read_open_batches,
     segment_meta,
     write_sealed,
 )
@@ -227,28 +234,32 @@ class RequestLog:
     def _write_pending(self) -> None:
         """Encode and write what is pending (caller holds the write lock), rotating at `seal_rows`."""
         pending = self._pending
-        records: list[RequestRecord] = []
-        frames: list[bytes] = []
-        for _ in range(len(pending)):
-            record = pending.popleft()
-            try:
-                frames.append(encode_record(record))
-            except Exception as exc:  # a field of the wrong type: drop this record, never the batch
+        count = len(pending)
+        if not count:
+            return
+        popleft = pending.popleft
+        records = [popleft() for _ in range(count)]
+        batches, rejected = encode_records(records)
+        if rejected:  # a field of the wrong type: drop this record, never the batch
+            for index, exc in rejected:
                 self.dropped += 1
-                _log.error("request %r cannot be logged: %s", getattr(record, "request_id", None), exc)
-                continue
-            records.append(record)
-        start = 0
+                _log.error("request %r cannot be logged: %s", getattr(records[index], "request_id", None), exc)
+            left_out = {index for index, _ in rejected}
+            records = [r for i, r in enumerate(records) if i not in left_out]
+        written = 0
         try:
-            while start < len(frames):
-                segment = self._segment or self._open_segment()
-                stop = start + self.seal_rows - segment.rows
-                segment.write(frames[start:stop])
-                start = stop
-                if segment.rows >= self.seal_rows:
-                    self._rotate()
+            for batch in batches:
+                offset = 0
+                while offset < batch.num_rows:
+                    segment = self._segment or self._open_segment()
+                    take = min(batch.num_rows - offset, self.seal_rows - segment.rows)
+                    segment.append(batch.slice(offset, take))
+                    offset += take
+                    written += take
+                    if segment.rows >= self.seal_rows:
+                        self._rotate()
         except OSError:
-            pending.extendleft(reversed(records[start:]))
+            pending.extendleft(reversed(records[written:]))
             self._rotate()  # seal what the file holds (the failed write was cut off); go on in a fresh one
             raise
 
@@ -269,19 +280,22 @@ class RequestLog:
         with self._seal_lock:
             while self._to_seal:
                 segment = self._to_seal[0]
-                self._seal_file(segment.path)
+                self._seal_file(segment.path, segment.table())
                 self._to_seal.popleft()
                 segment.close()
             self._publish_pending()
 
-    def _seal_file(self, path: Path) -> tuple[int, int]:
-        """Turn an open segment this process has claimed into a claimed, unpublished Parquet file; returns
-        (rows, torn bytes ignored)."""
-        columns, torn = read_open_segment(path)
-        rows = len(columns["request_id"])
+    def _seal_file(self, path: Path, table: pa.Table | None = None) -> tuple[int, int]:
+        """Turn an open segment this process has claimed into a claimed, unpublished Parquet file, from `table`
+        (what this process wrote to it) or else by reading the file back; returns (rows, torn bytes ignored)."""
+        torn = 0
+        if table is None:
+            batches, torn = read_open_batches(path)
+            table = pa.Table.from_batches(batches, schema=SCHEMA)
+        rows = table.num_rows
         if rows:
             parquet = path.with_suffix(".parquet")
-            meta = write_sealed(columns, parquet)
+            meta = write_sealed(table, parquet)
             fd = claim(parquet)  # nobody else can hold it: its open sibling is still there and ours
             if fd is None:  # pragma: no cover - see above
                 raise RuntimeError(f"{parquet} was claimed by another process")

@@ -1,14 +1,17 @@
 """Request-log segments on disk: the open (append-only) frame format, sealed Parquet files, publishers.
 
-An open segment, `segment-<replica>-<seq>.open`, is a sequence of frames, one per request record:
+An open segment, `segment-<replica>-<seq>.open`, is a sequence of frames, one per flush (a batch of records):
 
-    header (16 bytes, big-endian): crc32(body), len(meta), len(inputs), len(outputs)
-    body: meta (orjson array of the scalar fields) + inputs (orjson object) + outputs (orjson array)
+    header (16 bytes, big-endian): magic b"LRB1", crc32(body), len(body)
+    body: the records as one Arrow IPC stream with `SCHEMA` (`inputs` and `outputs` already JSON text, orjson)
 
 A reader stops at the first frame that is incomplete or fails its checksum (a write torn by a crash) and
-reports how many bytes it ignored. Sealing turns the frames into one Parquet file with `SCHEMA` (one row per
-request; `inputs` and `outputs` stay JSON text, so any model's columns fit one fixed schema) and a
-`SegmentMeta` (rows, deployments, time range, sha256) that a `SegmentPublisher` ships onwards.
+reports how many bytes it ignored; a torn batch is dropped whole, so a crash still loses at most the records
+of the last flush. Sealing turns the frames into one Parquet file with `SCHEMA` (one row per request; `inputs`
+and `outputs` stay JSON text, so any model's columns fit one fixed schema) and a `SegmentMeta` (rows,
+deployments, time range, sha256) that a `SegmentPublisher` ships onwards. A live `OpenSegment` keeps the
+batches it wrote in memory, so sealing it does not read the file back; the file is read only to recover the
+open segment of a crashed process.
 
 Files are claimed with an advisory `flock` while a process owns them, so replicas sharing one directory
 never seal or publish the same segment twice, and a crashed replica's files (its lock died with it) are
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import operator
 import os
 import shutil
 import struct
@@ -30,8 +34,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loopml.serving.records import RequestRecord
@@ -44,6 +50,9 @@ __all__ = [
     "SegmentPublisher",
     "claim",
     "encode_record",
+    "encode_records",
+    "frame",
+    "read_open_batches",
     "read_open_segment",
     "read_segments",
     "segment_meta",
@@ -67,8 +76,17 @@ SCHEMA = pa.schema(
     ]
 )
 _SCALARS = SCHEMA.names[:10]
-_HEADER = struct.Struct(">IIII")
+_SCALAR_TYPES = [SCHEMA.field(name).type for name in _SCALARS]
+_NOT_NULL = [i for i, name in enumerate(_SCALARS) if not SCHEMA.field(name).nullable]
+_HEADER = struct.Struct(">4sIQ")
+_MAGIC = b"LRB1"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# the columns worth dictionary-encoding in Parquet (few distinct values); ids, times and JSON texts are not
+_DICTIONARY = ["deployment", "model", "version", "role", "protocol", "status", "sticky_key"]
+_MAX_TEXT_BYTES = 2**31 - 1  # one `string` array's offsets are int32
+# the record fields in `SCHEMA` order (inputs and outputs last)
+_FIELDS = [operator.attrgetter(name) for name in [*_SCALARS, "inputs", "outputs"]]
+_Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -141,11 +159,26 @@ class OpenSegment:
         _fsync_directory(path.parent)
         self.rows = 0
         self.size = os.fstat(self.fd).st_size
+        self.batches: list[pa.RecordBatch] = []
+        """What `append` wrote, kept to seal from memory (`table`) instead of reading the file back."""
 
-    def write(self, frames: Sequence[bytes]) -> None:
-        """Append the frames with one write and fsync them; on failure the file is cut back to its last
-        good size (so no torn frame sits in front of later ones) and the error is raised."""
-        data = memoryview(b"".join(frames))
+    def append(self, batch: pa.RecordBatch) -> None:
+        """Write `batch` as one frame and fsync it (see `write`); once it is on disk it is also kept in memory."""
+        self.write([frame(batch)], rows=batch.num_rows)
+        self.batches.append(batch)
+
+    def table(self) -> pa.Table | None:
+        """The records written, from memory, or None when some were written by `write` alone."""
+        if sum(b.num_rows for b in self.batches) != self.rows:
+            return None
+        return pa.Table.from_batches(self.batches, schema=SCHEMA)
+
+    def write(self, frames: Sequence[bytes], rows: int | None = None) -> None:
+        """Append the frames (`rows` records; by default one per frame) with one write and fsync them; on
+        failure the file is cut back to its last good size (so no torn frame sits in front of later ones) and
+        the error is raised."""
+        joined = b"".join(frames)
+        data = memoryview(joined)
         try:
             while data:
                 data = data[os.write(self.fd, data) :]
@@ -154,94 +187,122 @@ class OpenSegment:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.fd, self.size)
             raise
-        self.size += sum(len(f) for f in frames)
-        self.rows += len(frames)
+        self.size += len(joined)
+        self.rows += len(frames) if rows is None else rows
 
     def close(self) -> None:
         """Release the file (and its lock). Call after it has been sealed and unlinked, or to abandon it."""
+        self.batches = []
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
 
 def encode_record(record: RequestRecord) -> bytes:
-    """One frame. Values JSON cannot hold (datetimes, Decimals, objects) are written as their `str`."""
-    meta = orjson.dumps(
-        (
-            str(record.request_id),
-            int(record.time_ms),
-            str(record.deployment),
-            str(record.model),
-            int(record.version),
-            str(record.role),
-            str(record.protocol),
-            int(record.status),
-            float(record.latency_ms),
-            None if record.sticky_key is None else str(record.sticky_key),
-        )
-    )
-    inputs = _dumps(record.inputs)
-    outputs = _dumps(record.outputs)
-    body = meta + inputs + outputs
-    return _HEADER.pack(zlib.crc32(body), len(meta), len(inputs), len(outputs)) + body
+    """One frame holding one record; raises if a field has the wrong type (see `encode_records`)."""
+    batches, rejected = encode_records([record])
+    if rejected:
+        raise rejected[0][1]
+    return b"".join(frame(b) for b in batches)
+
+
+def encode_records(records: Sequence[RequestRecord]) -> tuple[list[pa.RecordBatch], list[tuple[int, Exception]]]:
+    """The records as record batches with `SCHEMA` (usually one), and the (index, error) of each record left
+    out because a field has the wrong type. Scalars are converted as `str`/`int`/`float` would; inputs and
+    outputs become JSON text, with values JSON cannot hold (datetimes, Decimals, objects) written as their
+    `str`, and a value orjson refuses altogether (an integer beyond 64 bits) as the text of its `repr`."""
+    columns: list[list[Any]] = [list(map(get, records)) for get in _FIELDS]
+    with contextlib.suppress(Exception):  # else some field needs converting or is wrong: go record by record
+        return _encode_columns(columns), []
+    good: list[_Row] = []
+    rejected: list[tuple[int, Exception]] = []
+    for i, record in enumerate(records):
+        try:
+            good.append(_normalize(record))
+        except Exception as exc:  # reported to the caller, with the record
+            rejected.append((i, exc))
+    if not good:
+        return [], rejected
+    with contextlib.suppress(Exception):  # else a converted value still does not fit (out of range, say)
+        return _encode_columns([list(c) for c in zip(*good, strict=True)]), rejected
+    kept: list[_Row] = []
+    left_out = {i for i, _ in rejected}
+    for i, row in zip((i for i in range(len(records)) if i not in left_out), good, strict=True):
+        try:
+            _encode_columns([[value] for value in row])
+        except Exception as exc:  # reported to the caller, with the record
+            rejected.append((i, exc))
+            continue
+        kept.append(row)
+    rejected.sort(key=lambda item: item[0])
+    return (_encode_columns([list(c) for c in zip(*kept, strict=True)]) if kept else []), rejected
+
+
+def frame(batch: pa.RecordBatch) -> bytes:
+    """One frame (header + Arrow IPC stream) holding `batch`."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, SCHEMA) as writer:
+        writer.write_batch(batch)
+    body = sink.getvalue()
+    data: bytes = body.to_pybytes()
+    return _HEADER.pack(_MAGIC, zlib.crc32(data), len(data)) + data
+
+
+def read_open_batches(path: Path) -> tuple[list[pa.RecordBatch], int]:
+    """The record batches of an open segment, and the count of trailing bytes ignored because they do not form a
+    complete frame with a valid checksum."""
+    data = path.read_bytes()
+    buffer = pa.py_buffer(data)
+    view = memoryview(data)
+    batches: list[pa.RecordBatch] = []
+    position, end = 0, len(data)
+    while end - position >= _HEADER.size:
+        magic, crc, length = _HEADER.unpack_from(data, position)
+        start = position + _HEADER.size
+        stop = start + length
+        if magic != _MAGIC or stop > end or zlib.crc32(view[start:stop]) != crc:
+            break
+        try:
+            read = list(pa.ipc.open_stream(buffer.slice(start, length)))
+        except (pa.ArrowException, ValueError):  # pragma: no cover - the checksum matched
+            break
+        batches.extend(read)
+        position = stop
+    return batches, end - position
 
 
 def read_open_segment(path: Path) -> tuple[dict[str, list[Any]], int]:
     """The records of an open segment as columns (`SCHEMA` order), and the count of trailing bytes ignored
     because they do not form a complete frame with a valid checksum."""
-    data = path.read_bytes()
-    metas: list[bytes] = []
-    inputs: list[str] = []
-    outputs: list[str] = []
-    position, end = 0, len(data)
-    while end - position >= _HEADER.size:
-        crc, meta_len, inputs_len, outputs_len = _HEADER.unpack_from(data, position)
-        start = position + _HEADER.size
-        split_inputs = start + meta_len
-        split_outputs = split_inputs + inputs_len
-        stop = split_outputs + outputs_len
-        if stop > end or zlib.crc32(data[start:stop]) != crc:
-            break
-        metas.append(data[start:split_inputs])
-        inputs.append(data[split_inputs:split_outputs].decode())
-        outputs.append(data[split_outputs:stop].decode())
-        position = stop
-    rows = orjson.loads(b"[" + b",".join(metas) + b"]")  # one parse for the whole segment
-    scalars = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in _SCALARS]
-    columns = dict(zip(_SCALARS, scalars, strict=True))
-    columns["inputs"], columns["outputs"] = inputs, outputs
-    return columns, end - position
+    batches, torn = read_open_batches(path)
+    table = pa.Table.from_batches(batches, schema=SCHEMA)
+    return {name: table.column(name).to_pylist() for name in SCHEMA.names}, torn
 
 
-def write_sealed(columns: dict[str, list[Any]], path: Path) -> SegmentMeta:
-    """Write the columns as a Parquet file at `path`, atomically (temporary file, fsync, rename)."""
-    table = pa.table(columns, schema=SCHEMA)
+def write_sealed(columns: dict[str, list[Any]] | pa.Table, path: Path) -> SegmentMeta:
+    """Write the records as a Parquet file at `path`, atomically (temporary file, fsync, rename)."""
+    table = columns if isinstance(columns, pa.Table) else pa.table(columns, schema=SCHEMA)
     staging = path.with_name(path.name + ".tmp")
-    pq.write_table(table, staging, compression="zstd")
+    pq.write_table(table, staging, compression="zstd", use_dictionary=_DICTIONARY)
     _fsync_path(staging)
     os.replace(staging, path)
     _fsync_directory(path.parent)
-    times = columns["time_ms"]
-    return SegmentMeta(
-        name=path.name,
-        rows=table.num_rows,
-        deployments=tuple(sorted(set(columns["deployment"]))),
-        min_time_ms=min(times, default=0),
-        max_time_ms=max(times, default=0),
-        sha256=_sha256(path),
-        size_bytes=path.stat().st_size,
-    )
+    return _meta(path, table)
 
 
 def segment_meta(path: Path) -> SegmentMeta:
     """The metadata of a sealed Parquet file already on disk (used to retry a failed publish)."""
-    table = pq.read_table(path, columns=["deployment", "time_ms"])
-    times = table.column("time_ms").to_pylist()
+    return _meta(path, pq.read_table(path, columns=["deployment", "time_ms"]))
+
+
+def _meta(path: Path, table: pa.Table) -> SegmentMeta:
+    times = pc.min_max(table.column("time_ms"))
+    deployments = pc.unique(table.column("deployment")).to_pylist()
     return SegmentMeta(
         name=path.name,
         rows=table.num_rows,
-        deployments=tuple(sorted(set(table.column("deployment").to_pylist()))),
-        min_time_ms=min(times, default=0),
-        max_time_ms=max(times, default=0),
+        deployments=tuple(sorted(deployments)),
+        min_time_ms=times["min"].as_py() or 0,
+        max_time_ms=times["max"].as_py() or 0,
         sha256=_sha256(path),
         size_bytes=path.stat().st_size,
     )
@@ -270,6 +331,57 @@ def claim(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _encode_columns(columns: list[list[Any]]) -> list[pa.RecordBatch]:
+    """The record fields as columns (`SCHEMA` order) as record batches; raises if a value does not fit."""
+    arrays = [pa.array(values, type=kind) for values, kind in zip(columns[:10], _SCALAR_TYPES, strict=True)]
+    if any(arrays[i].null_count for i in _NOT_NULL):
+        raise TypeError("a required field is None")
+    inputs, outputs = _texts(columns[10]), _texts(columns[11])
+    if inputs is None or outputs is None:  # too much text for one array: split the batch
+        half = len(columns[0]) // 2
+        return _encode_columns([c[:half] for c in columns]) + _encode_columns([c[half:] for c in columns])
+    return [pa.RecordBatch.from_arrays([*arrays, inputs, outputs], schema=SCHEMA)]
+
+
+def _texts(values: Sequence[object]) -> pa.Array | None:
+    """The values as one `string` array of JSON texts, built from the encoded bytes without decoding them; None
+    when they do not fit one array."""
+    dumps = orjson.dumps
+    try:  # plain JSON values, the common case: the cheapest call; orjson writes them as the options would
+        encoded = list(map(dumps, values))
+    except (TypeError, orjson.JSONEncodeError):
+        try:
+            encoded = [dumps(v, default=str, option=_JSON_OPTIONS) for v in values]
+        except (TypeError, orjson.JSONEncodeError):
+            encoded = list(map(_dumps, values))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    if offsets[-1] > _MAX_TEXT_BYTES:
+        if len(encoded) > 1:
+            return None
+        return pa.array([encoded[0].decode()], type=pa.string())  # pragma: no cover - a 2 GiB request
+    return pa.StringArray.from_buffers(
+        len(encoded), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))
+    )
+
+
+def _normalize(record: RequestRecord) -> _Row:
+    return (
+        str(record.request_id),
+        int(record.time_ms),
+        str(record.deployment),
+        str(record.model),
+        int(record.version),
+        str(record.role),
+        str(record.protocol),
+        int(record.status),
+        float(record.latency_ms),
+        None if record.sticky_key is None else str(record.sticky_key),
+        record.inputs,
+        record.outputs,
+    )
 
 
 def _dumps(value: object) -> bytes:
