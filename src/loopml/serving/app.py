@@ -54,7 +54,7 @@ class _HttpError(Exception):
 
 
 class _Disconnected(Exception):
-    pass
+    """The client went away before the answer was sent (logged as 499, as nginx does)."""
 
 
 @dataclass
