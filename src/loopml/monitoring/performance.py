@@ -7,6 +7,7 @@ ROC AUC (binary, from scores) and log loss (when the model logged probabilities)
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -76,12 +77,10 @@ def classification_metrics(
 
 def _class_order(label_classes: list[str], width: int) -> list[str]:
     # Probabilities come in the model's class order (sorted, as scikit-learn does); integer classes sort by value.
-    try:
+    with contextlib.suppress(ValueError):  # labels that are not integers keep their own order
         numbers = sorted(int(c) for c in label_classes)
         if numbers and numbers[0] >= 0 and numbers[-1] < width:
             return [str(i) for i in range(width)]
-    except ValueError:
-        pass
     return label_classes
 
 

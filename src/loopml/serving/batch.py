@@ -11,6 +11,7 @@ result or nothing, and a failure leaves no partial file behind.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -246,11 +247,9 @@ def _read_error(source: Path, exc: Exception, first_row: int) -> InvalidInput:
     message = str(exc).strip()
     found = re.search(r"In CSV column #(\d+)", message)
     if found is not None:
-        try:
+        with contextlib.suppress(pa.ArrowInvalid, OSError, IndexError):  # keep the reader's own wording then
             header = pa_csv.open_csv(source, read_options=pa_csv.ReadOptions(block_size=1 << 16)).schema.names
             message = message.replace(found.group(0), f"column {header[int(found.group(1))]!r}")
-        except (pa.ArrowInvalid, OSError, IndexError):
-            pass
     return InvalidInput(f"{source}: cannot read the rows from row {first_row:,} on: {message}")
 
 

@@ -8,6 +8,7 @@ of columns); `text/csv` bodies have a header row. The answer is `{"predictions":
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -133,10 +134,8 @@ def _csv_value(cell: str) -> Any:
     text = cell.strip()
     if not text:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # not an integer: try a float next
         return int(text)
-    except ValueError:
-        pass
     try:
         number = float(text)
     except ValueError:
