@@ -6,7 +6,10 @@ so both build byte-for-byte the same data from the same seed.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -14,6 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 SEED = 20261126
 METRIC_KEYS = 10
@@ -122,3 +128,54 @@ SERVING_RANDOM_STATE = 0
 """HistGradientBoostingRegressor(random_state=0), default params otherwise."""
 HGB_SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 """MLflow refuses to save a HistGradientBoosting model with skops unless this type is named as trusted."""
+
+
+def run_anchor(python: Path, script: Path, *args: str) -> dict[str, Any]:
+    """Run one subcommand of an anchor script in the anchor venv; its last stdout line is the JSON result."""
+    done = subprocess.run([str(python), str(script), *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the anchor side failed ({' '.join(args[:1])}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@contextmanager
+def server(
+    name: str,
+    command: list[str],
+    health: str,
+    env: dict[str, str],
+    log: Path,
+    *,
+    prefix: tuple[str, ...] = (),
+    timeout: float = 120.0,
+) -> Iterator[float]:
+    """Start a server (after `prefix`, e.g. taskset) in its own process group, wait for its health route,
+    and always stop it; yields the seconds it took to become healthy."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*prefix, *command],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        try:
+            ready = wait_healthy(health, process, timeout=timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{name}: {exc}; its log:\n{log.read_text(errors='replace')[-3000:]}") from None
+        yield ready
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """Stop a process started with `start_new_session=True`: SIGTERM to its group, SIGKILL after `grace` s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # the group we created: the server and any worker it forked
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -26,15 +26,12 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +46,9 @@ from _common import (
     SEED,
     bike_row,
     free_port,
+    run_anchor,
+    server,
     summarize,
-    wait_healthy,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -109,38 +107,7 @@ print(json.dumps({"import_s": imported - started, "load_s": t1 - t0, "predict_s"
 
 def anchor(*args: str) -> dict[str, Any]:
     """Run one MLflow subcommand in the anchor venv; its last stdout line is the JSON result."""
-    done = subprocess.run([str(ANCHOR_PYTHON), str(ANCHOR_SCRIPT), *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the MLflow side failed ({' '.join(args[:1])}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-@contextmanager
-def server(name: str, command: list[str], health: str, env: dict[str, str], log: Path) -> Iterator[float]:
-    """Start a server in its own process group, wait for its health route, and always stop it."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        try:
-            ready = wait_healthy(health, process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{name}: {exc}; its log:\n{log.read_text(errors='replace')[-3000:]}") from None
-        yield ready
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # the group we created: the server and any worker it forked
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    return run_anchor(ANCHOR_PYTHON, ANCHOR_SCRIPT, *args)
 
 
 def fresh_child(python: Path, code: str, home: Path) -> dict[str, Any]:

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,9 @@ from _common import (
     SERVING_RANDOM_STATE,
     bike_row,
     free_port,
-    wait_healthy,
+)
+from _common import (
+    server as _common_server,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -100,34 +101,9 @@ serve(config, host="127.0.0.1", port=port, workers=workers)
 
 @contextmanager
 def server(name: str, command: list[str], health: str, env: dict[str, str], log: Path) -> Iterator[float]:
-    """Start a server pinned to SERVER_CPU in its own process group, wait for health, and always stop it."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *command],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        try:
-            ready = wait_healthy(health, process, timeout=180.0)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{name}: {exc}; its log:\n{log.read_text(errors='replace')[-3000:]}") from None
+    """Start a server pinned to SERVER_CPU (see `_common.server`)."""
+    with _common_server(name, command, health, env, log, prefix=("taskset", "-c", SERVER_CPU), timeout=180.0) as ready:
         yield ready
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # the group we created: the server and any worker it forked
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def wrk(url: str, script: str, connections: int, seconds: float, delay_ms: float | None = None) -> dict[str, Any]:
