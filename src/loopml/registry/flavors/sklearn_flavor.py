@@ -8,6 +8,7 @@ At load exactly those types are trusted, after the same check, so a manifest can
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from loopml.errors import InvalidInput
 from loopml.registry.flavors import SavedFiles, as_frame
 
 if TYPE_CHECKING:
+    from loopml.registry.flavors.compiled_trees import LeafMasks
     from loopml.registry.manifest import Manifest
 
 __all__ = ["SAFE_BUILTINS", "SAFE_ROOTS", "CompiledTreesPredictor", "SklearnFlavor", "SklearnPredictor", "is_safe_type"]
@@ -86,9 +88,11 @@ def _load_skops(directory: Path, manifest: Manifest) -> Any:
 
 
 class CompiledTreesPredictor:
-    """A tree ensemble predicted from `trees.npz` with numpy for small batches (what serving and a first
-    prediction need): loading and predicting them import neither scikit-learn nor skops. Batches above
-    `COMPILED_MAX_ROWS` go to scikit-learn's own predict (loaded on first use): its per-row tree walk in C
+    """A tree ensemble predicted from `trees.npz` with numpy: loading and predicting import neither
+    scikit-learn nor skops. Batches up to `COMPILED_MAX_ROWS` rows walk the trees level by level (what serving
+    and a first prediction need); larger ones find each tree's leaf with bit masks (`LeafMasks`, about 2.5x
+    faster than scikit-learn's own predict on one thread). An ensemble with a tree of more than 64 leaves
+    predicts large batches with scikit-learn's predict (loaded on first use): its per-row tree walk in C
     beats the vectorised walk once rows x trees grows (100,000 rows: 0.9 s against 6.4 s)."""
 
     def __init__(self, directory: Path, manifest: Manifest, file: str) -> None:
@@ -98,30 +102,48 @@ class CompiledTreesPredictor:
         self._trees = CompiledTrees.read(directory / file)
         columns = manifest.flavor_options.get("columns")
         self._columns: list[str] | None = [str(c) for c in columns] if isinstance(columns, list) else None
-        self._native: Any = None
         self._sklearn: SklearnPredictor | None = None
+        self._masks: LeafMasks | None = None  # None once built: a tree has too many leaves
+        self._masks_built = False
+        # Batch scoring predicts chunks from several threads: each of these is built once, by the first.
+        # (Concurrent skops loads also hit a CPython 3.11 bug in ast.literal_eval across threads.)
+        self._building = threading.Lock()
 
     @property
     def native(self) -> Any:
-        if self._native is None:
-            self._native = _load_skops(self._directory, self._manifest)
-        return self._native
+        return self._native_predictor().native
 
     def predict(
         self,
         data: Any,
         params: Mapping[str, object] | None = None,  # noqa: ARG002 - the Predictor protocol; no params here
     ) -> np.ndarray[Any, Any]:
-        if len(data) > COMPILED_MAX_ROWS:
+        large = len(data) > COMPILED_MAX_ROWS
+        masks = self._leaf_masks() if large else None
+        if large and masks is None:
             return self._native_predictor().predict(data)
         if isinstance(data, np.ndarray):
-            return self._trees.predict(data)
-        frame = data if self._columns is None else data[self._columns]
-        return self._trees.predict(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+            matrix = data
+        else:
+            frame = data if self._columns is None else data[self._columns]
+            matrix = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        return self._trees.predict(matrix) if masks is None else masks.predict(matrix)
+
+    def _leaf_masks(self) -> LeafMasks | None:
+        if not self._masks_built:
+            with self._building:
+                if not self._masks_built:
+                    from loopml.registry.flavors.compiled_trees import LeafMasks
+
+                    self._masks = LeafMasks.build(self._trees)
+                    self._masks_built = True
+        return self._masks
 
     def _native_predictor(self) -> SklearnPredictor:
         if self._sklearn is None:
-            self._sklearn = SklearnPredictor(self.native)
+            with self._building:
+                if self._sklearn is None:
+                    self._sklearn = SklearnPredictor(_load_skops(self._directory, self._manifest))
         return self._sklearn
 
 
