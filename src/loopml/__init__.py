@@ -11,8 +11,9 @@ FastAPI are imported only by the calls that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -89,15 +90,7 @@ if TYPE_CHECKING:
     from loopml.domain import Run, RunStatus
 
 
-def __getattr__(name: str) -> Any:
-    if name == "errors":
-        return importlib.import_module("loopml.errors")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, {**_LAZY, "errors": "loopml.errors"})
 
 
 def __dir__() -> list[str]:

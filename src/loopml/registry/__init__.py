@@ -3,15 +3,24 @@ format: flavors, signatures, and the verified, self-describing package directory
 
 A service package: imports ports, the domain and other services' public modules only. Importing it must not
 import pandas or any ML library (scikit-learn, xgboost, lightgbm, onnxruntime): flavors import theirs lazily.
+
+Names are imported on first use: loading a package directory (`load_model`) does not import the store.
 """
 
-from loopml.registry.flavors import FLAVORS, Flavor, flavor_for, register_flavor
-from loopml.registry.manifest import DatasetRef, Manifest
-from loopml.registry.mlflow_import import import_mlflow
-from loopml.registry.package import LoadedModel, ModelPackage, load_model, save_model, verify_package
-from loopml.registry.pickle_guard import forbid_pickle_in_this_process
-from loopml.registry.service import RegistryService
-from loopml.registry.signature import Signature, infer_signature
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loopml._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from loopml.registry.flavors import FLAVORS, Flavor, flavor_for, register_flavor
+    from loopml.registry.manifest import DatasetRef, Manifest
+    from loopml.registry.mlflow_import import import_mlflow
+    from loopml.registry.package import LoadedModel, ModelPackage, load_model, save_model, verify_package
+    from loopml.registry.pickle_guard import forbid_pickle_in_this_process
+    from loopml.registry.service import RegistryService
+    from loopml.registry.signature import Signature, infer_signature
 
 __all__ = [
     "FLAVORS",
@@ -31,3 +40,25 @@ __all__ = [
     "save_model",
     "verify_package",
 ]
+
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "FLAVORS": "loopml.registry.flavors",
+        "Flavor": "loopml.registry.flavors",
+        "flavor_for": "loopml.registry.flavors",
+        "register_flavor": "loopml.registry.flavors",
+        "DatasetRef": "loopml.registry.manifest",
+        "Manifest": "loopml.registry.manifest",
+        "import_mlflow": "loopml.registry.mlflow_import",
+        "LoadedModel": "loopml.registry.package",
+        "ModelPackage": "loopml.registry.package",
+        "load_model": "loopml.registry.package",
+        "save_model": "loopml.registry.package",
+        "verify_package": "loopml.registry.package",
+        "forbid_pickle_in_this_process": "loopml.registry.pickle_guard",
+        "RegistryService": "loopml.registry.service",
+        "Signature": "loopml.registry.signature",
+        "infer_signature": "loopml.registry.signature",
+    },
+)
