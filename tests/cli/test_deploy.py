@@ -75,8 +75,29 @@ def test_deploy_mistakes_exit_2_with_what_to_fix(cli: Cli, versions: None) -> No
         (["deploy", "x", "--model", "bike-demand/1", "--shadow", "--ab", "50"], "choose one strategy"),
         (["deploy", "x", "--model", "bike-demand/2", "--canary", "10,100"], "needs a stable version"),
         (["deploy", "status", "nope"], "does not exist"),
+        (["deploy", "x"], "give --model REF to deploy a version, or --emit docker|k8s DIR"),
+        (["deploy", "x", "--emit", "helm", "out"], "emit kind must be one of docker, k8s"),
     ]
     for args, message in cases:
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_deploy_emit_writes_the_replica_files_and_deploys_when_given_a_model(
+    cli: Cli, versions: None, tmp_path: Path
+) -> None:
+    only_files = cli("deploy", "bike-demand", "--emit", "k8s", str(tmp_path / "k8s"))
+    assert only_files.exit_code == 0, only_files.output
+    assert sorted(p.name for p in (tmp_path / "k8s").iterdir()) == [
+        "deployment.yaml",
+        "horizontalpodautoscaler.yaml",
+        "service.yaml",
+    ]
+    assert "loopml-bike-demand" in (tmp_path / "k8s" / "deployment.yaml").read_text()
+    assert orjson.loads(cli("deploy", "list", "--json").stdout) == []  # nothing was deployed
+
+    both = cli("deploy", "bike-demand", "--model", "bike-demand@champion", "--emit", "docker", str(tmp_path / "d"))
+    assert both.exit_code == 0, both.output
+    assert "direct, stable, revision 1" in both.stdout
+    assert '"serve", "--deployments", "bike-demand"' in (tmp_path / "d" / "Dockerfile").read_text()

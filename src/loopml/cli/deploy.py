@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ from typer.core import TyperGroup
 
 from loopml.cli import output
 from loopml.cli.app import state
+from loopml.cli.emit import write_files
 from loopml.cli.options import JsonOption
 from loopml.domain import Deployment, RolloutDecision
 from loopml.domain.wire import deployment_revision_to_json, deployment_to_json, rollout_decision_to_json
@@ -102,7 +104,9 @@ def _decisions_table(decisions: Sequence[RolloutDecision]) -> None:
 def create(
     ctx: typer.Context,
     name: Name,
-    model: Annotated[str, typer.Option("--model", help="The version to deploy: name@alias, name/3 or models:/...")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="The version to deploy: name@alias, name/3 or models:/...")
+    ] = None,
     canary: Annotated[
         str | None, typer.Option(help="Canary steps, e.g. 10,50,100 (percent of traffic to the new version).")
     ] = None,
@@ -118,10 +122,25 @@ def create(
         list[str] | None,
         typer.Option(help="Analysis threshold KEY=NUMBER, repeatable (e.g. max_error_rate_increase=0.02)."),
     ] = None,
+    emit: Annotated[
+        tuple[str, Path] | None,
+        typer.Option(
+            "--emit",
+            metavar="docker|k8s DIR",
+            help="Write a Dockerfile or Kubernetes manifests for this deployment's replicas into DIR "
+            "(with --model: after deploying). `loopml emit` takes the image, replicas and store options.",
+        ),
+    ] = None,
     reason: Reason = None,
     json: JsonOption = False,
 ) -> None:
-    """Deploy a model version: all traffic at once (default), or --canary, --shadow, --ab."""
+    """Deploy a model version: all traffic at once (default), or --canary, --shadow, --ab; --emit writes the
+    replicas' Dockerfile or Kubernetes manifests."""
+    if model is None:
+        if emit is None:
+            raise InvalidInput("give --model REF to deploy a version, or --emit docker|k8s DIR to write replica files")
+        write_files(name, emit[0], emit[1])
+        return
     chosen = [
         flag for flag, on in (("--canary", canary is not None), ("--shadow", shadow), ("--ab", ab is not None)) if on
     ]
@@ -147,6 +166,8 @@ def create(
         output.print_json(deployment_to_json(deployment))
     else:
         _show(deployment)
+    if emit is not None:
+        write_files(name, emit[0], emit[1])
 
 
 @app.command("status")

@@ -26,6 +26,22 @@ def emit(
     ),
 ) -> None:
     """Write a Dockerfile or Kubernetes manifests for serving replicas that read their spec from a shared store."""
+    write_files(
+        name, kind, out, image=image, replicas=replicas, database_secret=database_secret, artifact_root=artifact_root
+    )
+
+
+def write_files(
+    name: str,
+    kind: str,
+    out: Path,
+    *,
+    image: str | None = None,
+    replicas: int = 2,
+    database_secret: str = "loopml-database",  # noqa: S107 - the name of a Kubernetes Secret, not a secret
+    artifact_root: str = "s3://loopml-artifacts",
+) -> None:
+    """Write the files (`loopml emit`, `loopml deploy NAME --emit KIND DIR`) and say what was written."""
     from loopml.deploy import DEFAULT_IMAGE, write_emit
 
     written = write_emit(
