@@ -71,7 +71,7 @@ SERVICES = {
 INTERFACES = {"server", "cli", "client"}
 ALLOWED = {
     "errors": set(),
-    "settings": set(),
+    "settings": {"errors"},
     "_lazy": set(),
     "domain": {"errors"},
     **dict.fromkeys(PORTS, DOMAIN | LEAVES),

@@ -9,14 +9,21 @@ LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start (else
 LOOPML_REQUEST_LOG_DIR directory serving replicas write their request log to and the rollout controller reads
                        (default LOOPML_HOME/request-log; share it between replicas and the server)
 LOOPML_METRICS_PUBLIC  1: the server's /metrics needs no token (default: any valid token; it shows model metrics)
+LOOPML_ROLLOUT_INTERVAL_SECONDS  how often the server's rollout controller looks at canaries (default 5)
+LOOPML_ROLLOUT_LEASE_SECONDS     how long a server replica holds the controller lease without renewing it, so
+                       how soon another replica takes over from a dead one (default 30; above the interval)
+
+A malformed value is refused with `InvalidInput` naming the variable (the CLI exits 2).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loopml.errors import InvalidInput
 
 
 class Settings(BaseSettings):
@@ -42,6 +49,18 @@ class Settings(BaseSettings):
     request_log_dir: Path | None = None
     metrics_public: bool = False
     """Serve the server's `/metrics` (model metrics and drift scores) without a token."""
+    rollout_interval_seconds: float = Field(default=5.0, gt=0)
+    rollout_lease_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_interval(self) -> Settings:
+        if self.rollout_lease_seconds <= self.rollout_interval_seconds:
+            raise ValueError(
+                f"LOOPML_ROLLOUT_LEASE_SECONDS ({self.rollout_lease_seconds}) must be longer than "
+                f"LOOPML_ROLLOUT_INTERVAL_SECONDS ({self.rollout_interval_seconds}): "
+                "the holder renews it once per interval"
+            )
+        return self
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -58,5 +77,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit keyword overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Settings from the environment, with explicit keyword overrides on top; `InvalidInput` naming the
+    variable when one is malformed."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            if field:
+                problems.append(f"LOOPML_{field.upper()}: {error['msg']} (got {error['input']!r})")
+            else:  # a check across settings, whose message names them
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+        raise InvalidInput("invalid setting: " + "; ".join(problems)) from None

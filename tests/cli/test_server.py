@@ -92,3 +92,25 @@ def test_unreachable_server_exits_1_without_a_traceback(cli: Cli) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach the loopml server")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"LOOPML_PORT": "eighty"}, "LOOPML_PORT: Input should be a valid integer"),
+        ({"LOOPML_ROLLOUT_INTERVAL_SECONDS": "-1"}, "LOOPML_ROLLOUT_INTERVAL_SECONDS: Input should be greater than 0"),
+        (
+            {"LOOPML_ROLLOUT_INTERVAL_SECONDS": "10", "LOOPML_ROLLOUT_LEASE_SECONDS": "5"},
+            "LOOPML_ROLLOUT_LEASE_SECONDS (5.0) must be longer than LOOPML_ROLLOUT_INTERVAL_SECONDS (10.0)",
+        ),
+    ],
+)
+def test_a_malformed_setting_exits_2_naming_the_variable(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    result = cli("server")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,6 +30,7 @@ class ServerProcess:
     database_url: str
     port: int
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -42,6 +43,7 @@ class ServerProcess:
             LOOPML_DATABASE_URL=self.database_url,
             LOOPML_ADMIN_TOKEN=ADMIN,
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:

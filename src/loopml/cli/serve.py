@@ -43,7 +43,7 @@ def serve(
     # options: it sets a third field of ServeConfig and source_for builds its SpecSource.
     from loopml.serving import ServeConfig
     from loopml.serving import serve as run
-    from loopml.settings import Settings
+    from loopml.settings import load_settings
 
     config = ServeConfig(
         model_dir=None if model_dir is None else str(model_dir),
@@ -55,6 +55,6 @@ def serve(
         batching=not no_batching,
         max_body_bytes=max_body_bytes,
         deployments=deployments,
-        request_log_dir=None if deployments is None else str(Settings().resolved_request_log_dir()),
+        request_log_dir=None if deployments is None else str(load_settings().resolved_request_log_dir()),
     )
     run(config, host=host, port=port, workers=workers)

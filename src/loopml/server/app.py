@@ -31,7 +31,7 @@ from loopml.server.routers import (
     scrape,
     tokens,
 )
-from loopml.settings import Settings
+from loopml.settings import Settings, load_settings
 from loopml.store import MetadataStore
 from loopml.tracking import TrackingService
 
@@ -95,7 +95,7 @@ def _services(settings: Settings) -> tuple[TrackingService, GovernanceService]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The REST API over the metadata and artifact stores named by `settings` (the environment by default)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     forbid_pickle_in_this_process(NO_PICKLE)
     tracking, governance = _services(settings)
     return build_app(tracking, governance, settings)
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def run_server(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve the API until interrupted; on a store with no token, mint an admin token and print it once."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     forbid_pickle_in_this_process(NO_PICKLE)
     if not settings.database_url or not settings.artifact_root:
         settings.home.mkdir(parents=True, exist_ok=True)  # the embedded defaults live under LOOPML_HOME
@@ -114,7 +114,11 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     app = build_app(tracking, governance, settings)
     # The rollout controller runs here, not in build_app: tests build apps without background threads. With
     # several server replicas on one database, a lease row lets exactly one of them act at a time.
-    controller = RolloutController(app.state.deploy)
+    controller = RolloutController(
+        app.state.deploy,
+        interval_seconds=settings.rollout_interval_seconds,
+        lease_seconds=settings.rollout_lease_seconds,
+    )
     controller.start()
     scheduler = MonitorScheduler(app.state.monitoring)  # runs every monitor each minute, on one replica
     scheduler.start()

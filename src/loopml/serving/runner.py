@@ -77,9 +77,9 @@ def source_for(config: ServeConfig) -> SpecSource:
         return StaticSpecSource([DeploymentSpec(name, (ServingVersion(name, 1, directory),))])
     if config.deployments is not None:
         from loopml.serving.store_source import StoreSpecSource
-        from loopml.settings import Settings
+        from loopml.settings import load_settings
 
-        settings = Settings()
+        settings = load_settings()
         names = [n.strip() for n in config.deployments.split(",") if n.strip()]
         store_source = StoreSpecSource.open(
             settings.resolved_database_url(),
