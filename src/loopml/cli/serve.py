@@ -39,8 +39,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve predictions (loopml JSON, Open Inference Protocol v2, MLflow /invocations) with /metrics."""
-    # The store-backed source (`--deployments NAME`, specs read from the metadata store) goes next to these two
-    # options: it sets a third field of ServeConfig and source_for builds its SpecSource.
     from loopml.serving import ServeConfig
     from loopml.serving import serve as run
     from loopml.settings import load_settings
