@@ -14,8 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loopml.client.client import Client, Models
+from loopml.client.client import Client
 from loopml.client.model_packages import LoggedModel
+from loopml.client.models import Models
 from loopml.domain import ArtifactRecord, Dataset, ModelVersion, Run, RunStatus
 from loopml.errors import DeliveryFailed, InvalidInput
 

@@ -1,0 +1,87 @@
+"""Monitors of deployments, their windows, alerts and reference profiles (`client.monitors`)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.domain.monitoring import Alert, Monitor, MonitorWindow
+
+if TYPE_CHECKING:
+    from loopml.client.client import Client
+
+
+class Monitors:
+    """Monitors of deployments over the request log (see docs/monitoring.md); `loopml monitor ...` mirrors these.
+
+    Needs a loopml server, or the embedded store that the serving replicas publish their request log to.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._backend = client.backend
+
+    def create(
+        self,
+        name: str,
+        deployment: str,
+        window: str | int = "1d",
+        label_delay: str | int = "0s",
+        consecutive: int = 3,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        webhook: str | None = None,
+        kinds: Sequence[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Monitor:
+        """A monitor of `deployment`: `window` `1d` (by time) or `1000` (by count of requests); an alert opens
+        after `consecutive` breaching windows and is POSTed to `webhook`."""
+        return self._backend.create_monitor(
+            name,
+            deployment,
+            str(window),
+            str(label_delay),
+            consecutive,
+            model,
+            version,
+            thresholds,
+            webhook,
+            kinds,
+            options,
+        )
+
+    def list(self) -> builtins.list[Monitor]:
+        return self._backend.list_monitors()
+
+    def get(self, name: str) -> Monitor:
+        return self._backend.get_monitor(name)
+
+    def run(self, name: str, now: int | None = None) -> dict[str, Any]:
+        """Compute the monitor's new complete windows and pending performance, and its alerts."""
+        return self._backend.run_monitor(name, now)
+
+    def windows(self, name: str, limit: int | None = None) -> builtins.list[MonitorWindow]:
+        return self._backend.monitor_windows(name, limit)
+
+    def report(self, name: str, html: str | Path | None = None) -> str:
+        """The self-contained HTML report; written to `html` when given."""
+        page = self._backend.monitor_report(name)
+        if html is not None:
+            Path(html).write_text(page, encoding="utf-8")
+        return page
+
+    def alerts(self, monitor: str | None = None, state: str | None = None) -> builtins.list[Alert]:
+        return self._backend.list_alerts(monitor, state)
+
+    def set_reference_profile(self, model: str, version: int, profile: Any) -> None:
+        """Store the reference profile (a `loopml.data.Profile` or its dict) of a registered model version."""
+        data = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
+        self._backend.set_reference_profile(model, version, data)
+
+    def get_reference_profile(self, model: str, version: int) -> Any:
+        from loopml.data import Profile
+
+        return Profile.from_dict(self._backend.get_reference_profile(model, version))

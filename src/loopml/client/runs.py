@@ -1,0 +1,179 @@
+"""Runs: create, log metrics, params, tags, datasets and artifacts, end, search (`client.runs`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.domain import ArtifactRecord, Dataset, Metric, Page, Run, RunStatus
+from loopml.domain.validation import check_key
+from loopml.errors import InvalidInput, InvalidMetric
+
+if TYPE_CHECKING:
+    from loopml.client.client import Client
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Runs:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._backend = client.backend
+        self._checked_keys: set[str] = set()
+        self._pending = client.metrics.pending
+        self._batch_size = client.metrics.batch_size
+
+    def create(
+        self,
+        experiment: str | int,
+        name: str | None = None,
+        *,
+        project: str | None = None,
+        parent_run_id: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Run:
+        experiment_id = self._experiment_id(experiment, project, create=True)
+        return self._backend.create_run(experiment_id, name, parent_run_id, params, tags)
+
+    def get(self, run_id: str) -> Run:
+        return self._backend.get_run(run_id)
+
+    def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
+        """Flush the run's metric points, then set its final status."""
+        self._client.metrics.flush()
+        value = status.value if isinstance(status, RunStatus) else status
+        return self._backend.end_run(run_id, value)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+        """Queue one point (sent in the background; `flush()` or `end()` waits for delivery).
+
+        The SDK's hot path: a few type checks and a deque append, about a microsecond."""
+        if key not in self._checked_keys:
+            check_key("metric", key)
+            self._checked_keys.add(key)
+        if value.__class__ is not float:
+            if isinstance(value, bool | str | bytes):
+                raise InvalidMetric(f"metric {key!r} value must be a number, got {value!r}")
+            try:
+                value = float(value)  # int, numpy scalars, Decimal
+            except (TypeError, ValueError):
+                raise InvalidMetric(f"metric {key!r} value must be a number, got {value!r}") from None
+        if step.__class__ is not int:
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise InvalidMetric(f"metric {key!r} step must be an integer, got {step!r}")
+            step = int(step)
+        pending = self._pending
+        pending.append((run_id, key, value, step, timestamp or time.time_ns() // 1_000_000))
+        if len(pending) >= self._batch_size:
+            self._client.metrics.kick()
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        at = timestamp or now_ms()
+        for key, value in metrics.items():
+            self.log_metric(run_id, key, value, step, at)
+
+    def flush(self) -> None:
+        self._client.metrics.flush()
+
+    def history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric `key`, by step (pending points are flushed first)."""
+        self._client.metrics.flush()
+        return self._backend.metric_history(run_id, key)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        self._backend.log_params(run_id, params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        self._backend.set_tags(run_id, tags)
+
+    def log_dataset(
+        self, run_id: str, data: Any, name: str, role: str = "training", source: str | None = None
+    ) -> Dataset:
+        from loopml.client.fingerprint import fingerprint
+
+        return self._backend.log_dataset(run_id, fingerprint(data, name, role, source))
+
+    def datasets(self, run_id: str) -> list[Dataset]:
+        return self._backend.run_datasets(run_id)
+
+    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> ArtifactRecord:
+        """Upload a file; stored under `artifact_path` (default: the file's name)."""
+        from loopml.artifacts import sanitize_path
+
+        local = Path(local_path)
+        if not local.is_file():
+            raise InvalidInput(f"{str(local)!r} is not a file (use log_artifacts for a directory)")
+        return self._backend.log_artifact(run_id, sanitize_path(artifact_path or local.name), local)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
+    ) -> list[ArtifactRecord]:
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"{str(root)!r} is not a directory")
+        logged = []
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = file.relative_to(root).as_posix()
+            target = f"{artifact_path.rstrip('/')}/{relative}" if artifact_path else relative
+            logged.append(self._backend.log_artifact(run_id, target, file))
+        return logged
+
+    def artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
+        return self._backend.list_artifacts(run_id, prefix)
+
+    def download_artifact(self, run_id: str, path: str, dest_dir: str | Path = ".") -> Path:
+        """Download one artifact into `dest_dir` (verified against its sha256); returns the local path."""
+        from loopml.artifacts import sanitize_path
+
+        clean = sanitize_path(path)
+        return self._backend.download_artifact(run_id, clean, Path(dest_dir) / clean)
+
+    def search(
+        self,
+        experiments: str | int | Sequence[str | int],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        project: str | None = None,
+    ) -> Page[Run]:
+        """One page of runs matching `filter`; pass `next_page_token` back for the next page."""
+        self._client.metrics.flush()
+        names = [experiments] if isinstance(experiments, str | int) else list(experiments)
+        ids = [self._experiment_id(e, project, create=False) for e in names]
+        return self._backend.search_runs(ids, filter, order_by, max_results, page_token)
+
+    def iter_search(
+        self,
+        experiments: str | int | Sequence[str | int],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        project: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Run]:
+        token: str | None = None
+        while True:
+            page = self.search(experiments, filter, order_by, page_size, token, project)
+            yield from page.items
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def list(self, experiment: str | int, max_results: int = 1000, project: str | None = None) -> list[Run]:
+        return self.search(experiment, max_results=max_results, project=project).items
+
+    def _experiment_id(self, experiment: str | int, project: str | None, create: bool) -> int:
+        if isinstance(experiment, int) and not isinstance(experiment, bool):
+            return experiment
+        if not isinstance(experiment, str):
+            raise InvalidInput(f"experiment must be a name or an id, got {experiment!r}")
+        if create:
+            return self._backend.get_or_create_experiment(experiment, project).id
+        return self._backend.find_experiment(experiment, project).id
