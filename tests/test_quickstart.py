@@ -13,6 +13,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the two demo scripts' own limits (600 s + 900 s), not the suite's 300 s
 def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["LOOPML_HOME"] = str(tmp_path / "loopml-data")
