@@ -321,3 +321,16 @@ def test_threads_predicting_at_once_load_the_model_once(
     assert len(loads) == 1
     for i, result in enumerate(results):
         np.testing.assert_array_equal(result, model.predict(X.iloc[i * 100 : i * 100 + 400]))
+
+
+def test_columns_in_another_order_are_put_in_the_models_order(
+    bike: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    X, y = bike
+    model = HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(X, y)
+    save_model(model, tmp_path / "pkg", input_example=X[:5])
+    loaded = load_model(tmp_path / "pkg")
+    shuffled = X[list(reversed(FEATURES))]
+    for rows in (3, 500):  # the walk and the leaf masks
+        np.testing.assert_array_equal(loaded.predict_raw(shuffled[:rows]), model.predict(X[:rows]))
+        np.testing.assert_array_equal(loaded.predict(shuffled[:rows]), model.predict(X[:rows]))
