@@ -141,3 +141,42 @@ def test_serve_deployments_reads_the_store_named_by_the_environment(
     with pytest.raises(InvalidInput, match="--deployments"):
         ServeConfig(deployments="bike-demand", model_dir=str(stores.home))
     assert ServeConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_replica_reloads_at_once_not_at_its_next_poll(
+    packages: Packages, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOPML_DATABASE_URL", pg_url)
+    home = tmp_path / "home"
+    monkeypatch.setenv("LOOPML_ARTIFACT_ROOT", (home / "artifacts").resolve().as_uri())
+    with loopml.Client(home=home) as client:
+        client.models.create("bike")
+        for package in (packages.v1, packages.v2):
+            run = client.runs.create("serving")
+            client.runs.log_artifacts(run.id, package, "model")
+            manifest = (package / "loopml-model.json").read_bytes()
+            flavor = json.loads(manifest)["flavor"]
+            client.models.create_version("bike", run.id, "model", hashlib.sha256(manifest).hexdigest(), flavor)
+    store = MetadataStore.open(pg_url)
+    stores = Stores(home, store, DeployService(store, RegistryService(store), home / "request-log"))
+    stores.deploy.deploy(EDITOR, "bike-demand", "bike/1")
+    source = stores.source()
+    assert source.notifies
+    host = ModelHost(source, poll_seconds=60)  # polling alone would take a minute
+    app = create_serving_app(host)
+    try:
+        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+
+            def version() -> str:
+                answer = http.post("/v1/deployments/bike-demand/predict", json={"records": packages.records(1)})
+                return str(answer.headers["x-loopml-model-version"])
+
+            assert version() == "bike/1"
+            stores.deploy.deploy(EDITOR, "bike-demand", "bike/2")
+            wait_until(lambda: version() == "bike/2", timeout=10)
+            stores.deploy.rollback(EDITOR, "bike-demand")  # instant rollback reaches the replica as fast
+            wait_until(lambda: version() == "bike/1", timeout=10)
+    finally:
+        source.close()
+        store.close()

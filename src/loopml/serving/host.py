@@ -4,8 +4,8 @@
 `loopml.registry.load_model`), and only then swaps the routing table, in one assignment: a request sees the
 old table or the new one, never a half-built one, and never a version that is still loading. Versions no
 longer named are unloaded once their in-flight requests finish. A poller calls `source.load()` every
-`poll_seconds` and applies what changed (hot reload); a spec that fails to load leaves that deployment on what
-it served before.
+`poll_seconds`, or as soon as the source hears of a change (a store on PostgreSQL notifies), and applies what
+changed (hot reload); a spec that fails to load leaves that deployment on what it served before.
 
 Routing: each request goes to one live version, by weight. With a sticky key, `crc32(key) % total_weight`
 against the cumulative weights picks the version, so one key always meets one version while the weights hold.
@@ -237,7 +237,7 @@ class ModelHost:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            await self._wait_for_change()
             try:
                 specs = await asyncio.to_thread(self.source.load)
             except Exception:
@@ -248,6 +248,19 @@ class ModelHost:
                     await self.apply(specs)
                 except Exception:
                     logger.exception("cannot apply the new deployment specs; serving what is loaded")
+
+    async def _wait_for_change(self) -> None:
+        """`poll_seconds`, or less when the source hears of a change (a store on PostgreSQL notifies)."""
+        if not getattr(self.source, "notifies", False):
+            await asyncio.sleep(self.poll_seconds)
+            return
+        wait_for_change = self.source.wait_for_change  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.poll_seconds
+        # in short waits: a thread blocked in the wait holds up the process's exit until it returns
+        while (left := deadline - loop.time()) > 0:
+            if await asyncio.to_thread(wait_for_change, min(left, 0.5)):
+                return
 
     @property
     def executor(self) -> ThreadPoolExecutor:

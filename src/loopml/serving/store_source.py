@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ class StoreSpecSource:
         self.cache_dir = Path(cache_dir)
         self._verified: set[str] = set()
         self._lock = threading.Lock()
+        self._listener = store.deployment_listener()
 
     @classmethod
     def open(
@@ -59,6 +61,22 @@ class StoreSpecSource:
     ) -> StoreSpecSource:
         store = MetadataStore.open(database_url, upgrade=False)
         return cls(store, open_artifact_store(artifact_root, s3_endpoint_url), names, cache_dir)
+
+    @property
+    def notifies(self) -> bool:
+        """Whether `wait_for_change` hears changes (PostgreSQL); else the host polls."""
+        return self._listener is not None
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until a deployment changes (True) or `timeout` seconds pass (False)."""
+        if self._listener is None:
+            time.sleep(timeout)
+            return False
+        return self._listener.wait(timeout)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
 
     def load(self) -> dict[str, DeploymentSpec]:
         deployments: list[Deployment] = []

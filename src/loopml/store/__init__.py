@@ -27,11 +27,12 @@ from loopml.store.metrics import MetricRepository
 from loopml.store.migrations import upgrade_to_head
 from loopml.store.model_versions import ModelVersionRepository
 from loopml.store.monitoring import MonitoringDataRepository, MonitorRepository
+from loopml.store.notifications import DeploymentListener
 from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
 from loopml.store.tokens import TokenRepository
 
-__all__ = ["MetadataStore", "Unit", "read_events", "verify_chain"]
+__all__ = ["DeploymentListener", "MetadataStore", "Unit", "read_events", "verify_chain"]
 
 
 class Unit:
@@ -126,6 +127,10 @@ class MetadataStore:
     def read(self) -> Iterator[Unit]:
         with self.engine.connect() as conn, conn.begin():
             yield Unit(conn, actor="reader")
+
+    def deployment_listener(self) -> DeploymentListener | None:
+        """A listener for deployment changes (PostgreSQL), or None where the database has none (SQLite)."""
+        return DeploymentListener(self.engine) if self.engine.dialect.name == "postgresql" else None
 
     def close(self) -> None:
         self.engine.dispose()

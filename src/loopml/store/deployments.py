@@ -17,6 +17,7 @@ from loopml.domain import Deployment, DeploymentRevision, Project, RolloutDecisi
 from loopml.domain.wire import deployment_from_json, deployment_to_json, rollout_decision_to_json
 from loopml.errors import DeploymentNotFound
 from loopml.store.audit import AuditLog, now_ms
+from loopml.store.notifications import notify_deployment_changed
 from loopml.store.schema import deployment_revisions, deployments, projects, rollout_decisions
 
 
@@ -121,6 +122,7 @@ class DeploymentRepository:
         after["reason"] = reason
         action = "deployment.create" if before is None else "deployment.update"
         self._audit.record(action, "deployment", stored.name, before=summary(before), after=after)
+        notify_deployment_changed(self._conn, stored.name)
         return stored
 
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentRevision]:
