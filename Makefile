@@ -47,8 +47,12 @@ $(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
 
 anchors: $(ANCHORS)/.installed
 
+# Every benchmark, loopml and its anchor side by side (serving needs Debian's `wrk`: apt-get install wrk).
 bench: $(STAMP) $(ANCHORS)/.installed
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/registry.py
+	$(BIN)/python benchmarks/batch.py
+	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/monitoring.py
 
 clean:
