@@ -41,10 +41,8 @@ class Stores:
         return StoreSpecSource(self.store, blobs, ["bike-demand"], self.home / cache)
 
 
-@pytest.fixture
-def stores(packages: Packages, tmp_path: Path) -> Iterator[Stores]:
-    """Model `bike` with versions 1 and 2 (the serving test packages, logged by a run and registered)."""
-    home = tmp_path / "home"
+def _register_bike(home: Path, packages: Packages) -> None:
+    """Model `bike` with versions 1 and 2: the serving test packages, logged by a run and registered."""
     with loopml.Client(home=home) as client:
         client.models.create("bike")
         for package in (packages.v1, packages.v2):
@@ -53,6 +51,13 @@ def stores(packages: Packages, tmp_path: Path) -> Iterator[Stores]:
             manifest = (package / "loopml-model.json").read_bytes()
             flavor = json.loads(manifest)["flavor"]
             client.models.create_version("bike", run.id, "model", hashlib.sha256(manifest).hexdigest(), flavor)
+
+
+@pytest.fixture
+def stores(packages: Packages, tmp_path: Path) -> Iterator[Stores]:
+    """Model `bike` with versions 1 and 2 (the serving test packages, logged by a run and registered)."""
+    home = tmp_path / "home"
+    _register_bike(home, packages)
     store = MetadataStore.open(f"sqlite:///{(home / 'loopml.db').resolve()}")
     yield Stores(home, store, DeployService(store, RegistryService(store), home / "request-log"))
     store.close()
@@ -150,14 +155,7 @@ def test_on_postgresql_a_replica_reloads_at_once_not_at_its_next_poll(
     monkeypatch.setenv("LOOPML_DATABASE_URL", pg_url)
     home = tmp_path / "home"
     monkeypatch.setenv("LOOPML_ARTIFACT_ROOT", (home / "artifacts").resolve().as_uri())
-    with loopml.Client(home=home) as client:
-        client.models.create("bike")
-        for package in (packages.v1, packages.v2):
-            run = client.runs.create("serving")
-            client.runs.log_artifacts(run.id, package, "model")
-            manifest = (package / "loopml-model.json").read_bytes()
-            flavor = json.loads(manifest)["flavor"]
-            client.models.create_version("bike", run.id, "model", hashlib.sha256(manifest).hexdigest(), flavor)
+    _register_bike(home, packages)
     store = MetadataStore.open(pg_url)
     stores = Stores(home, store, DeployService(store, RegistryService(store), home / "request-log"))
     stores.deploy.deploy(EDITOR, "bike-demand", "bike/1")
