@@ -18,15 +18,12 @@ Every decision is recorded with its numbers (`rollout_decisions` and the audit e
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
-import threading
 import time
 
 from loopml.deploy.analysis import Thresholds, WindowStats, analyze, explain
 from loopml.deploy.service import DeployService
 from loopml.domain import Deployment, RolloutDecision
+from loopml.store.leases import LeasedLoop
 
 __all__ = ["ROLLOUT_LEASE", "RolloutController"]
 
@@ -38,7 +35,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class RolloutController:
+class RolloutController(LeasedLoop):
     """Advances canary rollouts; `start()` runs `tick` in a daemon thread until `stop()`."""
 
     def __init__(
@@ -48,22 +45,8 @@ class RolloutController:
         lease_seconds: float = 30.0,
         holder: str | None = None,
     ) -> None:
-        if interval_seconds <= 0 or lease_seconds <= interval_seconds:
-            raise ValueError("interval_seconds must be positive and shorter than lease_seconds")
+        super().__init__(service.store, ROLLOUT_LEASE, interval_seconds, lease_seconds, holder)
         self.service = service
-        self.interval_seconds = interval_seconds
-        self.lease_seconds = lease_seconds
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- one pass ----------------------------------------------------------------------------------
-
-    def holds_lease(self, now_ms: int | None = None) -> bool:
-        """Take or renew the controller lease; True if this controller holds it now."""
-        at = _now_ms() if now_ms is None else now_ms
-        with self.service.store.write(self.holder) as unit:
-            return unit.leases.acquire(ROLLOUT_LEASE, self.holder, at, int(self.lease_seconds * 1000))
 
     def tick(self, now_ms: int | None = None) -> list[RolloutDecision]:
         """One pass over the progressing canaries; the decisions taken (empty without the lease)."""
@@ -113,30 +96,5 @@ class RolloutController:
                 return self.service.apply_analysis(deployment, outcome, numbers, explain(outcome, numbers), now_ms)
         return None
 
-    # -- the background thread ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="loopml-rollout-controller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-        try:
-            with self.service.store.write(self.holder) as unit:
-                unit.leases.release(ROLLOUT_LEASE, self.holder)
-        except Exception:  # the store may be closed already; the lease then expires on its own
-            logger.debug("could not release the rollout lease", exc_info=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the database may be briefly unreachable: try again next interval
-                logger.exception("rollout controller tick failed")
-            self._stop.wait(self.interval_seconds)
+    def background_tick(self) -> None:
+        self.tick()
