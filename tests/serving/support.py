@@ -60,9 +60,13 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.records: list[RequestRecord] = []
+        self.closed = False
 
     def append(self, record: RequestRecord) -> None:
         self.records.append(record)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def make_app(

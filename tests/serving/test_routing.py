@@ -84,6 +84,8 @@ def test_shadow_gets_a_copy_and_never_the_answer(packages: Packages) -> None:
             assert response.json()["predictions"] == packages.expected(1, records)
         wait_until(lambda: sum(r.role == "shadow" for r in sink.records) == 5)
         time.sleep(0.05)
+        assert not sink.closed
+    assert sink.closed  # the app's shutdown closes its request log
     live = [r for r in sink.records if r.role == "stable"]
     shadow = [r for r in sink.records if r.role == "shadow"]
     assert len(live) == 5
@@ -108,9 +110,12 @@ def test_a_failing_request_log_never_fails_the_answer(packages: Packages) -> Non
         def append(self, record: object) -> None:
             raise RuntimeError(f"disk full, cannot write {record!r}")
 
+        def close(self) -> None:
+            raise RuntimeError("disk full, cannot flush")
+
     app, _ = make_app(deployment(version(packages, 1)))
     app.request_log = BrokenSink()
-    with TestClient(app) as client:
+    with TestClient(app) as client:  # and its failing close does not fail the shutdown
         assert client.post(URL, json={"records": packages.records(1)}).status_code == 200
 
 

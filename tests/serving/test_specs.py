@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from loopml.errors import InvalidInput
 from loopml.serving import DeploymentSpec, DirectorySpecSource, ModelHost, ServingVersion, create_serving_app
 from loopml.serving.runner import CONFIG_ENV, ServeConfig, app_from_env
+from loopml.serving.segments import read_segments
 from loopml.serving.specs import parse_specs
 
 from .support import Packages, wait_until
@@ -94,9 +95,11 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_loopml_serve_command_serves_a_model_directory(packages: Packages) -> None:
+def test_loopml_serve_command_serves_a_model_directory_and_logs_its_answers(packages: Packages, tmp_path: Path) -> None:
     port = free_port()
-    arguments = ["serve", "--model-dir", str(packages.v1), "--name", "bike", "--port", str(port), "--max-wait-ms", "1"]
+    log_dir = tmp_path / "request-log"
+    arguments = ["serve", "--model-dir", str(packages.v1), "--name", "bike", "--port", str(port), "--max-wait-ms", "1",
+                 "--request-log", str(log_dir)]  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-c", "from loopml.cli import main; main()", *arguments],
         stdout=subprocess.PIPE,
@@ -122,4 +125,8 @@ def test_loopml_serve_command_serves_a_model_directory(packages: Packages) -> No
         assert "loopml_requests_total" in httpx.get(f"{url}/metrics").text
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=30)
+    # a clean stop seals the open segment: the answer is in the log, with the id the response carried
+    logged = read_segments(log_dir / "sealed")
+    assert logged.column("request_id").to_pylist() == [response.headers["x-request-id"]], output
+    assert json.loads(logged.column("outputs")[0].as_py()) == packages.expected(1, records)

@@ -37,11 +37,18 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    request_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="Log every answer to this directory (durable segments, sealed to DIR/sealed/*.parquet). "
+            "Default: off, except with --deployments, which log to LOOPML_REQUEST_LOG_DIR.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions (loopml JSON, Open Inference Protocol v2, MLflow /invocations) with /metrics."""
     from loopml.serving import ServeConfig
     from loopml.serving import serve as run
-    from loopml.settings import load_settings
 
     config = ServeConfig(
         model_dir=None if model_dir is None else str(model_dir),
@@ -53,6 +60,16 @@ def serve(
         batching=not no_batching,
         max_body_bytes=max_body_bytes,
         deployments=deployments,
-        request_log_dir=None if deployments is None else str(load_settings().resolved_request_log_dir()),
+        request_log_dir=_request_log_dir(request_log, deployments),
     )
     run(config, host=host, port=port, workers=workers)
+
+
+def _request_log_dir(request_log: Path | None, deployments: str | None) -> str | None:
+    from loopml.settings import load_settings
+
+    if request_log is not None:
+        return str(request_log)
+    if deployments is not None:
+        return str(load_settings().resolved_request_log_dir())
+    return None

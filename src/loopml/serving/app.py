@@ -515,6 +515,13 @@ class ServingApp:
                 if self._shadow_tasks:
                     await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
                 await self.host.stop()
+                if self.request_log is not None:
+                    # here, not only at interpreter exit: uvicorn ends a SIGTERM'd process by re-raising the
+                    # signal, and a process killed by a signal runs no exit handlers
+                    try:
+                        await asyncio.to_thread(self.request_log.close)
+                    except Exception:
+                        logger.exception("the request log could not be closed; what it held is left to recovery")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,7 +1,8 @@
 """What a serving replica hands to the request log: one `RequestRecord` per answered (or shadowed) request.
 
-The request log (`loopml.serving.request_log`) implements `RequestLogSink`; the serving app only calls
-`append`, after the response is computed, and `append` must not block (the sink buffers).
+The request log (`loopml.serving.request_log`) implements `RequestLogSink`; the serving app calls `append`
+after the response is computed, and `append` must not block (the sink buffers); at lifespan shutdown, after
+the last request, it calls `close`.
 """
 
 from __future__ import annotations
@@ -41,3 +42,6 @@ class RequestLogSink(Protocol):
     """Where a replica sends its request records; `append` buffers and returns at once."""
 
     def append(self, record: RequestRecord) -> None: ...
+
+    def close(self) -> None:
+        """Write out everything buffered; no `append` follows."""
