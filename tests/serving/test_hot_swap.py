@@ -3,12 +3,16 @@ version that was live while the request was in flight."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
+import weakref
 
 import httpx
 
-from loopml.serving import ServingApp
+from loopml.serving import ModelHost, ServingApp, StaticSpecSource
+from loopml.serving.host import GC_YOUNG_THRESHOLD
 
 from .support import LiveServer, Packages, deployment, make_app, version, wait_until
 
@@ -91,3 +95,36 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(packages: Packa
         source.set([deployment(version(packages, 2))])
         wait_until(lambda: live_version(app) == 2)
         assert not app.host.load_errors
+
+
+def test_a_frozen_heap_still_frees_an_unloaded_version(packages: Packages) -> None:
+    """`loopml serve` freezes the heap after loading models (the collections that requests trigger do not scan
+    the models and libraries again and again); a version unloaded later is still collected, reference cycles
+    and all, at the next change."""
+
+    thresholds = gc.get_threshold()
+
+    async def scenario() -> tuple[int, bool, bool]:
+        host = ModelHost(StaticSpecSource([deployment(version(packages, 1))]), tune_gc=True)
+        await host.start()
+        try:
+            frozen = gc.get_freeze_count()
+            model = host.route("bike").live[0].served.model
+            model.cycle = model  # type: ignore[attr-defined]  # now only the cycle collector can free it
+            gone = weakref.ref(model)
+            await host.apply({"bike": deployment(version(packages, 2))})  # unloads v1; `model` keeps it alive
+            del model
+            gc.collect()
+            kept_by_the_freeze = gone() is not None  # a collection does not look at frozen objects
+            await host.apply({"bike": deployment(version(packages, 1))})  # the next change unfreezes first
+            return frozen, kept_by_the_freeze, gone() is None
+        finally:
+            await host.stop()
+            gc.unfreeze()
+            assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+            gc.set_threshold(*thresholds)
+
+    frozen, kept_by_the_freeze, collected = asyncio.run(scenario())
+    assert frozen > 10_000  # the libraries and the model: most of the heap
+    assert kept_by_the_freeze
+    assert collected

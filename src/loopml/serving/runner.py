@@ -114,13 +114,16 @@ class _PublishToStoreAndKeep:
         self._local.publish(path, meta)
 
 
-def build_app(config: ServeConfig, source: SpecSource | None = None) -> ServingApp:
+def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_process: bool = False) -> ServingApp:
+    """The serving app for `config`; `own_process` when the app is all its process serves (then the host
+    tunes the garbage collector for serving, see `ModelHost`)."""
     source = source or source_for(config)
     host = ModelHost(
         source,
         poll_seconds=config.poll_seconds,
         trust_pickle=config.trust_pickle,
         model_threads=config.model_threads,
+        tune_gc=own_process,
     )
     request_log = None
     if config.request_log_dir is not None:
@@ -144,7 +147,7 @@ def app_from_env() -> ServingApp:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise InvalidInput(f"{CONFIG_ENV} is not set: start workers through loopml.serving.runner.serve")
-    return build_app(ServeConfig.from_json(text))
+    return build_app(ServeConfig.from_json(text), own_process=True)
 
 
 def serve(
@@ -163,7 +166,7 @@ def serve(
     if workers < 1:
         raise InvalidInput("workers must be at least 1")
     if workers == 1:
-        app = build_app(config, source)
+        app = build_app(config, source, own_process=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on")
         return
     if source is not None:
