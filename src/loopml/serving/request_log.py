@@ -1,7 +1,8 @@
 """The request log of a serving replica: every answered request, kept durably, in sealed Parquet segments.
 
-Path of a record: `append` (the request thread; O(1), no I/O: one deque append) -> a flush thread that,
-every `flush_ms`, encodes what is pending as one batch (Arrow columns, `inputs`/`outputs` as JSON text) and
+Path of a record: `append` (the request thread; no I/O: the record's inputs and outputs to JSON text, with
+orjson, and one deque append) -> a flush thread that, every `flush_ms`, encodes what is pending as one batch
+(Arrow columns) and
 appends it as one checksummed frame to the open segment `segment-<replica>-<seq>.open` with one write + one
 fsync, keeping the batch in memory too -> when the segment holds `seal_rows` records or is `seal_seconds` old,
 a seal thread writes the batches it holds as Parquet (`segments.SCHEMA`; the file is not read back) and hands
@@ -47,12 +48,15 @@ from loopml.serving.segments import (
     SCHEMA,
     LocalSegmentPublisher,
     OpenSegment,
+    Row,
     SegmentMeta,
     SegmentPublisher,
     claim,
-    encode_records,
+    encode_rows,
     read_open_batches,
+    record_row,
     segment_meta,
+    warm_up,
     write_sealed,
 )
 
@@ -100,7 +104,7 @@ class RequestLog:
         self.replica = _replica_id()
         self.dropped = 0
         """Records that could not be encoded (a field of the wrong type); each one is logged."""
-        self._pending: deque[RequestRecord] = deque()
+        self._pending: deque[Row] = deque()
         self._closed = False
         self._write_lock = threading.Lock()
         self._seal_lock = threading.Lock()
@@ -112,6 +116,7 @@ class RequestLog:
         self._stop = threading.Event()
         self._seal_wake = threading.Event()
         self.recovery = self.recover()
+        warm_up()
         self._flusher = threading.Thread(target=self._flush_loop, name="loopml-request-log-flush", daemon=True)
         self._sealer = threading.Thread(target=self._seal_loop, name="loopml-request-log-seal", daemon=True)
         self._flusher.start()
@@ -125,10 +130,11 @@ class RequestLog:
         self.close()
 
     def append(self, record: RequestRecord) -> None:
-        """Queue one record; returns at once (the flush thread does the I/O)."""
+        """Queue one record, its inputs and outputs already JSON text (`segments.record_row`); returns at once
+        (the flush thread does the I/O)."""
         if self._closed:
             raise RuntimeError("the request log is closed")
-        self._pending.append(record)
+        self._pending.append(record_row(record))
 
     @property
     def pending(self) -> int:
@@ -238,14 +244,14 @@ class RequestLog:
         if not count:
             return
         popleft = pending.popleft
-        records = [popleft() for _ in range(count)]
-        batches, rejected = encode_records(records)
+        rows = [popleft() for _ in range(count)]
+        batches, rejected = encode_rows(rows)
         if rejected:  # a field of the wrong type: drop this record, never the batch
             for index, exc in rejected:
                 self.dropped += 1
-                _log.error("request %r cannot be logged: %s", getattr(records[index], "request_id", None), exc)
+                _log.error("request %r cannot be logged: %s", rows[index][0], exc)
             left_out = {index for index, _ in rejected}
-            records = [r for i, r in enumerate(records) if i not in left_out]
+            rows = [r for i, r in enumerate(rows) if i not in left_out]
         written = 0
         try:
             for batch in batches:
@@ -259,7 +265,7 @@ class RequestLog:
                     if segment.rows >= self.seal_rows:
                         self._rotate()
         except OSError:
-            pending.extendleft(reversed(records[written:]))
+            pending.extendleft(reversed(rows[written:]))
             self._rotate()  # seal what the file holds (the failed write was cut off); go on in a fresh one
             raise
 

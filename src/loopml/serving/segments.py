@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import operator
 import os
 import shutil
 import struct
@@ -46,16 +45,20 @@ __all__ = [
     "SCHEMA",
     "LocalSegmentPublisher",
     "OpenSegment",
+    "Row",
     "SegmentMeta",
     "SegmentPublisher",
     "claim",
     "encode_record",
     "encode_records",
+    "encode_rows",
     "frame",
     "read_open_batches",
     "read_open_segment",
     "read_segments",
+    "record_row",
     "segment_meta",
+    "warm_up",
     "write_sealed",
 ]
 
@@ -84,9 +87,8 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 # the columns worth dictionary-encoding in Parquet (few distinct values); ids, times and JSON texts are not
 _DICTIONARY = ["deployment", "model", "version", "role", "protocol", "status", "sticky_key"]
 _MAX_TEXT_BYTES = 2**31 - 1  # one `string` array's offsets are int32
-# the record fields in `SCHEMA` order (inputs and outputs last)
-_FIELDS = [operator.attrgetter(name) for name in [*_SCALARS, "inputs", "outputs"]]
-_Row = tuple[Any, ...]
+Row = tuple[Any, ...]
+"""A record's fields in `SCHEMA` order, `inputs` and `outputs` as JSON text (bytes): see `record_row`."""
 
 
 @dataclass(frozen=True)
@@ -205,36 +207,89 @@ def encode_record(record: RequestRecord) -> bytes:
     return b"".join(frame(b) for b in batches)
 
 
+def record_row(record: RequestRecord) -> Row:
+    """The record as a `Row`: its fields in `SCHEMA` order with `inputs` and `outputs` already JSON text.
+
+    `RequestLog.append` keeps this instead of the record, so the request's input columns and outputs are freed
+    with the request: a flush interval's worth of records held whole (a dict and a list per column each) cost a
+    replica more CPU than encoding them, in collector scans and in allocations from cold memory, and encoding
+    them later reads them cold. Values JSON cannot hold become text (see `encode_records`); a scalar of the
+    wrong type is found by `encode_rows`.
+    """
+    return (
+        record.request_id,
+        record.time_ms,
+        record.deployment,
+        record.model,
+        record.version,
+        record.role,
+        record.protocol,
+        record.status,
+        record.latency_ms,
+        record.sticky_key,
+        _dumps(record.inputs),
+        _dumps(record.outputs),
+    )
+
+
 def encode_records(records: Sequence[RequestRecord]) -> tuple[list[pa.RecordBatch], list[tuple[int, Exception]]]:
     """The records as record batches with `SCHEMA` (usually one), and the (index, error) of each record left
     out because a field has the wrong type. Scalars are converted as `str`/`int`/`float` would; inputs and
     outputs become JSON text, with values JSON cannot hold (datetimes, Decimals, objects) written as their
     `str`, and a value orjson refuses altogether (an integer beyond 64 bits) as the text of its `repr`."""
-    columns: list[list[Any]] = [list(map(get, records)) for get in _FIELDS]
-    with contextlib.suppress(Exception):  # else some field needs converting or is wrong: go record by record
-        return _encode_columns(columns), []
-    good: list[_Row] = []
+    rows: list[Row] = []
     rejected: list[tuple[int, Exception]] = []
     for i, record in enumerate(records):
         try:
-            good.append(_normalize(record))
-        except Exception as exc:  # reported to the caller, with the record
+            rows.append(record_row(record))
+        except Exception as exc:  # not a record at all (a missing attribute): reported to the caller
+            rejected.append((i, exc))
+    if not rejected:
+        return encode_rows(rows)
+    left_out = {i for i, _ in rejected}
+    positions = [i for i in range(len(records)) if i not in left_out]
+    batches, more = encode_rows(rows)
+    return batches, sorted(rejected + [(positions[i], exc) for i, exc in more], key=lambda item: item[0])
+
+
+def encode_rows(rows: Sequence[Row]) -> tuple[list[pa.RecordBatch], list[tuple[int, Exception]]]:
+    """`record_row` rows as record batches with `SCHEMA`, and the (index, error) of each row left out because a
+    scalar has the wrong type (see `encode_records`)."""
+    with contextlib.suppress(Exception):  # else some field needs converting or is wrong: go row by row
+        return _encode_columns([list(c) for c in zip(*rows, strict=True)]), []
+    good: list[Row] = []
+    rejected: list[tuple[int, Exception]] = []
+    for i, row in enumerate(rows):
+        try:
+            good.append(_normalize(row))
+        except Exception as exc:  # reported to the caller, with the row
             rejected.append((i, exc))
     if not good:
         return [], rejected
     with contextlib.suppress(Exception):  # else a converted value still does not fit (out of range, say)
         return _encode_columns([list(c) for c in zip(*good, strict=True)]), rejected
-    kept: list[_Row] = []
+    kept: list[Row] = []
     left_out = {i for i, _ in rejected}
-    for i, row in zip((i for i in range(len(records)) if i not in left_out), good, strict=True):
+    for i, row in zip((i for i in range(len(rows)) if i not in left_out), good, strict=True):
         try:
             _encode_columns([[value] for value in row])
-        except Exception as exc:  # reported to the caller, with the record
+        except Exception as exc:  # reported to the caller, with the row
             rejected.append((i, exc))
             continue
         kept.append(row)
     rejected.sort(key=lambda item: item[0])
     return (_encode_columns([list(c) for c in zip(*kept, strict=True)]) if kept else []), rejected
+
+
+def warm_up() -> None:
+    """Do once what the first flush and the first seal would otherwise pay for in the middle of traffic: the
+    first `pa.array` from Python values imports pandas (pyarrow looks for it; about 0.25 s of CPU) and the first
+    Parquet write sets up its codecs. A replica calls it at start-up, before it freezes its heap."""
+    record = RequestRecord("warm-up", 0, "d", "m", 1, "stable", {"x": [1.0]}, [0.0], 0.0, 200, "native", None)
+    (batch,), _ = encode_records([record])
+    frame(batch)
+    table = pa.Table.from_batches([batch])
+    pq.write_table(table, pa.BufferOutputStream(), compression="zstd", use_dictionary=_DICTIONARY)
 
 
 def frame(batch: pa.RecordBatch) -> bytes:
@@ -334,7 +389,7 @@ def claim(path: Path) -> int | None:
 
 
 def _encode_columns(columns: list[list[Any]]) -> list[pa.RecordBatch]:
-    """The record fields as columns (`SCHEMA` order) as record batches; raises if a value does not fit."""
+    """The row fields as columns (`SCHEMA` order) as record batches; raises if a value does not fit."""
     arrays = [pa.array(values, type=kind) for values, kind in zip(columns[:10], _SCALAR_TYPES, strict=True)]
     if any(arrays[i].null_count for i in _NOT_NULL):
         raise TypeError("a required field is None")
@@ -345,17 +400,9 @@ def _encode_columns(columns: list[list[Any]]) -> list[pa.RecordBatch]:
     return [pa.RecordBatch.from_arrays([*arrays, inputs, outputs], schema=SCHEMA)]
 
 
-def _texts(values: Sequence[object]) -> pa.Array | None:
-    """The values as one `string` array of JSON texts, built from the encoded bytes without decoding them; None
-    when they do not fit one array."""
-    dumps = orjson.dumps
-    try:  # plain JSON values, the common case: the cheapest call; orjson writes them as the options would
-        encoded = list(map(dumps, values))
-    except (TypeError, orjson.JSONEncodeError):
-        try:
-            encoded = [dumps(v, default=str, option=_JSON_OPTIONS) for v in values]
-        except (TypeError, orjson.JSONEncodeError):
-            encoded = list(map(_dumps, values))
+def _texts(encoded: Sequence[bytes]) -> pa.Array | None:
+    """JSON texts as one `string` array, built from the bytes without decoding them; None when they do not fit
+    one array."""
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
     if offsets[-1] > _MAX_TEXT_BYTES:
@@ -367,20 +414,20 @@ def _texts(values: Sequence[object]) -> pa.Array | None:
     )
 
 
-def _normalize(record: RequestRecord) -> _Row:
+def _normalize(row: Row) -> Row:
+    request_id, time_ms, deployment, model, version, role, protocol, status, latency_ms, sticky_key, *texts = row
     return (
-        str(record.request_id),
-        int(record.time_ms),
-        str(record.deployment),
-        str(record.model),
-        int(record.version),
-        str(record.role),
-        str(record.protocol),
-        int(record.status),
-        float(record.latency_ms),
-        None if record.sticky_key is None else str(record.sticky_key),
-        record.inputs,
-        record.outputs,
+        str(request_id),
+        int(time_ms),
+        str(deployment),
+        str(model),
+        int(version),
+        str(role),
+        str(protocol),
+        int(status),
+        float(latency_ms),
+        None if sticky_key is None else str(sticky_key),
+        *texts,
     )
 
 
