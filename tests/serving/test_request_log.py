@@ -161,6 +161,16 @@ def test_values_json_cannot_hold_are_kept_as_text(tmp_path: Path) -> None:
     assert orjson.loads(row["outputs"]) == ["<class 'object'>"]
 
 
+def test_a_classifiers_string_labels_are_logged_as_json_lists(tmp_path: Path) -> None:
+    # numpy arrays of strings or objects are not among the dtypes orjson writes itself
+    with RequestLog(tmp_path) as log:
+        log.append(record(0, outputs=np.array(["yes", "no"])))
+        log.append(record(1, inputs={"plan": np.array(["pro"], dtype=object)}, outputs=np.array([1.5, 2.5])[::2]))
+    first, second = read_segments(tmp_path / "sealed").to_pylist()
+    assert orjson.loads(first["outputs"]) == ["yes", "no"]
+    assert (orjson.loads(second["inputs"]), orjson.loads(second["outputs"])) == ({"plan": ["pro"]}, [1.5])
+
+
 def test_concurrent_appends_are_all_kept_in_order_per_thread(tmp_path: Path) -> None:
     threads, per_thread = 8, 5_000
     log = RequestLog(tmp_path, flush_ms=5, seal_rows=7_000)

@@ -433,10 +433,18 @@ def _normalize(row: Row) -> Row:
 
 def _dumps(value: object) -> bytes:
     try:
-        return orjson.dumps(value, default=str, option=_JSON_OPTIONS)
+        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         # e.g. an integer beyond 64 bits: keep the request, with the value as text
         return orjson.dumps(repr(value))
+
+
+def _json_default(value: object) -> object:
+    """What orjson cannot write itself: numpy arrays of strings or objects (a classifier's labels) as lists,
+    anything else as its `str`."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    return str(value)
 
 
 def _same_file(fd: int, path: Path) -> bool:
