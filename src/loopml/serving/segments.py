@@ -235,8 +235,9 @@ def record_row(record: RequestRecord) -> Row:
 def encode_records(records: Sequence[RequestRecord]) -> tuple[list[pa.RecordBatch], list[tuple[int, Exception]]]:
     """The records as record batches with `SCHEMA` (usually one), and the (index, error) of each record left
     out because a field has the wrong type. Scalars are converted as `str`/`int`/`float` would; inputs and
-    outputs become JSON text, with values JSON cannot hold (datetimes, Decimals, objects) written as their
-    `str`, and a value orjson refuses altogether (an integer beyond 64 bits) as the text of its `repr`."""
+    outputs become JSON text (numpy arrays as lists), with values JSON cannot hold (Decimals, objects) written
+    as their `str`, and a value orjson refuses altogether (an integer beyond 64 bits) as the text of its
+    `repr`."""
     rows: list[Row] = []
     rejected: list[tuple[int, Exception]] = []
     for i, record in enumerate(records):
