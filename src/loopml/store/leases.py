@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import threading
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
@@ -50,10 +51,10 @@ class LeaseRepository:
         return None if row is None else str(row.holder)
 
 
-class LeasedLoop:
+class LeasedLoop(ABC):
     """A background loop that acts on one server replica at a time: `start()` runs `background_tick()` every
-    `interval_seconds` in a daemon thread until `stop()`, which also releases the lease. Subclasses call
-    `holds_lease()` at the start of each pass and do nothing without it."""
+    `interval_seconds` in a daemon thread until `stop()`, which also releases the lease. Subclasses implement
+    `background_tick`, call `holds_lease()` at the start of each pass and do nothing without it."""
 
     def __init__(
         self, store: MetadataStore, lease: str, interval_seconds: float, lease_seconds: float, holder: str | None
@@ -73,8 +74,9 @@ class LeasedLoop:
         with self.lease_store.write(self.holder) as unit:
             return unit.leases.acquire(self.lease, self.holder, now_ms, int(self.lease_seconds * 1000))
 
+    @abstractmethod
     def background_tick(self) -> None:
-        raise NotImplementedError
+        """One pass of the loop (the subclass's work)."""
 
     def start(self) -> None:
         if self._thread is not None:
