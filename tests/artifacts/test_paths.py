@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +16,8 @@ from loopml.errors import InvalidPath
 SAFE_CHARS = st.characters(categories=["L", "N"], include_characters="-_. +=@,()[]{}!$&'", exclude_characters="%")
 segment = st.text(SAFE_CHARS, min_size=1, max_size=30).filter(lambda s: s not in {".", ".."})
 valid_path = st.lists(segment, min_size=1, max_size=6).map("/".join).filter(lambda p: not p.startswith("~"))
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 HOSTILE = [
     "..",
@@ -45,6 +48,10 @@ def assert_harmless(path: str) -> None:
     assert "\\" not in path
     assert "\x00" not in path
     assert not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", path)
+    assert unicodedata.is_normalized("NFC", path)
+    path.encode("utf-8")  # no lone surrogate
+    assert "\ufffd" not in path
+    assert not set(BIDI_CONTROLS) & set(path)
 
 
 @given(st.text(max_size=60))
@@ -59,8 +66,57 @@ def test_whatever_is_accepted_is_harmless_and_stable(name: str) -> None:
 
 @given(valid_path)
 def test_valid_paths_round_trip(path: str) -> None:
-    assert sanitize_path(path) == path
-    assert sanitize_path(quote(path)) == path  # percent-encoded once is decoded once
+    normal = unicodedata.normalize("NFC", path)
+    assert sanitize_path(path) == normal
+    assert sanitize_path(quote(path)) == normal  # percent-encoded once is decoded once
+
+
+@given(st.binary(min_size=1, max_size=40))
+def test_percent_encoded_bytes_are_decoded_strictly_or_refused(raw: bytes) -> None:
+    """Two different byte strings never become one name: a name is the strict UTF-8 decoding, or refused."""
+    try:
+        path = sanitize_path(quote(raw, safe="/"))
+    except InvalidPath:
+        return
+    assert path == unicodedata.normalize("NFC", raw.decode("utf-8"))  # strict: raises on invalid UTF-8
+
+
+@given(st.binary(min_size=1, max_size=40).filter(lambda raw: not _is_utf8(raw)))
+def test_invalid_utf8_is_refused_in_any_form(raw: bytes) -> None:
+    with pytest.raises(InvalidPath, match="UTF-8"):
+        sanitize_path(quote(raw, safe="/"))
+    with pytest.raises(InvalidPath, match="UTF-8"):
+        sanitize_path(raw.decode("utf-8", "surrogateescape"))  # a file name as Python reads it from disk
+    with pytest.raises(InvalidPath, match="UTF-8"):
+        sanitize_path(raw.decode("utf-8", "replace"))  # what a lenient decoder hands on
+
+
+@given(valid_path, st.sampled_from(BIDI_CONTROLS), st.integers(min_value=0))
+def test_a_bidirectional_control_anywhere_is_refused(path: str, control: str, where: int) -> None:
+    at = where % (len(path) + 1)
+    name = path[:at] + control + path[at:]
+    with pytest.raises(InvalidPath, match="bidirectional"):
+        sanitize_path(name)
+    with pytest.raises(InvalidPath, match="bidirectional"):
+        sanitize_path(quote(name))
+
+
+@given(st.text(st.characters(categories=["L", "M", "N"]), min_size=1, max_size=30))
+def test_canonically_equivalent_spellings_are_one_name(text: str) -> None:
+    try:
+        composed = sanitize_path(unicodedata.normalize("NFC", text))
+    except InvalidPath:
+        return
+    assert sanitize_path(unicodedata.normalize("NFD", text)) == composed
+    assert unicodedata.is_normalized("NFC", composed)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @given(
@@ -85,6 +141,9 @@ def test_hostile_fragment_anywhere_is_rejected(before: str, fragment: str, after
         ("a..b/c...d", "a..b/c...d"),
         ("a/~b", "a/~b"),
         ("données/μ.csv", "données/μ.csv"),
+        ("cafe\u0301.csv", "caf\u00e9.csv"),  # NFD in, NFC out
+        ("caf%65%CC%81.csv", "caf\u00e9.csv"),
+        ("\u212bngstr\u00f6m", "\u00c5ngstr\u00f6m"),  # ANGSTROM SIGN is canonically A WITH RING
     ],
 )
 def test_accepted(name: str, expected: str) -> None:
@@ -128,6 +187,14 @@ def test_accepted(name: str, expected: str) -> None:
         ("%252e%252e/x", "more than once"),
         ("%25252e", "more than once"),
         ("%ff", "UTF-8"),
+        ("model%C3.skops", "UTF-8"),  # a truncated two-byte sequence
+        ("%ED%A0%80", "UTF-8"),  # an encoded surrogate
+        ("caf\udce9.csv", "UTF-8"),  # b"caf\xe9.csv" (Latin-1) decoded with surrogateescape
+        ("model-\ufffd.bin", "UTF-8"),
+        ("invoice\u202egpj.exe", "bidirectional"),  # shows as "invoiceexe.jpg"
+        ("a%E2%80%AEb", "bidirectional"),
+        ("a\u2066b\u2069", "bidirectional"),
+        ("a\u037eb", "';'"),  # GREEK QUESTION MARK is canonically ';'
         ("x" * 1025, "longer than 1024"),
         ("a/" + "x" * 256, "longer than 255"),
     ],

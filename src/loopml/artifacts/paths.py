@@ -19,6 +19,8 @@ _ALLOWED = (
 )
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _FORBIDDEN_CHARS = {"\\": "a backslash", "#": "'#'", ";": "';'", "?": "'?'", ":": "':'"}
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_REPLACEMENT = "\ufffd"
 
 
 def _reject(name: str, problem: str) -> InvalidPath:
@@ -31,6 +33,13 @@ def sanitize_path(name: str) -> str:
     The input is percent-decoded exactly once; anything that would decode again (`%252e`) is rejected.
     A ':' is rejected anywhere, not only in a leading URL scheme or drive letter, because on Windows it
     also opens alternate data streams (`model.skops:hidden`).
+
+    The decoded name must be valid UTF-8: a lone surrogate (a file name in another encoding, decoded by
+    Python with `surrogateescape`) and U+FFFD (what a lenient decoder leaves in place of bytes that are not
+    UTF-8) are rejected, so two different byte strings never end up as one name. The name is then
+    NFC-normalised, so the composed and decomposed spellings of "café" are one name. Bidirectional
+    override and isolate characters (U+202A-U+202E, U+2066-U+2069), which make a name read differently
+    from what it is, are rejected.
 
     >>> sanitize_path("plots/fi%20importance.png")
     'plots/fi importance.png'
@@ -45,6 +54,11 @@ def sanitize_path(name: str) -> str:
         raise _reject(name, "its percent-escapes do not decode to UTF-8") from None
     if "%" in path and unquote(path) != path:
         raise _reject(name, "it is percent-encoded more than once")
+    if any(unicodedata.category(ch) == "Cs" for ch in path) or _REPLACEMENT in path:
+        raise _reject(name, "it is not valid UTF-8 (a name in another encoding, or U+FFFD left by a decoder)")
+    if _BIDI_CONTROLS.intersection(path):
+        raise _reject(name, "it contains a bidirectional control character (U+202A-U+202E, U+2066-U+2069)")
+    path = unicodedata.normalize("NFC", path)
     if not path:
         raise _reject(name, "it is empty")
     if len(path) > MAX_PATH_LENGTH:
