@@ -159,3 +159,42 @@ def test_client_disconnect_mid_upload_publishes_nothing(api: Api) -> None:
     assert api.client.get(f"{API}/runs/{run_id}/artifacts", headers=api.headers()).json() == {"artifacts": []}
     assert not (api.artifact_root / "blobs").exists()
     assert not list((api.artifact_root / "tmp").glob("*"))  # the partial upload was discarded
+
+
+def test_names_that_are_not_utf8_are_refused_not_merged(api: Api) -> None:
+    run_id = api.run(api.experiment())["id"]
+    for raw in ("model-%FF.bin", "model-%FE.bin", "caf%E9.csv", "a%C3"):  # Latin-1 bytes, a cut sequence
+        url = f"{API}/runs/{run_id}/artifacts/{raw}"
+        upload = api.client.put(url, content=b"data", headers=api.headers())
+        assert upload.status_code == 400, (raw, upload.text)
+        error = upload.json()["error"]
+        assert error["code"] == "invalid_path"
+        assert "UTF-8" in error["message"], error
+        assert api.client.get(url, headers=api.headers()).status_code == 400
+    assert api.client.get(f"{API}/runs/{run_id}/artifacts", headers=api.headers()).json() == {"artifacts": []}
+    assert not (api.artifact_root / "blobs").exists()
+
+
+def test_names_are_decoded_once_and_nfc_normalised(api: Api) -> None:
+    run_id = api.run(api.experiment())["id"]
+    base = f"{API}/runs/{run_id}/artifacts"
+    decomposed = api.client.put(f"{base}/caf%65%CC%81.csv", content=b"first", headers=api.headers())
+    composed = api.client.put(f"{base}/caf%C3%A9.csv", content=b"second", headers=api.headers())
+    assert decomposed.json()["artifact"]["path"] == composed.json()["artifact"]["path"] == "caf\u00e9.csv"
+    listed = api.client.get(base, headers=api.headers()).json()["artifacts"]
+    assert [a["path"] for a in listed] == ["caf\u00e9.csv"]
+    assert api.client.get(f"{base}/cafe%CC%81.csv", headers=api.headers()).content == b"second"
+
+    twice = api.client.put(f"{base}/a%2520b.txt", content=b"x", headers=api.headers())
+    assert twice.status_code == 400
+    assert "more than once" in twice.json()["error"]["message"]
+    spaced = api.client.put(f"{base}/a%20b.txt", content=b"x", headers=api.headers())
+    assert spaced.json()["artifact"]["path"] == "a b.txt"
+
+
+def test_bidirectional_controls_in_names_are_refused(api: Api) -> None:
+    run_id = api.run(api.experiment())["id"]
+    url = f"{API}/runs/{run_id}/artifacts/invoice%E2%80%AEgpj.exe"
+    upload = api.client.put(url, content=b"x", headers=api.headers())
+    assert upload.status_code == 400
+    assert "bidirectional" in upload.json()["error"]["message"]

@@ -9,6 +9,7 @@ store discards its temporary key, and nothing is published or recorded. Uploads 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from loopml.domain.wire import artifact_to_json
+from loopml.errors import InvalidPath
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Tracking
 from loopml.server.errors import error_response
@@ -26,6 +28,27 @@ from loopml.server.errors import error_response
 router = APIRouter(tags=["artifacts"])
 
 _SHA256 = r"^[0-9a-fA-F]{64}$"
+_RAW_NAME = re.compile(rb"/runs/[^/]+/artifacts/(.+)$")
+
+
+def _artifact_name(request: Request, decoded: str) -> str:
+    """The artifact name as the client sent it, still percent-encoded, for the sanitizer to decode once.
+
+    The ASGI server has already decoded `path`, leniently: `%ff` arrives as U+FFFD, so two different
+    names could become one, and `%2520` would be decoded a second time by the sanitizer. The raw path
+    keeps the client's bytes.
+    """
+    raw = request.scope.get("raw_path")
+    found = _RAW_NAME.search(raw) if isinstance(raw, bytes) else None
+    if found is None:  # an ASGI server that does not pass raw_path (it is optional)
+        return decoded
+    try:
+        return found.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPath(
+            f"invalid artifact path {found.group(1)!r}: it is not valid UTF-8; "
+            "percent-encode the UTF-8 bytes of the name"
+        ) from None
 
 
 def _pull(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
@@ -64,7 +87,7 @@ async def upload_artifact(
             tracking.log_artifact,
             principal,
             run_id,
-            path,
+            _artifact_name(request, path),
             _pull(request.stream()),
             x_content_sha256.lower() if x_content_sha256 else None,
         )
@@ -88,8 +111,10 @@ def list_artifacts(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
 )
-def download_artifact(run_id: str, path: str, principal: CurrentPrincipal, tracking: Tracking) -> Response:
-    record, chunks = tracking.open_artifact(principal, run_id, path)
+def download_artifact(
+    run_id: str, path: str, request: Request, principal: CurrentPrincipal, tracking: Tracking
+) -> Response:
+    record, chunks = tracking.open_artifact(principal, run_id, _artifact_name(request, path))
     first = next(chunks, b"")  # open the blob now, so a missing one is an error status, not a cut stream
     headers = {"X-Content-SHA256": record.digest, "Content-Length": str(record.size)}
     return StreamingResponse(itertools.chain([first], chunks), media_type="application/octet-stream", headers=headers)
