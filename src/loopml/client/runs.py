@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -115,15 +116,29 @@ class Runs:
     def log_artifacts(
         self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
     ) -> list[ArtifactRecord]:
+        """Upload every file under `local_dir`, keeping its tree (below `artifact_path` when given).
+
+        Every name is checked before anything is uploaded. A symlink to a file inside `local_dir` is
+        uploaded as that file's content; a symlink whose target is outside `local_dir` (or missing) is
+        refused; a symlinked directory inside `local_dir` is not entered (its files are uploaded under
+        their own path).
+        """
+        from loopml.artifacts import sanitize_path
+
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInput(f"{str(root)!r} is not a directory")
-        logged = []
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        planned: dict[str, Path] = {}
+        for file in _files_inside(root):
             relative = file.relative_to(root).as_posix()
-            target = f"{artifact_path.rstrip('/')}/{relative}" if artifact_path else relative
-            logged.append(self._backend.log_artifact(run_id, target, file))
-        return logged
+            target = sanitize_path(f"{artifact_path.rstrip('/')}/{relative}" if artifact_path else relative)
+            if target in planned:
+                raise InvalidInput(
+                    f"{str(planned[target])!r} and {str(file)!r} would both be stored as {target!r} "
+                    "(artifact names are percent-decoded and NFC-normalised); rename one of them"
+                )
+            planned[target] = file
+        return [self._backend.log_artifact(run_id, target, planned[target]) for target in sorted(planned)]
 
     def artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
         return self._backend.list_artifacts(run_id, prefix)
@@ -177,3 +192,28 @@ class Runs:
         if create:
             return self._backend.get_or_create_experiment(experiment, project).id
         return self._backend.find_experiment(experiment, project).id
+
+
+def _files_inside(root: Path) -> Iterator[Path]:
+    """The files under `root`, without following a symlink out of it (refused with `InvalidInput`)."""
+    real_root = root.resolve()
+    for directory, subdirectories, names in os.walk(root, followlinks=False):
+        for name in subdirectories:
+            if (entry := Path(directory, name)).is_symlink():
+                _check_link(entry, root, real_root)
+        for name in names:
+            entry = Path(directory, name)
+            if entry.is_symlink():
+                _check_link(entry, root, real_root)
+            if entry.is_file():
+                yield entry
+
+
+def _check_link(link: Path, root: Path, real_root: Path) -> None:
+    target = link.resolve()
+    if not target.is_relative_to(real_root) or not target.exists():
+        raise InvalidInput(
+            f"{str(link)!r} is a symlink to {str(target)!r}, which is outside {str(root)!r} or missing: "
+            "log_artifacts does not follow links out of the directory; copy the file in, or log it with "
+            "log_artifact"
+        )
