@@ -18,6 +18,7 @@
     │   ├── ArtifactCorrupted                       (content does not match its sha256)
     │   └── AuditChainBroken                        (an audit row was edited, inserted or deleted)
     ├── DeliveryFailed                              code: delivery_failed (points not stored)
+    ├── StoreNotMigrated                            code: store_not_migrated (a table is missing)
     ├── RemoteError                                 code: remote_error (server failed, not the caller)
     └── UserCodeError                               code: user_code_error (wraps an exception of user code)
 
@@ -59,6 +60,7 @@ __all__ = [
     "ProjectNotFound",
     "RemoteError",
     "RunNotFound",
+    "StoreNotMigrated",
     "TokenNotFound",
     "UserCodeError",
     "error_for_code",
@@ -195,6 +197,12 @@ class DeliveryFailed(LoopmlError):
     """Logged data could not be delivered to the store; nothing was silently dropped."""
 
     code = "delivery_failed"
+
+
+class StoreNotMigrated(LoopmlError):
+    """The metadata store lacks a table: the database was never migrated, or the URL names another one."""
+
+    code = "store_not_migrated"
 
 
 class RemoteError(LoopmlError):

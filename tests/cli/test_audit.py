@@ -31,3 +31,36 @@ def test_audit_list_pages_with_after_seq(cli: Cli, runs: Runs) -> None:
     human = cli("audit", "list", "--limit", "3")
     assert human.exit_code == 0
     assert "run.create" in human.stdout or "experiment.create" in human.stdout
+
+
+def test_audit_verify_fails_on_a_wiped_log(cli: Cli, runs: Runs) -> None:
+    with sqlite3.connect(cli.home / "loopml.db") as conn:
+        conn.execute("DELETE FROM audit_log")
+        conn.execute("DELETE FROM audit_head")
+
+    wiped = cli("audit", "verify")
+
+    assert wiped.exit_code == 1
+    assert "the audit log is empty" in wiped.stderr
+    assert f"run.create): {min(runs.good, runs.bad)}" in wiped.stderr.replace("\n", "")
+    assert "intact" not in wiped.stdout
+
+
+def test_audit_verify_fails_on_a_new_store(cli: Cli) -> None:
+    empty = cli("audit", "verify")
+
+    assert empty.exit_code == 1
+    assert "the audit log is empty" in empty.stderr
+
+
+def test_audit_verify_on_a_store_without_the_table_is_an_error_not_a_traceback(cli: Cli, runs: Runs) -> None:
+    with sqlite3.connect(cli.home / "loopml.db") as conn:
+        conn.execute("DROP TABLE audit_log")
+
+    missing = cli("audit", "verify")
+
+    assert missing.exit_code == 1
+    assert "error:" in missing.stderr
+    assert "has no table audit_log" in missing.stderr
+    assert "loopml db upgrade" in missing.stderr.replace("\n", " ")
+    assert missing.exception is None or isinstance(missing.exception, SystemExit)

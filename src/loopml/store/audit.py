@@ -8,10 +8,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, FromClause, String, cast, exists, insert, inspect, select, update
 
 from loopml.domain import AuditEvent
-from loopml.store.schema import audit_head, audit_log
+from loopml.errors import StoreNotMigrated
+from loopml.store.schema import (
+    audit_head,
+    audit_log,
+    datasets,
+    deployments,
+    experiments,
+    model_versions,
+    monitors,
+    projects,
+    registered_models,
+    runs,
+    tokens,
+)
 
 GENESIS = "0" * 64
 
@@ -112,8 +125,75 @@ def read_events(conn: Connection, after_seq: int = 0, limit: int | None = None) 
         )
 
 
+_CREATIONS: tuple[tuple[str, str, ColumnElement[str], FromClause], ...] = (
+    ("project", "project.create", projects.c.name, projects),
+    ("experiment", "experiment.create", cast(experiments.c.id, String), experiments),
+    ("run", "run.create", runs.c.id, runs),
+    ("dataset", "dataset.create", datasets.c.digest, datasets),
+    ("token", "token.create", tokens.c.id, tokens),
+    ("model", "model.create", registered_models.c.name, registered_models),
+    (
+        "model_version",
+        "model_version.create",
+        registered_models.c.name + "/" + cast(model_versions.c.version, String),
+        model_versions.join(registered_models, registered_models.c.id == model_versions.c.model_id),
+    ),
+    ("deployment", "deployment.create", deployments.c.name, deployments),
+    ("monitor", "monitor.create", monitors.c.name, monitors),
+)
+"""Each kind of entity whose creation writes an audit row: an entity without that row proves the log is
+shorter than what happened."""
+_SHOWN = 5
+
+
+def _require_tables(conn: Connection) -> None:
+    tables = {audit_log, audit_head, projects, experiments, runs, datasets, tokens, registered_models}
+    tables |= {model_versions, deployments, monitors}
+    present = set(inspect(conn).get_table_names())
+    missing = sorted(table.name for table in tables if table.name not in present)
+    if missing:
+        where = conn.engine.url.render_as_string(hide_password=True)
+        raise StoreNotMigrated(
+            f"the metadata store {where} has no table {', '.join(missing)}: this database was never migrated, "
+            "or the URL names another database; check LOOPML_DATABASE_URL (or LOOPML_HOME), then run "
+            "`loopml db upgrade`"
+        )
+
+
+def missing_creations(conn: Connection) -> list[str]:
+    """Entities that exist but whose creation has no audit row, one sentence per kind of entity."""
+    problems: list[str] = []
+    for entity_type, action, entity_id, source in _CREATIONS:
+        recorded = exists().where(
+            audit_log.c.action == action,
+            audit_log.c.entity_type == entity_type,
+            audit_log.c.entity_id == entity_id,
+        )
+        query = select(entity_id).select_from(source).where(~recorded).order_by(entity_id)
+        shown: list[str] = []
+        count = 0
+        for (found,) in conn.execute(query):
+            count += 1
+            if len(shown) < _SHOWN:
+                shown.append(str(found))
+        if count:
+            more = f" and {count - _SHOWN} more" if count > _SHOWN else ""
+            problems.append(
+                f"{count} {entity_type} row(s) exist whose creation has no audit row ({action}): "
+                f"{', '.join(shown)}{more}; their audit rows were deleted, or they were written to the "
+                "database directly"
+            )
+    return problems
+
+
 def verify_chain(conn: Connection) -> list[str]:
-    """Every problem found in the chain, as sentences naming the row; empty when the chain is intact."""
+    """Every problem found in the chain, as sentences naming the row; empty when the chain is intact.
+
+    Intact means more than "the rows link up": an empty log, or a log missing the creation of an entity
+    that exists (its rows deleted from the start or the end, head row included), is a problem too.
+    Raises `StoreNotMigrated` when the store lacks a table (never migrated, or the wrong database).
+    """
+    _require_tables(conn)
     problems: list[str] = []
     expected_seq, prev = 1, GENESIS
     for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).yield_per(5000):
@@ -150,4 +230,10 @@ def verify_chain(conn: Connection) -> list[str]:
             problems.append(f"the chain head records row {head.seq}, but the log ends at row {last_seq}")
     elif head is None and last_seq > 0:
         problems.append("the chain head row is missing")
+    if last_seq == 0 and head is None:
+        problems.append(
+            "the audit log is empty: a store in use has at least one row (its first token, project or run), so "
+            "every row and the chain head were deleted, or this is a new store or the wrong database"
+        )
+    problems.extend(missing_creations(conn))
     return problems

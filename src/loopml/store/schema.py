@@ -170,6 +170,7 @@ audit_log = Table(
     Column("after", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_action_entity", "action", "entity_id"),
 )
 
 audit_head = Table(
