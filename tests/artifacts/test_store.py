@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from loopml.artifacts import ArtifactStore, BlobInfo, open_artifact_store
+from loopml.artifacts.store import TMP_GRACE_SECONDS
 from loopml.errors import ArtifactCorrupted, ArtifactNotFound, InvalidPath
 
 
@@ -171,6 +173,55 @@ def test_local_root_as_url_or_path(tmp_path: Path, as_url: bool) -> None:
 def test_unsupported_root_is_rejected(url: str) -> None:
     with pytest.raises(InvalidPath, match="artifact root"):
         open_artifact_store(url)
+
+
+def leave_temp_file(store: ArtifactStore, name: str, age_seconds: float = 0) -> str:
+    """A temporary upload file as a crashed process leaves it, last written `age_seconds` ago (on disk)."""
+    key = f"{store.root}/tmp/{name}"
+    store.fs.pipe_file(key, b"half an upload")
+    if age_seconds:
+        written = time.time() - age_seconds
+        os.utime(key, (written, written))
+    store.fs.invalidate_cache()
+    return key
+
+
+def test_sweep_removes_temp_files_past_the_grace_period_only(store: ArtifactStore) -> None:
+    blob = store.put_bytes(b"published")
+    leftovers = [leave_temp_file(store, "crashed-1"), leave_temp_file(store, "crashed-2")]
+
+    assert store.sweep_temp() == 0  # just written: could be uploads in flight
+    assert stored_keys(store) == sorted([store._key(blob.digest), *leftovers])
+
+    later = time.time() + TMP_GRACE_SECONDS + 60
+    assert store.sweep_temp(now=later) == 2
+    assert stored_keys(store) == [store._key(blob.digest)]  # blobs are never swept
+    assert store.sweep_temp(now=later) == 0
+
+
+def test_an_upload_in_flight_survives_a_sweep(store: ArtifactStore) -> None:
+    swept: list[int] = []
+
+    def slow_upload() -> Iterator[bytes]:
+        yield b"x" * (1 << 20)
+        swept.append(store.sweep_temp())  # another process sweeps while this upload is half written
+        yield b"y" * 1000
+
+    info = store.put(slow_upload())
+
+    assert swept == [0]
+    assert info == BlobInfo(sha(b"x" * (1 << 20) + b"y" * 1000), (1 << 20) + 1000)
+    assert store.exists(info.digest)
+
+
+def test_the_first_upload_sweeps_leftovers_of_a_crash(file_store: ArtifactStore) -> None:
+    stale = leave_temp_file(file_store, "crashed", age_seconds=2 * 24 * 3600)
+    in_flight = leave_temp_file(file_store, "in-flight", age_seconds=60)
+
+    info = file_store.put_bytes(b"next upload")
+
+    assert stored_keys(file_store) == sorted([file_store._key(info.digest), in_flight])
+    assert not os.path.exists(stale)
 
 
 def test_docstring_examples_run() -> None:

@@ -96,3 +96,16 @@ def test_bidirectional_controls_are_refused(client: loopml.Client, tree: Path) -
     with pytest.raises(InvalidPath, match="bidirectional"):
         client.runs.log_artifact(run.id, tree / "model.txt", "invoice\u202egpj.exe")
     assert client.runs.artifacts(run.id) == []
+
+
+def test_an_embedded_client_removes_uploads_cut_off_by_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOOPML_TRACKING_URI", "LOOPML_DATABASE_URL", "LOOPML_ARTIFACT_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    tmp = tmp_path / "home" / "artifacts" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "crashed").write_bytes(b"half an upload")
+    os.utime(tmp / "crashed", (0, 0))  # written long ago
+    (tmp / "in-flight").write_bytes(b"being written by another process")
+
+    with loopml.Client(home=tmp_path / "home"):
+        assert [p.name for p in tmp.iterdir()] == ["in-flight"]

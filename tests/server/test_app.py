@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,15 @@ def test_run_server_registers_the_configured_admin_token_silently(
     with TestClient(app) as client:
         assert client.get(f"{API}/tokens", headers={"Authorization": "Bearer lml_configured"}).status_code == 200
     app.state.tracking.store.close()
+
+
+def test_a_starting_server_removes_uploads_cut_off_by_a_crash(tmp_path: Path) -> None:
+    tmp = tmp_path / "artifacts" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "crashed").write_bytes(b"half an upload")
+    os.utime(tmp / "crashed", (0, 0))  # written long ago
+    (tmp / "in-flight").write_bytes(b"being written by another replica")
+
+    create_app(Settings(home=tmp_path))
+
+    assert [p.name for p in tmp.iterdir()] == ["in-flight"]

@@ -2,15 +2,19 @@
 
 The store mints every key: a blob lives at `<root>/blobs/sha256/<d[:2]>/<d[2:4]>/<digest>`. An upload is
 written to `<root>/tmp/<uuid4>` while hashed, and published under its digest only once complete and
-verified, so a reader never sees a partial blob.
+verified, so a reader never sees a partial blob. A temporary file left by a crash is removed by
+`sweep_temp` once nothing has written to it for `TMP_GRACE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,9 +26,22 @@ import fsspec
 
 from loopml.errors import ArtifactCorrupted, ArtifactNotFound, InvalidPath
 
-__all__ = ["CHUNK_SIZE", "ArtifactStore", "BlobInfo", "open_artifact_store"]
+__all__ = [
+    "CHUNK_SIZE",
+    "SWEEP_INTERVAL_SECONDS",
+    "TMP_GRACE_SECONDS",
+    "ArtifactStore",
+    "BlobInfo",
+    "open_artifact_store",
+]
 
 CHUNK_SIZE = 1 << 20
+TMP_GRACE_SECONDS = 6 * 3600
+"""A temporary upload file nothing has written to for this long is a crash's leftover. An upload in flight
+writes its file at every chunk, so it stays younger than this even when it takes hours."""
+SWEEP_INTERVAL_SECONDS = 3600
+"""How often (at most) an upload also sweeps the temporary area, for leftovers of other processes."""
+logger = logging.getLogger("loopml.artifacts")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,6 +57,15 @@ def _check_digest(digest: str) -> str:
     if not isinstance(digest, str) or not _DIGEST.match(digest):
         raise InvalidPath(f"invalid sha256 digest {digest!r}: expected 64 lowercase hexadecimal characters")
     return digest
+
+
+def _modified_at(entry: dict[str, Any]) -> float | None:
+    """The last-write time (epoch seconds) of an fsspec listing entry: `mtime` on disk, `LastModified` on S3."""
+    value = entry.get("mtime", entry.get("LastModified"))
+    if isinstance(value, int | float):
+        return float(value)
+    timestamp = getattr(value, "timestamp", None)  # a datetime
+    return float(timestamp()) if callable(timestamp) else None
 
 
 def _chunks(stream: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
@@ -64,6 +90,8 @@ class ArtifactStore:
     def __init__(self, fs: Any, root: str) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
+        self._next_sweep = 0.0  # time.monotonic() of the next sweep by `put`: the first upload sweeps
+        self._sweep_lock = threading.Lock()
 
     @property
     def _is_local(self) -> bool:
@@ -83,6 +111,7 @@ class ArtifactStore:
         """
         if expected_sha256 is not None:
             _check_digest(expected_sha256)
+        self._sweep_now_and_then()
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"  # noqa: S108 (under our root, not /tmp)
         hasher = hashlib.sha256()
         size = 0
@@ -133,6 +162,43 @@ class ArtifactStore:
     def _discard(self, tmp: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(tmp)
+
+    def sweep_temp(self, grace_seconds: float = TMP_GRACE_SECONDS, now: float | None = None) -> int:
+        """Remove the temporary upload files nothing has written to for more than `grace_seconds` (left by
+        a crashed server or embedded process); return how many were removed.
+
+        A younger file may belong to an upload in flight, in this process or in another one sharing the
+        root, and is never touched. `now` is the wall-clock time to measure ages against (default: now).
+        """
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
+        now = time.time() if now is None else now
+        tmp_dir = f"{self.root}/tmp"  # noqa: S108 (under our root, not /tmp)
+        self.fs.invalidate_cache(tmp_dir)
+        try:
+            entries = self.fs.ls(tmp_dir, detail=True)
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for entry in entries:
+            modified = _modified_at(entry)
+            if entry.get("type") != "file" or modified is None or now - modified <= grace_seconds:
+                continue
+            with contextlib.suppress(FileNotFoundError):  # another process swept it first
+                self.fs.rm(entry["name"])
+                removed += 1
+        if removed:
+            logger.info("removed %d temporary upload file(s) left under %s", removed, tmp_dir)
+        return removed
+
+    def _sweep_now_and_then(self) -> None:
+        with self._sweep_lock:
+            if time.monotonic() < self._next_sweep:
+                return
+            self._next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS  # one sweeper at a time
+        try:
+            self.sweep_temp()
+        except Exception:  # an upload must not fail because leftovers could not be removed
+            logger.warning("could not sweep temporary upload files under %s/tmp", self.root, exc_info=True)
 
     def exists(self, digest: str) -> bool:
         """Whether a blob with this digest is stored."""

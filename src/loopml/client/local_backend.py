@@ -70,6 +70,7 @@ class LocalBackend:
     def from_settings(cls, settings: Settings) -> LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
+        artifacts.sweep_temp()  # uploads cut off by a crash of an earlier process
         return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir())
 
     def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:

@@ -90,6 +90,7 @@ def build_app(
 def _services(settings: Settings) -> tuple[TrackingService, GovernanceService]:
     store = MetadataStore.open(settings.resolved_database_url())
     blobs = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
+    blobs.sweep_temp()  # uploads cut off by a crash of the previous server
     return TrackingService(store, blobs, default_project=settings.default_project), GovernanceService(store)
 
 
