@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import loopml
@@ -94,3 +96,46 @@ def test_an_upload_cut_off_midway_leaves_nothing(server: ServerProcess) -> None:
     artifacts = server.home / "artifacts"
     leftovers = [p for p in artifacts.rglob("*") if p.is_file()] if artifacts.exists() else []
     assert leftovers == []
+
+
+def test_a_restarted_server_removes_the_upload_a_crash_cut_off(server: ServerProcess) -> None:
+    with loopml.Client(server.uri, token=ADMIN) as client:
+        run_id = client.runs.create("uploads", "crash").id
+    tmp = server.home / "artifacts" / "tmp"
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            f"PUT /api/v1/runs/{run_id}/artifacts/model/big.bin HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {20 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        sock.sendall(b"x" * 3 * 1024 * 1024)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (tmp.exists() and any(p.stat().st_size for p in tmp.iterdir())):
+            time.sleep(0.05)
+        server.kill_hard()  # mid-upload: nothing gets to discard the temporary file
+    (crashed,) = tmp.iterdir()
+    os.utime(crashed, (0, 0))  # as if the restart came long after the crash
+    (tmp / "in-flight").write_bytes(b"an upload to a replica sharing this root")
+
+    server.start()
+
+    assert [p.name for p in tmp.iterdir()] == ["in-flight"]
+    with loopml.Client(server.uri, token=ADMIN) as client:
+        assert client.runs.artifacts(run_id) == []
+
+
+def test_artifact_names_over_a_real_socket_are_decoded_once_and_strictly(server: ServerProcess) -> None:
+    with loopml.Client(server.uri, token=ADMIN) as client:
+        run_id = client.runs.create("uploads", "names").id
+    base = f"{server.uri}/api/v1/runs/{run_id}/artifacts"
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+
+    for raw in ("model-%FF.bin", "caf%E9.csv"):
+        refused = httpx.put(f"{base}/{raw}", content=b"x", headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert "UTF-8" in refused.json()["error"]["message"]
+    stored = httpx.put(f"{base}/caf%65%CC%81.csv", content=b"x", headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["artifact"]["path"] == "caf\u00e9.csv"
+    with loopml.Client(server.uri, token=ADMIN) as client:
+        assert [a.path for a in client.runs.artifacts(run_id)] == ["caf\u00e9.csv"]
