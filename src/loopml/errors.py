@@ -18,7 +18,7 @@
     │   ├── ArtifactCorrupted                       (content does not match its sha256)
     │   └── AuditChainBroken                        (an audit row was edited, inserted or deleted)
     ├── DeliveryFailed                              code: delivery_failed (points not stored)
-    ├── StoreNotMigrated                            code: store_not_migrated (a table is missing)
+    ├── StoreUnavailable                            code: store_unavailable (unreachable, or a table missing)
     ├── RemoteError                                 code: remote_error (server failed, not the caller)
     └── UserCodeError                               code: user_code_error (wraps an exception of user code)
 
@@ -60,7 +60,7 @@ __all__ = [
     "ProjectNotFound",
     "RemoteError",
     "RunNotFound",
-    "StoreNotMigrated",
+    "StoreUnavailable",
     "TokenNotFound",
     "UserCodeError",
     "error_for_code",
@@ -199,10 +199,11 @@ class DeliveryFailed(LoopmlError):
     code = "delivery_failed"
 
 
-class StoreNotMigrated(LoopmlError):
-    """The metadata store lacks a table: the database was never migrated, or the URL names another one."""
+class StoreUnavailable(LoopmlError):
+    """The metadata store cannot be used: its database is unreachable, or lacks a table (never migrated,
+    or the URL names another database)."""
 
-    code = "store_not_migrated"
+    code = "store_unavailable"
 
 
 class RemoteError(LoopmlError):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import orjson
+import pytest
 
 from .conftest import Cli, Runs
 
@@ -64,3 +66,18 @@ def test_audit_verify_on_a_store_without_the_table_is_an_error_not_a_traceback(c
     assert "has no table audit_log" in missing.stderr
     assert "loopml db upgrade" in missing.stderr.replace("\n", " ")
     assert missing.exception is None or isinstance(missing.exception, SystemExit)
+
+
+def test_audit_verify_on_a_database_that_does_not_exist_is_an_error_not_a_traceback(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+psycopg://postgres:sekret@127.0.0.1:5432/loopml_no_such_db_{uuid.uuid4().hex}"
+    monkeypatch.setenv("LOOPML_DATABASE_URL", url)
+
+    wrong = cli("audit", "verify")
+
+    assert wrong.exit_code == 1
+    assert "error: cannot open the metadata store" in wrong.stderr
+    assert "LOOPML_DATABASE_URL" in wrong.stderr
+    assert "sekret" not in wrong.stderr
+    assert "Traceback" not in wrong.output

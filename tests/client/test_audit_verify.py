@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import loopml
-from loopml.errors import StoreNotMigrated
+from loopml.errors import StoreUnavailable
 
 
 def test_a_wiped_log_is_reported(client: loopml.Client, tmp_path: Path) -> None:
@@ -24,10 +24,10 @@ def test_a_wiped_log_is_reported(client: loopml.Client, tmp_path: Path) -> None:
     assert any("run.create" in p and run.id in p for p in problems)
 
 
-def test_a_missing_audit_table_raises_store_not_migrated(client: loopml.Client, tmp_path: Path) -> None:
+def test_a_missing_audit_table_raises_store_unavailable(client: loopml.Client, tmp_path: Path) -> None:
     client.runs.create("audited")
     with sqlite3.connect(tmp_path / "loopml.db") as conn:
         conn.execute("DROP TABLE audit_log")
 
-    with pytest.raises(StoreNotMigrated, match="has no table audit_log"):
+    with pytest.raises(StoreUnavailable, match="has no table audit_log"):
         client.audit.verify()

@@ -33,6 +33,6 @@ def test_verify_on_a_store_without_the_audit_table_names_it(api: Api) -> None:
 
     assert response.status_code == 500  # the server's store is broken, not the request
     error = response.json()["error"]
-    assert error["code"] == "store_not_migrated"
+    assert error["code"] == "store_unavailable"
     assert "has no table audit_log" in error["message"]
     assert "loopml db upgrade" in error["message"]

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, text, update
 
 from loopml.domain import DatasetInput, Deployment, DeploymentVersion, Role
 from loopml.domain.monitoring import Monitor
-from loopml.errors import StoreNotMigrated
+from loopml.errors import StoreUnavailable
 from loopml.store import MetadataStore, read_events, verify_chain
 from loopml.store.audit import GENESIS, row_hash
 from loopml.store.schema import audit_head, audit_log, tokens
@@ -136,7 +136,7 @@ def test_a_missing_table_is_a_clear_error(store: MetadataStore, table: str) -> N
         cascade = "" if store.engine.dialect.name == "sqlite" else " CASCADE"
         conn.execute(text(f"DROP TABLE {table}{cascade}"))
 
-    with pytest.raises(StoreNotMigrated, match=f"has no table {table}") as raised:
+    with pytest.raises(StoreUnavailable, match=f"has no table {table}") as raised:
         problems(store)
 
     assert "loopml db upgrade" in raised.value.message

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from functools import cached_property
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from loopml.errors import StoreUnavailable
 from loopml.store.artifact_records import ArtifactRecordRepository
 from loopml.store.audit import AuditLog, read_events, verify_chain
 from loopml.store.datasets import DatasetRepository
@@ -104,7 +106,15 @@ class MetadataStore:
         """Connect to the database at `url`, bringing its schema to the current version first."""
         engine = create_store_engine(url)
         if upgrade:
-            upgrade_to_head(engine)
+            try:
+                upgrade_to_head(engine)
+            except OperationalError as error:  # no such database or host, refused, no permission...
+                engine.dispose()
+                where = engine.url.render_as_string(hide_password=True)
+                reason = " ".join(str(error.orig or error).split())
+                raise StoreUnavailable(
+                    f"cannot open the metadata store {where}: {reason}; check LOOPML_DATABASE_URL (or LOOPML_HOME)"
+                ) from None
         if engine.dialect.name == "sqlite":
             # Fresh planner statistics (sampled, so bounded in time): with them SQLite picks the covering
             # indexes for search filters. PostgreSQL keeps its own statistics with autovacuum.

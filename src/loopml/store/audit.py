@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, FromClause, String, cast, exists, insert, inspect, select, update
 
 from loopml.domain import AuditEvent
-from loopml.errors import StoreNotMigrated
+from loopml.errors import StoreUnavailable
 from loopml.store.schema import (
     audit_head,
     audit_log,
@@ -153,7 +153,7 @@ def _require_tables(conn: Connection) -> None:
     missing = sorted(table.name for table in tables if table.name not in present)
     if missing:
         where = conn.engine.url.render_as_string(hide_password=True)
-        raise StoreNotMigrated(
+        raise StoreUnavailable(
             f"the metadata store {where} has no table {', '.join(missing)}: this database was never migrated, "
             "or the URL names another database; check LOOPML_DATABASE_URL (or LOOPML_HOME), then run "
             "`loopml db upgrade`"
@@ -191,7 +191,7 @@ def verify_chain(conn: Connection) -> list[str]:
 
     Intact means more than "the rows link up": an empty log, or a log missing the creation of an entity
     that exists (its rows deleted from the start or the end, head row included), is a problem too.
-    Raises `StoreNotMigrated` when the store lacks a table (never migrated, or the wrong database).
+    Raises `StoreUnavailable` when the store lacks a table (never migrated, or the wrong database).
     """
     _require_tables(conn)
     problems: list[str] = []
