@@ -7,9 +7,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.client.metric_buffer import with_retries
 from loopml.domain import ArtifactRecord, Dataset, Metric, Page, Run, RunStatus
 from loopml.domain.validation import check_key
-from loopml.errors import InvalidInput, InvalidMetric
+from loopml.errors import DeliveryFailed, InvalidInput, InvalidMetric
 
 if TYPE_CHECKING:
     from loopml.client.client import Client
@@ -44,10 +45,25 @@ class Runs:
         return self._backend.get_run(run_id)
 
     def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
-        """Flush the run's metric points, then set its final status."""
-        self._client.metrics.flush()
+        """Flush the run's metric points, then set its final status (`FAILED` if points were not stored:
+        the `DeliveryFailed` of the flush is raised after that)."""
+        try:
+            self._client.metrics.flush()
+        except DeliveryFailed as lost:
+            try:
+                self.set_status(run_id, RunStatus.FAILED)
+            except Exception as exc:
+                raise DeliveryFailed(
+                    f"{lost.message}; run {run_id} could not be marked FAILED either: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+        return self.set_status(run_id, status)
+
+    def set_status(self, run_id: str, status: str | RunStatus) -> Run:
+        """Set the run's status, retrying passing failures (server unreachable, reset, timeout) for up to
+        the client's `metric_retry_seconds`: setting a status twice is harmless."""
         value = status.value if isinstance(status, RunStatus) else status
-        return self._backend.end_run(run_id, value)
+        return with_retries(lambda: self._backend.end_run(run_id, value), self._client.metrics.retry_seconds)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Queue one point (sent in the background; `flush()` or `end()` waits for delivery).
