@@ -97,3 +97,15 @@ def test_points_the_server_never_takes_fail_the_run_with_a_loopml_error(
     with loopml.Client(server.uri, token=ADMIN) as reader:
         assert reader.runs.get(run.id).status is RunStatus.FAILED
         assert reader.runs.history(run.id, "loss") == []
+
+
+def test_ending_a_run_survives_a_lost_answer(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FaultProxy(server.port, lambda n: "reset" if n == 1 else None, match=b"PATCH /api/v1/runs/") as proxy:
+        client = _client(proxy.uri)
+        monkeypatch.setattr(fluent, "_default", client)
+        with loopml.start_run(experiment="end", capture_environment=False) as run:
+            _log(run, range(10))
+        client.close()
+        assert proxy.faults == [(1, "reset")]
+        assert proxy.seen == 2
+    _assert_stored_once(server, run.id, 10)

@@ -51,15 +51,15 @@ class Runs:
             self._client.metrics.flush()
         except DeliveryFailed as lost:
             try:
-                self.set_status(run_id, RunStatus.FAILED)
+                self._set_status(run_id, RunStatus.FAILED)
             except Exception as exc:
                 raise DeliveryFailed(
                     f"{lost.message}; run {run_id} could not be marked FAILED either: {type(exc).__name__}: {exc}"
                 ) from exc
             raise
-        return self.set_status(run_id, status)
+        return self._set_status(run_id, status)
 
-    def set_status(self, run_id: str, status: str | RunStatus) -> Run:
+    def _set_status(self, run_id: str, status: str | RunStatus) -> Run:
         """Set the run's status, retrying passing failures (server unreachable, reset, timeout) for up to
         the client's `metric_retry_seconds`: setting a status twice is harmless."""
         value = status.value if isinstance(status, RunStatus) else status
