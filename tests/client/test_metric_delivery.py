@@ -117,8 +117,8 @@ def test_points_that_cannot_be_delivered_in_time_are_reported_by_run_and_count(
         with pytest.raises(DeliveryFailed) as failure:
             client.runs.flush()
     message = str(failure.value)
-    assert f"120 points of run {run_id}" in message
-    assert "not delivered within 0.5 s (LOOPML_METRIC_RETRY_SECONDS)" in message
+    assert message.startswith("120 metric points were not stored: ")
+    assert f"points of run {run_id}: not delivered within 0.5 s (LOOPML_METRIC_RETRY_SECONDS)" in message
     assert "OperationalError" in message  # the store's reason, not a bare "failed"
     # The sender survived the outage: what is logged after it is delivered, and nothing is reported twice.
     _log(client, run_id, range(60, 70))
