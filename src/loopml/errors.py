@@ -196,6 +196,11 @@ class DeliveryFailed(LoopmlError):
 
     code = "delivery_failed"
 
+    def __init__(self, message: str, run_ids: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+        """The runs whose data was not stored (empty when unknown)."""
+
 
 class RemoteError(LoopmlError):
     """The server failed for a reason that is not the caller's mistake."""

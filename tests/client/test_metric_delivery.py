@@ -124,3 +124,14 @@ def test_points_that_cannot_be_delivered_in_time_are_reported_by_run_and_count(
     _log(client, run_id, range(60, 70))
     client.runs.flush()
     assert sorted(_counts(client, run_id)) == [(key, step) for key in ("acc", "loss") for step in range(60, 70)]
+
+
+def test_points_refused_for_another_run_do_not_fail_this_one(client: loopml.Client) -> None:
+    run = client.runs.create("two-runs")
+    client.runs.log_metric(run.id, "loss", 0.5)
+    client.runs.log_metric("f" * 32, "loss", 1.0)  # a run that does not exist
+    with pytest.raises(DeliveryFailed, match=r"1 points of run f{32}") as failure:
+        client.runs.end(run.id)
+    assert failure.value.run_ids == {"f" * 32}
+    assert client.runs.get(run.id).status is RunStatus.FINISHED
+    assert [m.value for m in client.runs.history(run.id, "loss")] == [0.5]

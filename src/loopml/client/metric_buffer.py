@@ -243,7 +243,7 @@ class MetricBuffer:
         with self._lock:
             failures, self._failures = self._failures, []
         if failures:
-            raise DeliveryFailed(_describe(failures))
+            raise DeliveryFailed(_describe(failures), frozenset(r for r, _, _ in failures if r is not None))
 
     def close(self) -> None:
         try:

@@ -45,16 +45,18 @@ class Runs:
         return self._backend.get_run(run_id)
 
     def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
-        """Flush the run's metric points, then set its final status (`FAILED` if points were not stored:
-        the `DeliveryFailed` of the flush is raised after that)."""
+        """Flush the metric points, then set the run's final status: `FAILED` if points of this run were not
+        stored. A `DeliveryFailed` of the flush (of this run or another of the client) is raised after."""
         try:
             self._client.metrics.flush()
         except DeliveryFailed as lost:
+            final = RunStatus.FAILED if run_id in lost.run_ids or not lost.run_ids else status
             try:
-                self._set_status(run_id, RunStatus.FAILED)
+                self._set_status(run_id, final)
             except Exception as exc:
                 raise DeliveryFailed(
-                    f"{lost.message}; run {run_id} could not be marked FAILED either: {type(exc).__name__}: {exc}"
+                    f"{lost.message}; run {run_id} could not be ended either: {type(exc).__name__}: {exc}",
+                    lost.run_ids,
                 ) from exc
             raise
         return self._set_status(run_id, status)
