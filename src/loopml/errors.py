@@ -198,6 +198,11 @@ class DeliveryFailed(LoopmlError):
 
     code = "delivery_failed"
 
+    def __init__(self, message: str, run_ids: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+        """The runs whose data was not stored (empty when unknown)."""
+
 
 class StoreUnavailable(LoopmlError):
     """The metadata store cannot be used: its database is unreachable, or lacks a table (never migrated,

@@ -9,6 +9,8 @@ LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start (else
 LOOPML_REQUEST_LOG_DIR directory serving replicas write their request log to and the rollout controller reads
                        (default LOOPML_HOME/request-log; share it between replicas and the server)
 LOOPML_METRICS_PUBLIC  1: the server's /metrics needs no token (default: any valid token; it shows model metrics)
+LOOPML_METRIC_RETRY_SECONDS  how long the SDK retries a metric batch the server or store failed to take (outage,
+                       reset, timeout) before giving its points up and reporting them (default 300)
 LOOPML_ROLLOUT_INTERVAL_SECONDS  how often the server's rollout controller looks at canaries (default 5)
 LOOPML_ROLLOUT_LEASE_SECONDS     how long a server replica holds the controller lease without renewing it, so
                        how soon another replica takes over from a dead one (default 30; above the interval)
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
 
     metric_batch_size: int = Field(default=10_000, gt=0)
     metric_flush_seconds: float = Field(default=1.0, gt=0)
+    metric_retry_seconds: float = Field(default=300.0, gt=0)
+    """How long the SDK retries a metric batch that failed for a passing reason before giving it up."""
     default_project: str = "default"
     request_log_dir: Path | None = None
     metrics_public: bool = False

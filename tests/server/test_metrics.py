@@ -120,3 +120,36 @@ def test_viewer_cannot_log_metrics(api: Api) -> None:
     body = {"keys": ["a"], "values": [1.0], "steps": [0], "timestamps": [0]}
     response = api.client.post(f"{API}/runs/{run_id}/metrics", json=body, headers=api.headers(viewer))
     assert response.status_code == 403
+
+
+def test_a_batch_sent_again_under_its_idempotency_key_is_stored_once(api: Api) -> None:
+    run_id = api.run(api.experiment())["id"]
+    url = f"{API}/runs/{run_id}/metrics"
+    body = {"keys": ["loss", "loss"], "values": [0.5, 0.4], "steps": [0, 1], "timestamps": [10, 11]}
+    keyed = api.headers() | {"Idempotency-Key": "batch-1"}
+    for _ in range(3):  # the answer of the first was lost: the client sends it again, twice
+        response = api.client.post(url, json=body, headers=keyed)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"stored": 2}
+    other = api.headers() | {"Idempotency-Key": "batch-2"}
+    assert api.client.post(url, json=body | {"steps": [2, 3]}, headers=other).json() == {"stored": 2}
+    history = api.client.get(f"{url}/loss", headers=api.headers()).json()["metrics"]
+    assert [m["step"] for m in history] == [0, 1, 2, 3]
+    events = api.client.get(f"{API}/audit", params={"limit": 1000}, headers=api.headers()).json()["events"]
+    assert [e["action"] for e in events].count("run.log_metrics") == 2  # a replay changes nothing
+
+
+def test_an_idempotency_key_is_checked(api: Api) -> None:
+    run_id = api.run(api.experiment())["id"]
+    url = f"{API}/runs/{run_id}/metrics"
+    body = {"keys": ["loss"], "values": [0.5], "steps": [0], "timestamps": [10]}
+    bad = api.client.post(url, json=body, headers=api.headers() | {"Idempotency-Key": "has space"})
+    assert bad.status_code == 400
+    assert "batch key" in bad.json()["error"]["message"]
+    assert api.client.post(url, json=body, headers=api.headers() | {"Idempotency-Key": "k"}).status_code == 200
+    reused = body | {"keys": ["loss", "loss"], "values": [1.0, 2.0], "steps": [1, 2], "timestamps": [1, 2]}
+    conflict = api.client.post(url, json=reused, headers=api.headers() | {"Idempotency-Key": "k"})
+    assert conflict.status_code == 400
+    assert conflict.json()["error"]["code"] == "already_exists"
+    assert "already used for a batch of 1 points" in conflict.json()["error"]["message"]
+    assert len(api.client.get(f"{url}/loss", headers=api.headers()).json()["metrics"]) == 1

@@ -60,7 +60,8 @@ def _cache_dir(home: str | Path | None) -> Path:
 class Client:
     """Runs, models, deployments, monitors, feedback, tokens and audit through one backend. `tracking_uri`:
     `http(s)://...` for a server, a directory (or unset: `LOOPML_TRACKING_URI`, else `LOOPML_HOME`, else
-    ./loopml-data) for embedded."""
+    ./loopml-data) for embedded. A metric batch that fails for a passing reason is retried for
+    `metric_retry_seconds` (default `LOOPML_METRIC_RETRY_SECONDS`, 300) before its points are given up."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class Client:
         http_client: httpx.Client | None = None,
         metric_batch_size: int = 10_000,
         metric_flush_seconds: float = 1.0,
+        metric_retry_seconds: float | None = None,
     ) -> None:
         if backend is None and http_client is not None:
             from loopml.client.http_backend import HttpBackend
@@ -80,7 +82,13 @@ class Client:
         self.backend: Backend = backend or _backend_for(tracking_uri, token, home)
         self.cache_dir = _cache_dir(home)
         """Where downloaded model packages are kept, by content digest."""
-        self.metrics = MetricBuffer(self.backend.log_metrics, metric_batch_size, metric_flush_seconds)
+        if metric_retry_seconds is None:
+            from loopml.settings import load_settings
+
+            metric_retry_seconds = load_settings().metric_retry_seconds
+        self.metrics = MetricBuffer(
+            self.backend.log_metrics, metric_batch_size, metric_flush_seconds, metric_retry_seconds
+        )
         self.experiments = Experiments(self)
         self.runs = Runs(self)
         self.tokens = Tokens(self)

@@ -18,7 +18,7 @@ from loopml.client.client import Client
 from loopml.client.model_packages import LoggedModel
 from loopml.client.models import Models
 from loopml.domain import ArtifactRecord, Dataset, ModelVersion, Run, RunStatus
-from loopml.errors import DeliveryFailed, InvalidInput
+from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
     from loopml.data import Contract
@@ -137,13 +137,7 @@ class ActiveRun:
         stack = _stack()
         if self in stack:
             stack.remove(self)
-        try:
-            self._client.metrics.flush()
-        except DeliveryFailed:
-            self.info = self._client.backend.end_run(self.id, RunStatus.FAILED.value)
-            raise
-        value = status.value if isinstance(status, RunStatus) else status
-        self.info = self._client.backend.end_run(self.id, value)
+        self.info = self._client.runs.end(self.id, status)
         return self.info
 
     def __enter__(self) -> ActiveRun:

@@ -100,10 +100,16 @@ class HttpBackend:
             try:
                 response = self._http.request(method, API + url, **kwargs)
                 break
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if attempt == CONNECT_RETRIES - 1:
                     raise RemoteError(f"cannot reach the loopml server at {self.uri}: {exc}") from exc
                 time.sleep(0.2 * 2**attempt)
+            except httpx.TransportError as exc:
+                # Sent, but the answer was lost (reset, timeout, cut off): the server may have applied it.
+                raise RemoteError(
+                    f"{method} {url} to the loopml server at {self.uri} got no complete answer "
+                    f"({type(exc).__name__}: {exc or 'no detail'})"
+                ) from exc
         if response.status_code >= 400:
             raise self._error(response)
         return response
@@ -184,12 +190,13 @@ class HttpBackend:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self._request("POST", f"/runs/{_path(run_id)}/tags", json={"tags": _stringify(tags)})
 
-    def log_metrics(self, run_id: str, batch: MetricColumns) -> int:
+    def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
         values: Sequence[float | str] = batch.values
         if not all(math.isfinite(v) for v in batch.values):
             values = [wire.encode_float(v) for v in batch.values]
         body = {"keys": batch.keys, "values": values, "steps": batch.steps, "timestamps": batch.timestamps}
-        return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body)["stored"])
+        headers = {} if batch_key is None else {"Idempotency-Key": batch_key}
+        return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body, headers=headers)["stored"])
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         url = f"/runs/{_path(run_id)}/metrics/{quote(key, safe='/')}"

@@ -108,8 +108,8 @@ class LocalBackend:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self.tracking.set_tags(self.principal, run_id, tags)
 
-    def log_metrics(self, run_id: str, batch: MetricColumns) -> int:
-        return self.tracking.log_metrics(self.principal, run_id, batch)
+    def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
+        return self.tracking.log_metrics(self.principal, run_id, batch, batch_key)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.tracking.metric_history(self.principal, run_id, key)

@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.client.metric_buffer import with_retries
 from loopml.domain import ArtifactRecord, Dataset, Metric, Page, Run, RunStatus
 from loopml.domain.validation import check_key
-from loopml.errors import InvalidInput, InvalidMetric
+from loopml.errors import DeliveryFailed, InvalidInput, InvalidMetric
 
 if TYPE_CHECKING:
     from loopml.client.client import Client
@@ -45,10 +46,27 @@ class Runs:
         return self._backend.get_run(run_id)
 
     def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
-        """Flush the run's metric points, then set its final status."""
-        self._client.metrics.flush()
+        """Flush the metric points, then set the run's final status: `FAILED` if points of this run were not
+        stored. A `DeliveryFailed` of the flush (of this run or another of the client) is raised after."""
+        try:
+            self._client.metrics.flush()
+        except DeliveryFailed as lost:
+            final = RunStatus.FAILED if run_id in lost.run_ids or not lost.run_ids else status
+            try:
+                self._set_status(run_id, final)
+            except Exception as exc:
+                raise DeliveryFailed(
+                    f"{lost.message}; run {run_id} could not be ended either: {type(exc).__name__}: {exc}",
+                    lost.run_ids,
+                ) from exc
+            raise
+        return self._set_status(run_id, status)
+
+    def _set_status(self, run_id: str, status: str | RunStatus) -> Run:
+        """Set the run's status, retrying passing failures (server unreachable, reset, timeout) for up to
+        the client's `metric_retry_seconds`: setting a status twice is harmless."""
         value = status.value if isinstance(status, RunStatus) else status
-        return self._backend.end_run(run_id, value)
+        return with_retries(lambda: self._backend.end_run(run_id, value), self._client.metrics.retry_seconds)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Queue one point (sent in the background; `flush()` or `end()` waits for delivery).

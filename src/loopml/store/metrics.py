@@ -11,8 +11,10 @@ from sqlalchemy import Connection, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loopml.domain import Metric, MetricColumns
-from loopml.store.audit import AuditLog
-from loopml.store.schema import latest_metrics, metric_chunks
+from loopml.errors import AlreadyExists
+from loopml.store.audit import AuditLog, now_ms
+from loopml.store.schema import latest_metrics, metric_batches, metric_chunks
+from loopml.store.upsert import insert_if_missing
 
 _MAX_KEYS_IN_AUDIT = 50
 
@@ -28,8 +30,14 @@ class MetricRepository:
     def __init__(self, conn: Connection, audit: AuditLog) -> None:
         self._conn, self._audit = conn, audit
 
-    def log(self, run_id: str, batch: MetricColumns) -> int:
-        """Append the batch to the run's history and move each key's latest value forward."""
+    def log(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
+        """Append the batch to the run's history and move each key's latest value forward.
+
+        With a `batch_key`, a batch this run has already applied under that key is not stored again: the
+        answer is the count stored the first time. The key is recorded first, so a concurrent twin waits
+        for this transaction and then sees it (PostgreSQL), or is queued behind it (SQLite)."""
+        if batch_key is not None and not self._claim(run_id, batch_key, len(batch)):
+            return self._applied(run_id, batch_key, len(batch))
         if not len(batch):
             return 0
         steps = np.asarray(batch.steps, dtype=np.int64)
@@ -83,6 +91,23 @@ class MetricRepository:
             after={"points": len(batch), "keys": keys[:_MAX_KEYS_IN_AUDIT], "key_count": len(keys)},
         )
         return len(batch)
+
+    def _claim(self, run_id: str, batch_key: str, points: int) -> bool:
+        row = {"run_id": run_id, "batch_key": batch_key, "points": points, "created_at": now_ms()}
+        return insert_if_missing(self._conn, metric_batches, row, ["run_id", "batch_key"])
+
+    def _applied(self, run_id: str, batch_key: str, points: int) -> int:
+        stored = self._conn.execute(
+            select(metric_batches.c.points).where(
+                metric_batches.c.run_id == run_id, metric_batches.c.batch_key == batch_key
+            )
+        ).scalar_one()
+        if stored != points:
+            raise AlreadyExists(
+                f"batch key {batch_key!r} of run {run_id} was already used for a batch of {stored} points, "
+                f"not {points}: give each batch its own key"
+            )
+        return int(stored)
 
     def _move_latest(self, rows: list[dict[str, object]]) -> None:
         dialect = sqlite if self._conn.dialect.name == "sqlite" else postgresql

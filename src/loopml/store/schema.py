@@ -116,6 +116,17 @@ latest_metrics = Table(
     Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
 )
 
+metric_batches = Table(
+    "metric_batches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("batch_key", String(64), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""The idempotency keys of the metric batches applied to each run, written in the transaction that stores
+the points: a batch sent again after a commit its sender did not see is recognised and stored only once."""
+
 datasets = Table(
     "datasets",
     metadata,

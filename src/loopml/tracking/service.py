@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -37,6 +38,7 @@ MAX_RESULTS = 50_000
 MAX_ID = 2**31 - 1
 """Experiment ids are 32-bit in the schema; a larger id cannot exist (and PostgreSQL would reject it)."""
 _DIGEST_CHARS = set("0123456789abcdef")
+_BATCH_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class TrackingService:
@@ -171,13 +173,20 @@ class TrackingService:
             self._visible_run(unit, principal, run_id)
             unit.runs.set_tags(run_id, checked)
 
-    def log_metrics(self, principal: Principal, run_id: str, batch: MetricColumns) -> int:
-        """Store every point of the batch or none (one transaction); returns how many were stored."""
+    def log_metrics(self, principal: Principal, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
+        """Store every point of the batch or none (one transaction); returns how many were stored.
+
+        `batch_key` (1 to 64 letters, digits, `_ - . :`) makes the call idempotent: a batch the run has
+        already applied under that key is not stored again, and the first answer is returned."""
         principal.require(Role.EDITOR)
+        if batch_key is not None and (not isinstance(batch_key, str) or not _BATCH_KEY.fullmatch(batch_key)):
+            raise InvalidInput(
+                f"a metric batch key must be 1 to 64 letters, digits, '_', '-', '.' or ':', got {batch_key!r}"
+            )
         check_metric_columns(batch.keys, batch.values, batch.steps, batch.timestamps)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
-            return unit.metrics.log(run_id, batch)
+            return unit.metrics.log(run_id, batch, batch_key)
 
     def metric_history(self, principal: Principal, run_id: str, key: str) -> list[Metric]:
         check_key("metric", key)

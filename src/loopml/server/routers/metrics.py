@@ -2,7 +2,8 @@
 
 Ingest skips pydantic: the body is read under `max_request_bytes`, parsed with orjson, turned into
 metric columns and stored in one transaction off the event loop. `{"stored": n}` is sent only after that
-transaction committed, so a 200 is the acknowledgement that nothing will be lost.
+transaction committed, so a 200 is the acknowledgement that nothing will be lost. A batch sent with an
+`Idempotency-Key` header is stored at most once, however often it is sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from loopml.server.json_body import read_json
 router = APIRouter(tags=["metrics"])
 
 MAX_POINTS = 100_000
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""Optional request header naming the batch: a batch the run already applied under that key is not stored
+again, and the answer is the same `{"stored": n}`, so a client may resend a batch whose answer it lost."""
 _COLUMNS = ("keys", "values", "steps", "timestamps")
 
 
@@ -76,7 +80,16 @@ def _columns(body: Any) -> MetricColumns:
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": MetricBatch.model_json_schema()}},
-        }
+        },
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_KEY,
+                "in": "header",
+                "required": False,
+                "description": "names the batch: sent again, it is stored once (1 to 64 of A-Z a-z 0-9 _ - . :)",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+            }
+        ],
     },
 )
 async def log_metrics(
@@ -84,7 +97,8 @@ async def log_metrics(
 ) -> dict[str, int]:
     body = await read_json(request, settings.max_request_bytes)
     points = _columns(body)
-    stored = await run_in_threadpool(tracking.log_metrics, principal, run_id, points)
+    batch_key = request.headers.get(IDEMPOTENCY_KEY)
+    stored = await run_in_threadpool(tracking.log_metrics, principal, run_id, points, batch_key)
     return {"stored": stored}
 
 

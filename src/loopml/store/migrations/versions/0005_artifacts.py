@@ -1,7 +1,7 @@
 """Audit log: an index on (action, entity_id), so `audit verify` can look up the creation row of every
 entity without scanning the log once per entity.
 
-Revision ID: 0005_artifacts
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_artifacts"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
