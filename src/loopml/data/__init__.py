@@ -22,7 +22,7 @@ from loopml.data.contracts import (
     compile_row_validator,
     infer_contract,
 )
-from loopml.data.profiles import ColumnProfile, Profile, build_profile, segment_rows
+from loopml.data.profiles import ColumnProfile, Profile, build_profile, negligible_spread, segment_rows
 from loopml.data.validation import CheckResult, ContractReport, validate_batch
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "build_profile",
     "compile_row_validator",
     "infer_contract",
+    "negligible_spread",
     "segment_rows",
     "validate_batch",
 ]
