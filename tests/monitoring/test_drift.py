@@ -169,6 +169,16 @@ def test_a_constant_reference_column_gives_finite_scores_and_sees_a_shift(noise:
     assert wasserstein_normalised(reference, same) == 0.0
 
 
+def test_a_small_real_spread_is_not_mistaken_for_a_constant() -> None:
+    reference = 0.5 + np.random.default_rng(10).normal(0, 1e-7, 1000)  # tiny, but far above float noise
+    current = np.full(10, 1e3)
+    expected = stats.wasserstein_distance(reference, current) / np.std(reference)
+    assert wasserstein_normalised(reference, current) == pytest.approx(expected, rel=1e-9)
+    column = build_profile(pd.DataFrame({"x": reference}))["x"]
+    assert column.edges is not None and len(column.edges) == 13
+    assert column_drift(column, current, method="wasserstein").score == pytest.approx(expected, rel=1e-9)
+
+
 def test_values_above_the_reference_range_get_a_bin_of_their_own() -> None:
     # a value equal to an edge falls in the bin above it, so the top bin of a 0/1 column held 1 and 2 alike
     rng = np.random.default_rng(9)

@@ -58,7 +58,8 @@ def wasserstein_normalised(reference: ArrayLike, current: ArrayLike) -> float:
     c = np.asarray(current, dtype=np.float64)
     distance = float(stats.wasserstein_distance(r, c))
     pooled = np.concatenate([r, c])
-    return _normalise(distance, float(np.std(r)), float(np.std(pooled)), float(np.max(np.abs(pooled))))
+    reference_spread = (float(np.std(r)), float(np.max(np.abs(r))))
+    return _normalise(distance, reference_spread, (float(np.std(pooled)), float(np.max(np.abs(pooled)))))
 
 
 def ks(reference: ArrayLike, current: ArrayLike) -> tuple[float, float]:
@@ -100,13 +101,14 @@ def _shares(values: ArrayLike) -> NDArray[np.float64]:
     return array / total if total > 0 else array
 
 
-def _normalise(distance: float, spread: float, pooled_spread: float, magnitude: float) -> float:
-    """`distance` in units of the reference's spread, or of the pooled one if the reference has none."""
-    if not negligible_spread(spread, magnitude):
-        return distance / spread
-    if negligible_spread(pooled_spread, magnitude):
+def _normalise(distance: float, reference: tuple[float, float], pooled: tuple[float, float]) -> float:
+    """`distance` in units of the reference's spread, or of the pooled one if the reference has none;
+    each spread comes with the largest absolute value it was measured on."""
+    if not negligible_spread(*reference):
+        return distance / reference[0]
+    if negligible_spread(*pooled):
         return 0.0
-    return distance / pooled_spread
+    return distance / pooled[0]
 
 
 # --- methods as configuration ------------------------------------------------------------------------
@@ -215,8 +217,9 @@ def _wasserstein(reference: ColumnProfile, current: CurrentValues) -> tuple[floa
     pooled_variance = (n * (spread**2 + (mean - pooled_mean) ** 2) + np.sum((values - pooled_mean) ** 2)) / (
         n + len(values)
     )
-    magnitude = max(abs(reference.min or 0.0), abs(reference.max or 0.0), float(np.max(np.abs(values))))
-    return _normalise(distance, spread, math.sqrt(pooled_variance), magnitude), None
+    magnitude = max(abs(reference.min or 0.0), abs(reference.max or 0.0))
+    pooled_magnitude = max(magnitude, float(np.max(np.abs(values))))
+    return _normalise(distance, (spread, magnitude), (math.sqrt(pooled_variance), pooled_magnitude)), None
 
 
 def _wasserstein_from_percentiles(reference: ColumnProfile, values: NDArray[np.float64]) -> float:
