@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from loopml.data import Column, ColumnProfile, Profile, Table, negligible_spread, segment_rows
+from loopml.data import SPREAD_TOLERANCE, Column, ColumnProfile, Profile, Table, negligible_spread, segment_rows
 from loopml.data import Source as DataSource
 from loopml.errors import InvalidInput
 
@@ -194,7 +194,14 @@ def _ks(reference: ColumnProfile, current: CurrentValues) -> tuple[float, float 
     values = current.numbers[np.isfinite(current.numbers)]
     if not len(values):
         return math.nan, None
-    return ks(reference.sample, values)
+    sample = np.asarray(reference.sample, dtype=np.float64)
+    magnitude = max(abs(reference.min or 0.0), abs(reference.max or 0.0))
+    if reference.mean is not None and negligible_spread(reference.std or 0.0, magnitude):
+        # a constant reference: float noise around it, on either side, is the constant itself
+        tolerance = SPREAD_TOLERANCE * max(1.0, magnitude)
+        sample = np.where(np.abs(sample - reference.mean) <= tolerance, reference.mean, sample)
+        values = np.where(np.abs(values - reference.mean) <= tolerance, reference.mean, values)
+    return ks(sample, values)
 
 
 def _wasserstein(reference: ColumnProfile, current: CurrentValues) -> tuple[float, float | None]:
