@@ -99,3 +99,43 @@ def test_bad_input_exits_2_with_a_message(cli: Cli, years: tuple[Path, Path], tm
     missing = cli("data", "profile", str(tmp_path / "nope.csv"))
     assert missing.exit_code == 2
     assert "no such file" in missing.output
+
+
+def test_drift_prints_each_column_and_exits_1_only_when_the_dataset_drifts(
+    cli: Cli, years: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, second = (str(p) for p in years)
+    result = cli("data", "drift", first, second)
+    assert result.exit_code == 0, result.output  # 5 of 16 columns drift: below the 50% share
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 2}
+    assert "yes" in rows["registered"] and "psi" in rows["registered"]
+    assert "yes" in rows["yr"]  # 0 all 2011, 1 all 2012: a constant column that moved
+    assert "no" in rows["hr"]
+    assert "no drift: 5 of 16 columns drifted" in result.output
+
+    drifted = cli("data", "drift", first, second, "--share-threshold", "0.3", "--json")
+    assert drifted.exit_code == 1
+    report = json.loads(drifted.output)
+    assert report["drifted"] is True
+    assert set(report["drifted_columns"]) == {"instant", "yr", "casual", "registered", "cnt"}
+
+    profile = tmp_path / "profile.json"
+    assert cli("data", "profile", first, "--out", str(profile)).exit_code == 0
+    chosen = ("--columns", "temp,hr", "--method", "temp=wasserstein", "--threshold", "hr=0.2", "--json")
+    from_profile = json.loads(cli("data", "drift", str(profile), second, *chosen).output)
+    assert from_profile == json.loads(cli("data", "drift", first, second, *chosen).output)
+    temp, hr = from_profile["columns"]
+    assert (temp["method"], hr["method"], hr["threshold"]) == ("wasserstein", "psi", 0.2)
+
+
+def test_drift_bad_input_exits_2_with_a_message(cli: Cli, years: tuple[Path, Path], tmp_path: Path) -> None:
+    first, second = (str(p) for p in years)
+    for args, message in (
+        ((first, str(tmp_path / "none.csv")), "no such file"),
+        ((first, second, "--method", "temp"), "--method takes COLUMN=VALUE"),
+        ((first, second, "--method", "temp=median"), "unknown drift method 'median'"),
+        ((first, second, "--columns", "tmep"), "no column 'tmep'"),
+    ):
+        result = cli("data", "drift", *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output

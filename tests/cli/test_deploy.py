@@ -67,6 +67,25 @@ def test_deploy_canary_status_rollback_history(cli: Cli, versions: None) -> None
     assert cli("deploy", "decisions", "bike-demand").exit_code == 0
 
 
+def test_decisions_number_steps_the_same_way_in_the_table_the_json_and_the_status(cli: Cli, versions: None) -> None:
+    assert cli("deploy", "bike-demand", "--model", "bike-demand@champion").exit_code == 0
+    started = cli("deploy", "bike-demand", "--model", "bike-demand@challenger", "--canary", "10,50,100", "--json")
+    assert started.exit_code == 0, started.output
+    client = loopml.Client(home=cli.home)
+    try:  # what the rollout controller does after a failed analysis of the first step
+        service = client.backend.deployments  # type: ignore[attr-defined]
+        canary = service.status(client.backend.principal, "bike-demand")  # type: ignore[attr-defined]
+        service.apply_analysis(canary, "failed", {}, "error rate too high", canary.updated_at + 1000)
+    finally:
+        client.close()
+    assert "step 1 of 10,50,100" in cli("deploy", "status", "bike-demand").stdout
+    [decision] = orjson.loads(cli("deploy", "decisions", "bike-demand", "--json").stdout)
+    assert decision["step"] == 1
+    table = cli("deploy", "decisions", "bike-demand").stdout
+    [row] = [line.split("│") for line in table.splitlines() if "rollback" in line]
+    assert row[3].strip() == "1"  # time, revision, step
+
+
 def test_deploy_mistakes_exit_2_with_what_to_fix(cli: Cli, versions: None) -> None:
     cases = [
         (["deploy", "x", "--model", "bike-demand/1", "--canary", "ten"], "comma-separated percentages"),

@@ -51,6 +51,16 @@ def test_numeric_statistics_match_numpy(frame: pd.DataFrame) -> None:
     assert column.distinct == len(np.unique(values))
 
 
+def test_atoms_are_the_distinct_values_with_their_counts_up_to_a_thousand() -> None:
+    few = build_profile(pd.DataFrame({"x": [3.0, 1.0, 3.0, 2.0, 3.0, np.nan]}))["x"]
+    assert (few.atoms, few.atom_counts, few.atom_error) == ([1.0, 2.0, 3.0], [1, 1, 3], 0.0)
+    many = build_profile(pd.DataFrame({"x": np.arange(5000.0)}))["x"]
+    assert many.atoms is not None and many.atom_counts is not None and many.atom_error is not None
+    assert len(many.atoms) == 1000 and many.atom_counts == [5] * 1000
+    assert many.atoms[:2] == [2.0, 7.0]  # the median of each group of 5 sorted values
+    assert many.atom_error == pytest.approx(1.2)  # each group of 5 moves 2 + 1 + 0 + 1 + 2 to its median
+
+
 def test_sample_is_seeded_bounded_and_drawn_from_the_column(frame: pd.DataFrame) -> None:
     first = build_profile(frame, sample_size=500, seed=3)["x"].sample
     again = build_profile(frame, sample_size=500, seed=3)["x"].sample

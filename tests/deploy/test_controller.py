@@ -93,7 +93,7 @@ def test_a_canary_failing_20_percent_of_requests_is_rolled_back_within_its_windo
     controller = RolloutController(world.deploy)
     within_window = canary.updated_at + 31_000
     [decision] = controller.tick(within_window)
-    assert (decision.outcome, decision.action, decision.step) == ("failed", "rollback", 0)
+    assert (decision.outcome, decision.action, decision.step) == ("failed", "rollback", 1)
     assert decision.metrics["candidate_error_rate"] == 0.2
     assert decision.metrics["stable_error_rate"] == 0.0
     assert decision.metrics["failed_checks"] == ["error_rate"]
@@ -133,7 +133,7 @@ def test_a_healthy_canary_is_promoted_through_its_steps(world: World) -> None:
     traffic(world.log_dir, step2.updated_at, (1, "stable"), 200, seed=3)
     traffic(world.log_dir, step2.updated_at, (2, "canary"), 200, seed=4)
     [second] = controller.tick(step2.updated_at + WINDOW_S * 1000)
-    assert (second.outcome, second.action, second.step) == ("success", "promote", 1)
+    assert (second.outcome, second.action, second.step) == ("success", "promote", 2)
     done = world.deploy.status(VIEWER, "bike-demand")
     assert (done.state, [(v.version, v.weight, v.role) for v in done.versions]) == ("promoted", [(2, 100, "stable")])
     assert [d.action for d in world.deploy.decisions(VIEWER, "bike-demand")] == ["advance", "promote"]

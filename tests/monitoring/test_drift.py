@@ -125,6 +125,68 @@ def test_profile_based_psi_equals_psi_of_the_bins() -> None:
     assert result.band in {"none", "moderate", "significant"}
 
 
+BIKE_NUMERIC = ("temp", "atemp", "hum", "windspeed", "casual", "registered", "cnt")
+
+
+def test_profile_wasserstein_equals_scipy_on_every_bike_sharing_column() -> None:
+    hours = pd.read_csv(HOUR_CSV)
+    first, second = hours[hours["yr"] == 0], hours[hours["yr"] == 1]
+    profile = build_profile(first, columns=list(BIKE_NUMERIC))
+    for name in BIKE_NUMERIC:
+        exact = stats.wasserstein_distance(first[name], second[name]) / np.std(first[name])
+        result = column_drift(profile[name], second[name].to_numpy(), method="wasserstein")
+        assert result.score == pytest.approx(exact, rel=1e-9), name
+
+
+def test_profile_wasserstein_of_a_continuous_column_stays_within_the_stored_bound() -> None:
+    hours = pd.read_csv(HOUR_CSV)
+    hours["registered_share"] = hours["registered"] / hours["cnt"]  # thousands of distinct values
+    first, second = hours[hours["mnth"] <= 6], hours[hours["mnth"] > 6]
+    column = build_profile(first, columns=["registered_share"])["registered_share"]
+    assert column.atoms is not None and len(column.atoms) == 1000 < column.distinct
+    assert column.atom_error is not None and column.std is not None
+    bound = column.atom_error / column.std
+    assert 0 < bound < 0.005
+    exact = stats.wasserstein_distance(first["registered_share"], second["registered_share"]) / column.std
+    result = column_drift(column, second["registered_share"].to_numpy(), method="wasserstein")
+    assert abs(result.score - exact) <= bound + 1e-12
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-17])
+def test_a_constant_reference_column_gives_finite_scores_and_sees_a_shift(noise: float) -> None:
+    rng = np.random.default_rng(8)
+    reference = 0.3 + noise * rng.choice([-1.0, 0.0, 1.0], 3000)  # 0.3 as float arithmetic leaves it
+    column = build_profile(pd.DataFrame({"x": reference}))["x"]
+    same, shifted = np.full(2000, 0.3), np.where(np.arange(2000) < 400, 1.3, 0.3)
+    for method in ("wasserstein", "psi", "jensen_shannon", "ks"):
+        unchanged = column_drift(column, same, method=method)
+        moved = column_drift(column, shifted, method=method)
+        assert np.isfinite(unchanged.score) and np.isfinite(moved.score), method
+        assert moved.drifted, method
+        assert (unchanged.score, unchanged.drifted) == (0.0, False), method
+    assert np.isfinite(wasserstein_normalised(reference, shifted))
+    assert wasserstein_normalised(reference, same) == 0.0
+
+
+def test_a_small_real_spread_is_not_mistaken_for_a_constant() -> None:
+    reference = 0.5 + np.random.default_rng(10).normal(0, 1e-7, 1000)  # tiny, but far above float noise
+    current = np.full(10, 1e3)
+    expected = stats.wasserstein_distance(reference, current) / np.std(reference)
+    assert wasserstein_normalised(reference, current) == pytest.approx(expected, rel=1e-9)
+    column = build_profile(pd.DataFrame({"x": reference}))["x"]
+    assert column.edges is not None and len(column.edges) == 13
+    assert column_drift(column, current, method="wasserstein").score == pytest.approx(expected, rel=1e-9)
+
+
+def test_values_above_the_reference_range_get_a_bin_of_their_own() -> None:
+    # a value equal to an edge falls in the bin above it, so the top bin of a 0/1 column held 1 and 2 alike
+    rng = np.random.default_rng(9)
+    column = build_profile(pd.DataFrame({"flag": rng.integers(0, 2, 5000)}))["flag"]
+    window = np.repeat([0, 1, 2], [800, 800, 400])
+    assert column_drift(column, window, method="psi").drifted
+    assert not column_drift(column, window[:1600], method="psi").drifted
+
+
 # --- defaults: false alarms and a known shift ---------------------------------------------------------
 
 

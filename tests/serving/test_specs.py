@@ -57,6 +57,18 @@ def test_parse_specs_reads_the_file_format_and_names_bad_fields(tmp_path: Path) 
         DeploymentSpec("a", (ServingVersion("m", 1, Path("p")), ServingVersion("m", 1, Path("q"))))
 
 
+def test_strategies_are_named_as_loopml_deploy_names_them_and_old_files_still_read() -> None:
+    def strategy(**fields: object) -> str:
+        item = {"name": "a", "versions": [{"model": "m", "version": 1, "package_dir": "p"}], **fields}
+        return parse_specs({"deployments": [item]})["a"].strategy
+
+    assert strategy() == "direct"
+    assert strategy(strategy="single") == "direct"  # what older deployments files say
+    assert strategy(strategy="ab") == "ab"
+    with pytest.raises(InvalidInput, match="'direct', 'canary', 'ab', 'shadow'"):
+        strategy(strategy="blue-green")
+
+
 def test_directory_source_hot_reloads_when_the_file_changes(packages: Packages, tmp_path: Path) -> None:
     write_specs(tmp_path, packages.v1, 1)
     host = ModelHost(DirectorySpecSource(tmp_path), poll_seconds=0.02)

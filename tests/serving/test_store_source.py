@@ -68,7 +68,7 @@ def test_specs_follow_the_store_and_packages_are_verified(stores: Stores) -> Non
     assert source.load() == {}  # not deployed yet
     stores.deploy.deploy(EDITOR, "bike-demand", "bike/1")
     [spec] = source.load().values()
-    assert (spec.name, spec.revision, spec.strategy) == ("bike-demand", 1, "single")
+    assert (spec.name, spec.revision, spec.strategy) == ("bike-demand", 1, "direct")
     [only] = spec.versions
     assert (only.label, only.weight) == ("bike/1", 100)
     assert (only.package_dir / "loopml-model.json").is_file()

@@ -96,6 +96,25 @@ def test_decisions_are_kept_with_their_numbers_and_audited(store: MetadataStore)
         assert last.after["metrics"] == numbers and last.after["outcome"] == "failed"
 
 
+def test_migration_0007_counts_the_steps_of_recorded_decisions_from_1(db_url: str) -> None:
+    from alembic import command
+
+    from loopml.store.migrations import _config, upgrade_to_head
+
+    old = MetadataStore.open(db_url, upgrade=False)
+    try:
+        command.upgrade(_config(old.engine), "0006")
+        with old.write("ann") as unit:
+            unit.deployments.save(unit.projects.get_or_create("default"), _deployment(1))
+        with old.write("controller") as unit:  # written before 0007: the first step was 0
+            unit.deployments.record_decision(RolloutDecision("bike-demand", 1, 0, "failed", {}, "why", 1000))
+        assert upgrade_to_head(old.engine)
+        with old.read() as unit:
+            assert [d.step for d in unit.deployments.decisions("bike-demand")] == [1]
+    finally:
+        old.close()
+
+
 def test_a_lease_has_one_holder_until_it_expires(store: MetadataStore) -> None:
     with store.write("a") as unit:
         assert unit.leases.acquire("rollout", "a", now_ms=1000, ttl_ms=100)

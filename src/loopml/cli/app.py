@@ -58,7 +58,12 @@ class LoopmlGroup(TyperGroup):
 app = typer.Typer(
     cls=LoopmlGroup,
     name="loopml",
-    help="loopml: experiment tracking, tokens and audit, on the embedded store or a loopml server.",
+    help=(
+        "loopml: the whole MLOps loop in one tool. Data profiles, contracts and drift; experiment tracking;"
+        " the model registry; serving replicas and batch scoring; deployments (direct, canary, shadow, A/B);"
+        " monitoring and alerts; tokens and the audit log. Works on the embedded store (no server needed) or"
+        " on a loopml server (--tracking-uri)."
+    ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
 )

@@ -3,6 +3,7 @@
 loopml data profile hour.csv --out profile.json
 loopml data contract infer hour-2011.csv > contract.yaml
 loopml data validate hour-2012.csv --contract contract.yaml     # exit 1 on a blocking violation
+loopml data drift hour-2011.csv hour-2012.parquet                # exit 1 when the dataset drifts
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
     from loopml.data import ColumnProfile, ContractReport, Profile
+    from loopml.monitoring import ColumnDrift, DriftReport
 
 app = typer.Typer(help="Data: profiles of datasets and data contracts (infer, validate).", no_args_is_help=True)
 contract_app = typer.Typer(help="Data contracts: infer one from a reference dataset.", no_args_is_help=True)
@@ -145,6 +147,95 @@ def _report_table(report: ContractReport) -> None:
         f"{verdict}: {len(report.results)} checks on {report.rows} rows, "
         f"{len(report.blocking)} blocking, {len(report.warnings)} warnings"
     )
+
+
+@app.command("drift")
+def drift(
+    reference: Annotated[
+        Path, typer.Argument(help="The reference: a .csv or .parquet file, or a profile .json.", show_default=False)
+    ],
+    current: Annotated[Path, typer.Argument(help="The current data: a .csv or .parquet file.", show_default=False)],
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns (default: every profiled one).")] = None,
+    method: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=METHOD: psi, wasserstein, ks, chi_square, jensen_shannon (repeat).")
+    ] = None,
+    threshold: Annotated[list[str] | None, typer.Option(help="COLUMN=NUMBER: a column's threshold (repeat).")] = None,
+    share_threshold: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of drifted columns at which the dataset drifts.")
+    ] = 0.5,
+    json: JsonOption = False,
+) -> None:
+    """Drift of CURRENT against REFERENCE, per column; exit 1 if the dataset drifts, 2 on bad input."""
+    from loopml.data import Profile, build_profile
+    from loopml.monitoring import dataset_drift
+
+    profile = Profile.from_json(_read(reference)) if reference.suffix.lower() == ".json" else build_profile(reference)
+    report = dataset_drift(
+        profile,
+        _data_file(current),
+        columns=_split(columns),
+        methods=_assignments(method, "--method", str),
+        thresholds=_assignments(threshold, "--threshold", float),
+        share_threshold=share_threshold,
+    )
+    if json:
+        output.print_json(report.to_dict())
+    else:
+        _drift_table(report)
+    if report.drifted:
+        raise typer.Exit(1)
+
+
+def _data_file(path: Path) -> Path:
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidInput(f"{path}: expected a .csv or .parquet file")
+    return path
+
+
+def _assignments(items: list[str] | None, option: str, kind: type[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        try:
+            found[key.strip()] = kind(value.strip())
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise InvalidInput(f"{option} takes COLUMN=VALUE, got {item!r}")
+    return found
+
+
+def _drift_table(report: DriftReport) -> None:
+    roles = [(report.prediction, "prediction"), (report.label, "label")]
+    rows = [*((r, "") for r in report.columns), *((r, role) for r, role in roles if r is not None)]
+    output.table(
+        f"{report.n_cur} rows against a reference of {report.n_ref}",
+        ["column", "method", "score", "threshold", "p-value", "drifted", "ref values", "current values", "note"],
+        (_drift_row(r, role) for r, role in rows),
+    )
+    console = output.stdout()
+    if report.missing_columns:
+        console.print(f"missing from the current data: {', '.join(report.missing_columns)}")
+    verdict = "[red]DRIFT[/red]" if report.drifted else "[green]no drift[/green]"
+    scored = sum(r.note is None for r in report.columns)
+    console.print(
+        f"{verdict}: {len(report.drifted_columns)} of {scored} columns drifted "
+        f"({report.drifted_share:.0%}; the dataset drifts at {report.share_threshold:.0%})"
+    )
+
+
+def _drift_row(r: ColumnDrift, role: str) -> list[object]:
+    return [
+        f"{r.column} ({role})" if role else r.column,
+        r.method,
+        output.number(r.score),
+        output.number(r.threshold),
+        "" if r.p_value is None else f"{r.p_value:.3g}",
+        "yes" if r.drifted else "no",
+        r.n_ref,
+        r.n_cur,
+        r.note or "",
+    ]
 
 
 def _examples(examples: list[dict[str, Any]]) -> str:

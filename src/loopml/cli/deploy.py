@@ -96,7 +96,7 @@ def _decisions_table(decisions: Sequence[RolloutDecision]) -> None:
     output.table(
         None,
         ["time", "revision", "step", "outcome", "action", "reason"],
-        ([output.iso_time(x.time), x.revision, x.step + 1, x.outcome, x.action, x.reason] for x in decisions),
+        ([output.iso_time(x.time), x.revision, x.step, x.outcome, x.action, x.reason] for x in decisions),
     )
 
 

@@ -5,7 +5,8 @@ only the profile, never the training data again. Per column it keeps counts and 
 
 - numeric: min/max, mean/std (population, ddof=0), 101 percentiles, bin edges at the quantiles
   1, 5, 10, 20, ..., 90, 95, 99 % (deciles plus tails, duplicates dropped) with the reference share of
-  each bin, and a seeded random sample of up to `sample_size` values (for KS on small windows);
+  each bin, a seeded random sample of up to `sample_size` values (for KS on small windows), and the
+  distribution in at most `ATOMS` weighted points (for the Wasserstein distance, see `ColumnProfile.atoms`);
 - categorical (strings, booleans): the `top_k` most frequent values with counts, the count of all
   others, and the cardinality;
 - datetime: min/max as seconds since the epoch (UTC).
@@ -29,6 +30,10 @@ from loopml.errors import InvalidInput
 FORMAT_VERSION = 1
 EDGE_PROBABILITIES = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 PERCENTILES = tuple(i / 100 for i in range(101))
+SPREAD_TOLERANCE = 1e-12
+"""A standard deviation at most this times max(1, largest |value|) is float noise: the column is constant."""
+ATOMS = 1000
+"""Most weighted points kept per numeric column for the Wasserstein distance (exact up to this many distinct values)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,14 @@ class ColumnProfile:
     categories: dict[str, int] | None = None
     """The top_k most frequent values (as text) and their counts, most frequent first."""
     other_count: int | None = None
+    atoms: list[float] | None = None
+    """The finite values as at most `ATOMS` increasing points weighted by `atom_counts`: every distinct value
+    with its count when there are at most `ATOMS` of them, else the median of each of `ATOMS` equal-count
+    groups of the sorted values."""
+    atom_counts: list[int] | None = None
+    atom_error: float | None = None
+    """1-Wasserstein distance between the finite values and the atoms (0 when they are the distinct values):
+    a Wasserstein distance computed from the atoms is within this of the one computed from all values."""
 
     @property
     def null_rate(self) -> float:
@@ -270,7 +283,7 @@ def profile_column(column: Column, *, top_k: int = 20, sample_rows: NDArray[np.i
     finite = ordered[low:high]
     summary: dict[str, Any] = {"infinite_count": len(ordered) - len(finite)}
     if len(finite):
-        edges = np.unique(sorted_quantiles(finite, EDGE_PROBABILITIES))
+        edges = _edges(finite)
         below = np.searchsorted(ordered, edges, side="left")
         bins = np.diff(np.concatenate(([0], below, [len(ordered)])))
         sample: list[float] = []
@@ -286,8 +299,44 @@ def profile_column(column: Column, *, top_k: int = 20, sample_rows: NDArray[np.i
             shares=(bins / len(ordered)).tolist(),
             quantiles=sorted_quantiles(finite, PERCENTILES).tolist(),
             sample=sample,
+            **_atoms(finite),
         )
     return ColumnProfile(**base, null_count=null_count, distinct=distinct, **summary)
+
+
+def _atoms(finite: NDArray[np.float64]) -> dict[str, Any]:
+    """`atoms`, `atom_counts` and `atom_error` of sorted finite values (see `ColumnProfile`)."""
+    starts = np.flatnonzero(np.concatenate(([True], finite[1:] != finite[:-1])))
+    if len(starts) <= ATOMS:
+        counts = np.diff(np.append(starts, len(finite)))
+        return {"atoms": finite[starts].tolist(), "atom_counts": counts.tolist(), "atom_error": 0.0}
+    # Contiguous groups of the sorted values, each moved to its median: that plan is monotone, so its cost
+    # is exactly the 1-Wasserstein distance between the values and the atoms.
+    counts = np.diff(np.linspace(0, len(finite), ATOMS + 1).astype(np.intp))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    medians = (finite[starts + (counts - 1) // 2] + finite[starts + counts // 2]) / 2
+    cost = float(np.abs(finite - np.repeat(medians, counts)).sum())
+    return {"atoms": medians.tolist(), "atom_counts": counts.tolist(), "atom_error": cost / len(finite)}
+
+
+def negligible_spread(std: float, magnitude: float) -> bool:
+    """Whether a standard deviation is float noise for values up to `magnitude` in absolute value."""
+    return std <= SPREAD_TOLERANCE * max(1.0, magnitude)
+
+
+def _edges(finite: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Interior bin edges of sorted finite values: the `EDGE_PROBABILITIES` quantiles, with one more edge
+    just above the maximum when values sit on the top edge, so values above the reference's range get a bin
+    of their own. A constant column (spread within `SPREAD_TOLERANCE`) gets the edges constant -/+ tolerance."""
+    low, high = float(finite[0]), float(finite[-1])
+    magnitude = max(abs(low), abs(high))
+    if negligible_spread(float(finite.std()), magnitude):
+        tolerance = SPREAD_TOLERANCE * max(1.0, magnitude)
+        return np.array([low - tolerance, high + tolerance])
+    edges = np.unique(sorted_quantiles(finite, EDGE_PROBABILITIES))
+    if edges[-1] >= high:
+        edges = np.append(edges, np.nextafter(high, np.inf))
+    return edges
 
 
 def sorted_quantiles(ordered: NDArray[np.float64], probabilities: Sequence[float]) -> NDArray[np.float64]:

@@ -331,7 +331,7 @@ class DeployService:
             decision = RolloutDecision(
                 deployment=current.name,
                 revision=current.revision,
-                step=step,
+                step=step + 1,
                 outcome=outcome,
                 metrics=numbers,
                 reason=reason,

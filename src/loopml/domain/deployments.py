@@ -89,6 +89,7 @@ class RolloutDecision:
     deployment: str
     revision: int
     step: int
+    """The canary step analysed, counted from 1 (as in `loopml deploy status` and the reasons)."""
     outcome: Outcome
     metrics: dict[str, Any]
     reason: str

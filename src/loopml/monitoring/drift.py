@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from loopml.data import Column, ColumnProfile, Profile, Table, segment_rows
+from loopml.data import SPREAD_TOLERANCE, Column, ColumnProfile, Profile, Table, negligible_spread, segment_rows
 from loopml.data import Source as DataSource
 from loopml.errors import InvalidInput
 
@@ -49,11 +49,17 @@ def psi(reference: ArrayLike, current: ArrayLike, *, floor: float = PSI_FLOOR) -
 
 
 def wasserstein_normalised(reference: ArrayLike, current: ArrayLike) -> float:
-    """Earth mover's distance between two samples, divided by the reference's standard deviation."""
+    """Earth mover's distance between two samples, divided by the reference's standard deviation.
+
+    A reference without spread (`loopml.data.negligible_spread`: std at most 1e-12 times max(1, |value|))
+    divides by the spread of both samples pooled instead, and scores 0 when that has none either.
+    """
     r = np.asarray(reference, dtype=np.float64)
     c = np.asarray(current, dtype=np.float64)
     distance = float(stats.wasserstein_distance(r, c))
-    return _normalise(distance, float(np.std(r)))
+    pooled = np.concatenate([r, c])
+    reference_spread = (float(np.std(r)), float(np.max(np.abs(r))))
+    return _normalise(distance, reference_spread, (float(np.std(pooled)), float(np.max(np.abs(pooled)))))
 
 
 def ks(reference: ArrayLike, current: ArrayLike) -> tuple[float, float]:
@@ -95,10 +101,14 @@ def _shares(values: ArrayLike) -> NDArray[np.float64]:
     return array / total if total > 0 else array
 
 
-def _normalise(distance: float, scale: float) -> float:
-    if scale > 0:
-        return distance / scale
-    return 0.0 if distance == 0 else math.inf
+def _normalise(distance: float, reference: tuple[float, float], pooled: tuple[float, float]) -> float:
+    """`distance` in units of the reference's spread, or of the pooled one if the reference has none;
+    each spread comes with the largest absolute value it was measured on."""
+    if not negligible_spread(*reference):
+        return distance / reference[0]
+    if negligible_spread(*pooled):
+        return 0.0
+    return distance / pooled[0]
 
 
 # --- methods as configuration ------------------------------------------------------------------------
@@ -184,21 +194,48 @@ def _ks(reference: ColumnProfile, current: CurrentValues) -> tuple[float, float 
     values = current.numbers[np.isfinite(current.numbers)]
     if not len(values):
         return math.nan, None
-    return ks(reference.sample, values)
+    sample = np.asarray(reference.sample, dtype=np.float64)
+    magnitude = max(abs(reference.min or 0.0), abs(reference.max or 0.0))
+    if reference.mean is not None and negligible_spread(reference.std or 0.0, magnitude):
+        # a constant reference: float noise around it, on either side, is the constant itself
+        tolerance = SPREAD_TOLERANCE * max(1.0, magnitude)
+        sample = np.where(np.abs(sample - reference.mean) <= tolerance, reference.mean, sample)
+        values = np.where(np.abs(values - reference.mean) <= tolerance, reference.mean, values)
+    return ks(sample, values)
 
 
 def _wasserstein(reference: ColumnProfile, current: CurrentValues) -> tuple[float, float | None]:
-    """From the stored percentiles: the mean absolute difference of the two quantile functions
-    (trapezoid rule on 0, 1, ..., 100 %), which is the 1-Wasserstein distance up to the grid's error."""
+    """The 1-Wasserstein distance between the profile's atoms (exactly the reference values when it has at
+    most `ATOMS` distinct values, else within `atom_error`) and the window's finite values."""
     assert current.numbers is not None
-    assert reference.quantiles is not None
     values = current.numbers[np.isfinite(current.numbers)]
     if not len(values):
         return math.nan, None
+    if reference.atoms is None or reference.atom_counts is None:
+        distance = _wasserstein_from_percentiles(reference, values)
+    else:
+        atoms = np.asarray(reference.atoms, dtype=np.float64)
+        weights = np.asarray(reference.atom_counts, dtype=np.float64)
+        distance = float(stats.wasserstein_distance(atoms, values, u_weights=weights))
+    # the spread of reference and window pooled, from the reference's moments, for a constant reference
+    mean, spread = reference.mean or 0.0, reference.std or 0.0
+    n = reference.value_count - reference.infinite_count
+    pooled_mean = (n * mean + values.sum()) / (n + len(values))
+    pooled_variance = (n * (spread**2 + (mean - pooled_mean) ** 2) + np.sum((values - pooled_mean) ** 2)) / (
+        n + len(values)
+    )
+    magnitude = max(abs(reference.min or 0.0), abs(reference.max or 0.0))
+    pooled_magnitude = max(magnitude, float(np.max(np.abs(values))))
+    return _normalise(distance, (spread, magnitude), (math.sqrt(pooled_variance), pooled_magnitude)), None
+
+
+def _wasserstein_from_percentiles(reference: ColumnProfile, values: NDArray[np.float64]) -> float:
+    """Profiles written before atoms were kept: the mean absolute difference of the quantile functions
+    (trapezoid rule on 0, 1, ..., 100 %), which is the 1-Wasserstein distance up to the grid's error."""
+    assert reference.quantiles is not None
     grid = np.linspace(0.0, 1.0, len(reference.quantiles))
     gap = np.abs(np.quantile(values, grid) - np.asarray(reference.quantiles))
-    distance = float(np.sum((gap[1:] + gap[:-1]) / 2) / (len(gap) - 1))
-    return _normalise(distance, reference.std or 0.0), None
+    return float(np.sum((gap[1:] + gap[:-1]) / 2) / (len(gap) - 1))
 
 
 METHODS: dict[str, DriftMethod] = {}

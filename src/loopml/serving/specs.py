@@ -32,7 +32,9 @@ __all__ = [
 
 DEPLOYMENTS_FILE = "deployments.json"
 ROLES = ("stable", "canary", "shadow")
-STRATEGIES = ("single", "canary", "ab", "shadow")
+STRATEGIES = ("direct", "canary", "ab", "shadow")
+"""As `loopml deploy` names them; `single`, the name of `direct` in older deployments files, is read as `direct`."""
+LEGACY_STRATEGIES = {"single": "direct"}
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,13 @@ class DeploymentSpec:
     versions: tuple[ServingVersion, ...]
     revision: int = 0
     sticky_key: str | None = None
-    strategy: str = "single"
+    strategy: str = "direct"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise InvalidInput(f"a deployment name must be a non-empty string without '/', got {self.name!r}")
         object.__setattr__(self, "versions", tuple(self.versions))
+        object.__setattr__(self, "strategy", LEGACY_STRATEGIES.get(self.strategy, self.strategy))
         if self.strategy not in STRATEGIES:
             raise InvalidInput(f"deployment {self.name!r}: strategy must be one of {STRATEGIES}")
         keys = [v.key for v in self.versions]
@@ -182,7 +185,7 @@ def parse_specs(data: object, *, base: Path | None = None) -> dict[str, Deployme
                 versions=tuple(versions),
                 revision=_field(obj, "revision", int, where, 0),
                 sticky_key=_field(obj, "sticky_key", str, where, None),
-                strategy=_field(obj, "strategy", str, where, "single"),
+                strategy=_field(obj, "strategy", str, where, "direct"),
             )
         )
     return _by_name(specs)

@@ -30,8 +30,6 @@ __all__ = ["StoreSpecSource"]
 
 logger = logging.getLogger("loopml.serving")
 
-_STRATEGY = {"direct": "single", "canary": "canary", "shadow": "shadow", "ab": "ab"}
-
 
 class StoreSpecSource:
     """The deployments `names` as stored in `store`, with their packages fetched from `artifacts` into
@@ -111,7 +109,7 @@ class StoreSpecSource:
                 versions=serving,
                 revision=deployment.revision,
                 sticky_key=deployment.sticky_key,
-                strategy=_STRATEGY[deployment.strategy],
+                strategy=deployment.strategy,
             )
         return specs
 
