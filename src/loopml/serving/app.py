@@ -161,9 +161,11 @@ class ServingApp:
                 return await self._oip_metadata(send, name, version, rid)
             if rest == ["ready"]:
                 try:
-                    self._version_choice(self.host.route(name), version)
+                    self._version_choice(self._route(name), version)
                 except NotFound as error:
                     return await self._error(send, _OIP, 404, "not_found", error.message, rid)
+                except _HttpError as error:
+                    return await self._error(send, _OIP, error.status, error.code, error.message, rid)
                 return await _send(send, 200, orjson.dumps({"name": name, "ready": True}), _JSON, rid)
         elif method in ("GET", "HEAD"):
             if parts == ["v2"]:
@@ -178,10 +180,12 @@ class ServingApp:
 
     async def _oip_metadata(self, send: Send, name: str, version: int | None, rid: str) -> None:
         try:
-            route = self.host.route(name)
+            route = self._route(name)
             choice = self._version_choice(route, version)
         except NotFound as error:
             return await self._error(send, _OIP, 404, "not_found", error.message, rid)
+        except _HttpError as error:
+            return await self._error(send, _OIP, error.status, error.code, error.message, rid)
         model = choice.served.model
         signature = model.converter.signature
         outputs = signature.outputs
@@ -220,7 +224,7 @@ class ServingApp:
         gauge = None
         parsed: Any = None
         try:
-            route = self._single_route() if deployment is None else self.host.route(deployment)
+            route = self._single_route() if deployment is None else self._route(deployment)
             outcome.deployment = route.spec.name
             gauge = self.metrics.in_flight_gauge(route.spec.name)
             gauge.inc()
@@ -240,7 +244,7 @@ class ServingApp:
                 request_id = parsed["id"]  # no X-Request-Id header: the OIP id names the request in logs
             # the body was read (an await): the table may have been swapped since; route on the current one, and
             # acquire the version before the next await so it cannot be unloaded under this request
-            route = self._single_route() if deployment is None else self.host.route(deployment)
+            route = self._single_route() if deployment is None else self._route(deployment)
             sticky_field = route.spec.sticky_key
             key = _sticky_key(headers, protocol, parsed, sticky_field)
             outcome.sticky_key = key
@@ -281,7 +285,7 @@ class ServingApp:
             outcome.status = 499
         except Exception as error:  # every error becomes an answer in the protocol's shape
             status, code, message = _classify(error)
-            if status >= 500:
+            if status >= 500 and code not in ("deployment_unavailable", "unavailable"):  # those: logged at load
                 logger.error("prediction request %s failed", request_id, exc_info=error)
             outcome.status = status
             outcome.refused_by_contract = code == "contract_violation"
@@ -437,14 +441,30 @@ class ServingApp:
         except Exception:
             logger.exception("the request log refused a record (request %s)", record.request_id)
 
+    def _route(self, deployment: str) -> Route:
+        """The deployment's route; a 503 with the reason when its model versions failed to load here."""
+        try:
+            return self.host.route(deployment)
+        except NotFound:
+            reason = self.host.load_errors.get(deployment)
+            if reason is None:
+                raise
+            raise _HttpError(
+                503, "deployment_unavailable", f"deployment {deployment!r} is unavailable on this replica: {reason}"
+            ) from None
+
     def _single_route(self) -> Route:
         routes = self.host.routes
-        if len(routes) == 1:
+        if len(routes) == 1 and not self.host.load_errors.keys() - routes.keys():
             return next(iter(routes.values()))
+        failed = sorted(self.host.load_errors.keys() - routes.keys())
+        if not routes and len(failed) == 1:
+            return self._route(failed[0])
         if not routes:
             raise _HttpError(503, "unavailable", "no deployment is loaded yet")
+        hosted = sorted({*routes, *failed})
         raise InvalidInput(
-            f"this server hosts {len(routes)} deployments ({', '.join(sorted(routes))}); /invocations needs exactly "
+            f"this server hosts {len(hosted)} deployments ({', '.join(hosted)}); /invocations needs exactly "
             "one: use POST /v1/deployments/{name}/predict or /v2/models/{name}/infer"
         )
 
@@ -490,6 +510,7 @@ class ServingApp:
         }
 
     def _on_change(self, host: ModelHost) -> None:
+        self.metrics.set_load_failures({(name, reason.split(":", 1)[0]) for name, reason in host.load_errors.items()})
         self.metrics.set_models(
             {
                 (name, c.version.model, str(c.version.version), c.version.role, c.served.model.flavor)
