@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, InvalidJson
-from loopml.serving.inputs import ModelInput, from_columns, from_records, from_rows
+from loopml.errors import InvalidInput
+from loopml.serving.inputs import ModelInput, from_columns, from_records, from_rows, load_json
 from loopml.serving.protocol import Answer
 
 __all__ = ["FORMATS", "InvocationsProtocol"]
@@ -37,10 +37,7 @@ class InvocationsProtocol:
     def parse(self, body: bytes, content_type: str) -> tuple[str, Any]:
         if content_type == "text/csv":
             return "csv", _parse_csv(body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        data = load_json(body)
         if not isinstance(data, dict):
             raise InvalidInput(f"the body must be a JSON object with one of {', '.join(FORMATS)}")
         found = [key for key in FORMATS if key in data]

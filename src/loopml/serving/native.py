@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, InvalidJson
-from loopml.serving.inputs import ModelInput, from_columns, from_records
+from loopml.errors import InvalidInput
+from loopml.serving.inputs import ModelInput, from_columns, from_records, load_json
 from loopml.serving.protocol import Answer
 
 __all__ = ["NativeProtocol"]
@@ -26,10 +26,7 @@ class NativeProtocol:
 
     def parse(self, body: bytes, content_type: str) -> dict[str, Any]:
         del content_type
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        data = load_json(body)
         if not isinstance(data, dict):
             raise InvalidInput('the body must be a JSON object with "records" or "columns"')
         if ("records" in data) == ("columns" in data):

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, InvalidJson
-from loopml.serving.inputs import ModelInput
+from loopml.errors import InvalidInput
+from loopml.serving.inputs import ModelInput, load_json
 from loopml.serving.protocol import Answer
 
 __all__ = ["DATATYPES", "OUTPUT_NAME", "OipProtocol", "datatype_of"]
@@ -28,6 +28,15 @@ _ELEMENT_TYPES: dict[str, frozenset[type]] = {
     **dict.fromkeys(_INTS, frozenset({int})),
     **dict.fromkeys(_FLOATS, frozenset({int, float})),
 }
+_RANGES: dict[str, tuple[int | float, int | float]] = {
+    **{f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
+    **{f"UINT{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)},
+    "FP16": (-65504.0, 65504.0),
+    "FP32": (-3.4028234663852886e38, 3.4028234663852886e38),
+    "FP64": (-1.7976931348623157e308, 1.7976931348623157e308),
+}
+"""The values each numeric datatype holds: every element is checked against them (a value out of range would
+wrap around or become infinity in the tensor the client meant to send)."""
 _DTYPE_TO_DATATYPE = {
     "bool": "BOOL",
     "float16": "FP16",
@@ -52,10 +61,7 @@ class OipProtocol:
 
     def parse(self, body: bytes, content_type: str) -> dict[str, Any]:
         del content_type
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        data = load_json(body)
         if not isinstance(data, dict):
             raise InvalidInput("an inference request must be a JSON object")
         if not data.keys() <= _REQUEST_FIELDS:
@@ -169,7 +175,20 @@ def _tensor(tensor: object, where: str) -> tuple[str, list[Any]]:
     if not set(map(type, values)) <= allowed:
         bad = next(v for v in values if type(v) not in allowed)
         raise InvalidInput(f"input {name!r}: datatype {datatype} cannot hold {type(bad).__name__} {bad!r}")
+    limits = _RANGES.get(datatype)
+    if limits is not None and values:
+        low, high = limits
+        if min(values) < low:
+            _range_error(name, datatype, next(v for v in values if v < low))
+        if max(values) > high:
+            _range_error(name, datatype, next(v for v in values if v > high))
     return name, values
+
+
+def _range_error(name: str, datatype: str, value: object) -> None:
+    low, high = _RANGES[datatype]
+    span = f"[-{high:g}, {high:g}]" if datatype in _FLOATS else f"[{low}, {high}]"
+    raise InvalidInput(f"input {name!r}: {value!r} is out of the range of {datatype} {span}; send a wider datatype")
 
 
 def _fields_error(tensor: dict[str, Any], where: str) -> None:
