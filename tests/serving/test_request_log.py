@@ -73,6 +73,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             outputs=[{"label": 1, "p": 0.9}, None, np.float64(0.5)],
         ),
         record(2, inputs={}, outputs=[], sticky_key=""),
+        record(3, outputs=["yes"], probabilities=[[0.25, 0.75]], classes=["no", "yes"]),
     ]
     with RequestLog(tmp_path, flush_ms=50) as log:
         for r in records:
@@ -95,6 +96,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": None,
             "inputs": '{"age":[30],"plan":["pro"]}',
             "outputs": "[0.25]",
+            "probabilities": None,
         },
         {
             "request_id": "1",
@@ -109,6 +111,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": "user-7",
             "inputs": '{"x":[1.5,null,3.0],"when":["2024-05-01","2024-05-01","2024-05-01"],"v":[4,4,4]}',
             "outputs": '[{"label":1,"p":0.9},null,0.5]',
+            "probabilities": None,
         },
         {
             "request_id": "2",
@@ -123,15 +126,31 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": "",
             "inputs": "{}",
             "outputs": "[]",
+            "probabilities": None,
+        },
+        {
+            "request_id": "3",
+            "time_ms": 1_700_000_000_003,
+            "deployment": "churn",
+            "model": "churn-model",
+            "version": 3,
+            "role": "stable",
+            "protocol": "native",
+            "status": 200,
+            "latency_ms": 1.5,
+            "sticky_key": None,
+            "inputs": '{"age":[33],"plan":["pro"]}',
+            "outputs": '["yes"]',
+            "probabilities": '{"classes":["no","yes"],"rows":[[0.25,0.75]]}',
         },
     ]
     meta = SegmentMeta.from_json(segment.with_suffix(".json").read_bytes())
     assert meta == SegmentMeta(
         name=segment.name,
-        rows=3,
+        rows=4,
         deployments=("churn", "fraud"),
         min_time_ms=1_700_000_000_000,
-        max_time_ms=1_700_000_000_002,
+        max_time_ms=1_700_000_000_003,
         sha256=hashlib.sha256(segment.read_bytes()).hexdigest(),
         size_bytes=segment.stat().st_size,
     )

@@ -68,6 +68,7 @@ class _Outcome:
     outputs: list[Any] | None = None
     sticky_key: str | None = None
     refused_by_contract: bool = False
+    probabilities: list[list[float]] | None = None
 
 
 class ServingApp:
@@ -254,6 +255,9 @@ class ServingApp:
             self.host.acquire(served)
             try:
                 model = served.model
+                wants_probabilities = protocol.method(parsed) == "predict_proba"
+                if wants_probabilities:
+                    model.check_probabilities()
                 data = protocol.to_input(parsed, model.converter.names, sticky_field)
                 matrix = model.converter.to_matrix(data)
                 if model.contract is not None:
@@ -263,6 +267,10 @@ class ServingApp:
                 counted = False
                 try:
                     outputs = await served.batcher.submit(matrix, data.rows)
+                    if wants_probabilities:  # not micro-batched: rarer, and a second call on the same matrix
+                        loop = asyncio.get_running_loop()
+                        found = await loop.run_in_executor(self.host.executor, model.predict_proba, matrix)
+                        outcome.probabilities = found.tolist()
                 except (ValueError, TypeError) as error:
                     # the input passed the signature and the model's own checks refused it (say, infinity where
                     # it wants finite numbers): the caller's data, not the server, has to change
@@ -278,6 +286,8 @@ class ServingApp:
                 model.version,
                 outputs,
                 signature_out.dtype if signature_out else None,
+                outcome.probabilities,
+                model.classes if outcome.probabilities is not None else None,
             )
             outcome.status = 200
             await _send(send, 200, protocol.answer(parsed, answer), _JSON, request_id, choice.version.label.encode())
@@ -356,6 +366,8 @@ class ServingApp:
                     status=200,
                     protocol=protocol.name,
                     sticky_key=outcome.sticky_key,
+                    probabilities=outcome.probabilities,
+                    classes=outcome.choice.served.model.classes if outcome.probabilities is not None else None,
                 )
             )
         for shadow in route.shadows:
