@@ -71,6 +71,11 @@ def classification_metrics(
     if positive is not None and known is not None and _text(positive) not in known:
         raise InvalidInput(f"the positive class {positive!r} is not one of the model's classes {known}")
     two = known if known is not None and len(known) == 2 and set(observed) <= set(known) else None
+    if two is not None and classes is not None:  # sorted by value, as scikit-learn orders `classes_`
+        try:
+            two = [_text(c) for c in sorted(classes)]
+        except TypeError:  # labels that do not compare: by their text
+            two = sorted(two)
     chosen = _text(positive) if positive is not None else _positive(two or observed)
     result = {"accuracy": float(np.mean(y == p))}
     if len(observed) <= 2 or two is not None:
