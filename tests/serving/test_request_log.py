@@ -414,3 +414,29 @@ def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     must_keep = [seq for seq, at in appended if at < cutoff]
     assert len(must_keep) > 1_000
     assert max(must_keep) < len(got), f"lost {max(must_keep) + 1 - len(got)} records older than the bound"
+
+
+def test_segments_written_before_the_probabilities_column_read_back_with_it_null(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    import pyarrow as pa
+
+    old_schema = pa.schema([field for field in SCHEMA if field.name != "probabilities"])
+    row = {field.name: value for field, value in zip(old_schema, _old_row(), strict=True)}
+    batch = pa.RecordBatch.from_pylist([row], schema=old_schema)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, old_schema) as writer:
+        writer.write_batch(batch)
+    body = sink.getvalue().to_pybytes()
+    opened = tmp_path / "segment-old-1.open"
+    opened.write_bytes(struct.pack(">4sIQ", b"LRB1", zlib.crc32(body), len(body)) + body)
+    columns, torn = read_open_segment(opened)
+    assert torn == 0 and columns["request_id"] == ["old"] and columns["probabilities"] == [None]
+    pq.write_table(pa.Table.from_batches([batch]), tmp_path / "old.parquet")
+    table = read_segments(tmp_path / "old.parquet")
+    assert table.schema == SCHEMA and table.column("probabilities").to_pylist() == [None]
+
+
+def _old_row() -> list[object]:
+    return ["old", 1, "churn", "churn-model", 3, "stable", "native", 200, 1.5, None, '{"age":[30]}', "[0.25]"]
