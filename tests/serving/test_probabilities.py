@@ -119,6 +119,14 @@ def test_oip_probabilities_output(served: tuple[TestClient, MemorySink], classif
         url, json={"inputs": oip_inputs(records), "parameters": {"predict_method": "predict_proba"}}
     ).json()
     assert by_parameter["outputs"][0]["data"] == tensor["data"]
+    metadata = client.get("/v2/models/level").json()
+    assert metadata["outputs"][1] == {
+        "name": "probabilities",
+        "datatype": "FP64",
+        "shape": [-1, 3],
+        "parameters": {"classes": classes},
+    }
+    assert [o["name"] for o in client.get("/v2/models/bike").json()["outputs"]] == ["predict"]
     unknown = client.post(url, json={"inputs": oip_inputs(records), "outputs": [{"name": "logits"}]})
     assert unknown.status_code == 400 and "probabilities" in unknown.json()["error"]
 

@@ -27,7 +27,7 @@ from loopml.serving.inputs import ModelInput
 from loopml.serving.invocations import InvocationsProtocol
 from loopml.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from loopml.serving.native import NativeProtocol
-from loopml.serving.oip import OipProtocol, datatype_of
+from loopml.serving.oip import PROBABILITIES, OipProtocol, datatype_of
 from loopml.serving.predictors import ServingModel
 from loopml.serving.protocol import Answer, WireProtocol
 from loopml.serving.records import RequestLogSink, RequestRecord
@@ -190,7 +190,7 @@ class ServingApp:
         model = choice.served.model
         signature = model.converter.signature
         outputs = signature.outputs
-        body = {
+        body: dict[str, Any] = {
             "name": name,
             "versions": [str(c.version.version) for c in route.by_version.values()],
             "platform": f"loopml-{model.flavor}",
@@ -203,6 +203,15 @@ class ServingApp:
                 }
             ],
         }
+        if model.classes is not None:  # a classifier: its probabilities can be asked for by name
+            body["outputs"].append(
+                {
+                    "name": PROBABILITIES,
+                    "datatype": "FP64",
+                    "shape": [-1, len(model.classes)],
+                    "parameters": {"classes": model.classes},
+                }
+            )
         return await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.version.label.encode())
 
     # --- the prediction path -------------------------------------------------------------------------------
