@@ -97,3 +97,50 @@ def test_positive_class_is_checked(world: World) -> None:
         world.monitoring.create_monitor(EDITOR, "bad", "churn", options={"positive_class": ["yes"]})
     performance = metrics_of(world, "typo", positive_class="Yes")
     assert "'Yes' is not one of the model's classes" in performance["error"]
+
+
+def test_probabilities_served_logged_and_scored_end_to_end(world: World, tmp_path: Path) -> None:
+    """A classifier answers probabilities over HTTP; the replica's request log publishes them; the monitor
+    scores them once labels arrive, as scikit-learn does on the same rows."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from starlette.testclient import TestClient
+
+    from loopml.monitoring import StoreSegmentPublisher
+    from loopml.registry import save_model
+    from loopml.serving import DeploymentSpec, ModelHost, ServingVersion, StaticSpecSource, create_serving_app
+    from loopml.serving.request_log import RequestLog
+
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame({"tenure": rng.normal(0, 1, 400), "spend": rng.normal(0, 1, 400)})
+    y = np.where(x["tenure"] + 0.5 * rng.normal(0, 1, 400) > 0, "stays", "leaves")
+    model = LogisticRegression().fit(x, y)
+    save_model(model, tmp_path / "pkg", input_example=x.iloc[:3])
+    world.register("churn")
+    spec = DeploymentSpec(name="churn", versions=(ServingVersion("churn", 1, tmp_path / "pkg"),))
+    log = RequestLog(
+        tmp_path / "replica-log", publisher=StoreSegmentPublisher(world.store, world.artifacts), flush_ms=20
+    )
+    app = create_serving_app(ModelHost(StaticSpecSource([spec])), request_log=log)
+    rows = x.iloc[:N].to_dict(orient="records")
+    ids = []
+    with TestClient(app) as client:
+        for row in rows:
+            answer = client.post(
+                "/v1/deployments/churn/predict", json={"records": [row], "output": "probabilities"}
+            ).json()
+            ids.append(answer["id"])
+    log.close()
+    truth = y[:N]
+    world.monitoring.record_feedback(
+        EDITOR, [{"request_id": i, "label": str(label)} for i, label in zip(ids, truth, strict=True)]
+    )
+    world.monitoring.create_monitor(EDITOR, "live", "churn", window=str(N), kinds=["metric_drop"])
+    world.monitoring.run_monitor(EDITOR, "live")
+    (window,) = world.monitoring.windows(VIEWER, "live")
+    assert window.performance is not None and window.labelled_rows == N
+    got = window.performance["metrics"]
+    proba = model.predict_proba(x.iloc[:N])
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(truth == "stays", proba[:, 1]))
+    assert got["log_loss"] == pytest.approx(skm.log_loss(truth, proba, labels=model.classes_))
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(truth, model.predict(x.iloc[:N])))
