@@ -78,3 +78,10 @@ def test_monitor_commands(cli: Cli, tmp_path: Path) -> None:
 def test_bad_labels_option_is_a_usage_error(cli: Cli) -> None:
     result = cli("monitor", "create", "m", "--deployment", "d", "--labels", "lag=2d")
     assert result.exit_code == 2 and "delay=DURATION" in result.output
+
+
+def test_positive_class_option(cli: Cli, tmp_path: Path) -> None:
+    seed(cli, tmp_path)
+    created = cli("monitor", "create", "m", "--deployment", "bike-demand", "--positive-class", "churned", "--json")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.output)["options"] == {"positive_class": "churned"}

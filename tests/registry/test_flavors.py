@@ -207,3 +207,77 @@ def test_an_onnx_file_path_is_saved_as_is(bike: tuple[pd.DataFrame, pd.Series], 
     assert (tmp_path / "package" / "model.onnx").read_bytes() == source.read_bytes()
     x = bike[0].iloc[:20]
     np.testing.assert_allclose(load_model(tmp_path / "package").predict(x), reference(x), rtol=1e-4)
+
+
+class BusyHours:
+    """A user classifier for the pyfunc flavor, with `classes_` and `predict_proba` as scikit-learn has them."""
+
+    classes_ = np.array(["busy", "quiet"])
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        busy = 1 / (1 + np.exp(-(x["hr"].to_numpy() - 12) / 3))
+        return np.column_stack([busy, 1 - busy])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+
+def _hgb_classifier(x: pd.DataFrame, y: pd.Series) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)  # predicts from compiled trees
+
+
+def _logistic_pipeline(x: pd.DataFrame, y: pd.Series) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+
+
+def _xgboost_classifier(x: pd.DataFrame, y: pd.Series) -> Any:
+    xgb = pytest.importorskip("xgboost")
+    codes = pd.Series(pd.Categorical(y).codes, index=y.index)  # XGBoost takes classes 0..k-1
+    return xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1).fit(x, codes)
+
+
+def _lightgbm_classifier(x: pd.DataFrame, y: pd.Series) -> Any:
+    lgb = pytest.importorskip("lightgbm")
+    return lgb.LGBMClassifier(n_estimators=8, num_leaves=7, verbose=-1, n_jobs=1).fit(x, y)
+
+
+CLASSIFIERS: dict[str, Callable[[pd.DataFrame, pd.Series], Any]] = {
+    "sklearn-hgb": _hgb_classifier,
+    "sklearn-pipeline": _logistic_pipeline,
+    "xgboost": _xgboost_classifier,
+    "lightgbm": _lightgbm_classifier,
+    "pyfunc": lambda _x, _y: BusyHours(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("classes", [2, 3])
+def test_classifiers_load_with_their_classes_and_predict_proba(
+    case: str, classes: int, bike: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    x, counts = bike
+    if classes == 2:
+        y = pd.Series(np.where(counts > 150, "busy", "quiet"), index=x.index)
+    else:
+        y = pd.Series(np.select([counts < 50, counts < 200], ["low", "mid"], "high"), index=x.index)
+    model = CLASSIFIERS[case](x, y)
+    save_model(model, tmp_path / "package", input_example=x.iloc[:5])
+    loaded = load_model(tmp_path / "package", trust_pickle=True)
+    assert loaded.classes == np.asarray(model.classes_).tolist()
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x), rtol=1e-6, atol=1e-9)
+
+
+def test_models_without_probabilities_say_so(saved) -> None:  # type: ignore[no-untyped-def]
+    from loopml.errors import InvalidInput
+
+    package = saved[0]
+    loaded = load_model(package.directory, trust_pickle=True)
+    assert loaded.classes is None
+    with pytest.raises(InvalidInput, match="no predict_proba"):
+        loaded.predict_proba(loaded.input_example)

@@ -73,6 +73,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             outputs=[{"label": 1, "p": 0.9}, None, np.float64(0.5)],
         ),
         record(2, inputs={}, outputs=[], sticky_key=""),
+        record(3, outputs=["yes"], probabilities=[[0.25, 0.75]], classes=["no", "yes"]),
     ]
     with RequestLog(tmp_path, flush_ms=50) as log:
         for r in records:
@@ -95,6 +96,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": None,
             "inputs": '{"age":[30],"plan":["pro"]}',
             "outputs": "[0.25]",
+            "probabilities": None,
         },
         {
             "request_id": "1",
@@ -109,6 +111,7 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": "user-7",
             "inputs": '{"x":[1.5,null,3.0],"when":["2024-05-01","2024-05-01","2024-05-01"],"v":[4,4,4]}',
             "outputs": '[{"label":1,"p":0.9},null,0.5]',
+            "probabilities": None,
         },
         {
             "request_id": "2",
@@ -123,15 +126,31 @@ def test_round_trip_keeps_every_field_exactly(tmp_path: Path) -> None:
             "sticky_key": "",
             "inputs": "{}",
             "outputs": "[]",
+            "probabilities": None,
+        },
+        {
+            "request_id": "3",
+            "time_ms": 1_700_000_000_003,
+            "deployment": "churn",
+            "model": "churn-model",
+            "version": 3,
+            "role": "stable",
+            "protocol": "native",
+            "status": 200,
+            "latency_ms": 1.5,
+            "sticky_key": None,
+            "inputs": '{"age":[33],"plan":["pro"]}',
+            "outputs": '["yes"]',
+            "probabilities": '{"classes":["no","yes"],"rows":[[0.25,0.75]]}',
         },
     ]
     meta = SegmentMeta.from_json(segment.with_suffix(".json").read_bytes())
     assert meta == SegmentMeta(
         name=segment.name,
-        rows=3,
+        rows=4,
         deployments=("churn", "fraud"),
         min_time_ms=1_700_000_000_000,
-        max_time_ms=1_700_000_000_002,
+        max_time_ms=1_700_000_000_003,
         sha256=hashlib.sha256(segment.read_bytes()).hexdigest(),
         size_bytes=segment.stat().st_size,
     )
@@ -395,3 +414,29 @@ def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     must_keep = [seq for seq, at in appended if at < cutoff]
     assert len(must_keep) > 1_000
     assert max(must_keep) < len(got), f"lost {max(must_keep) + 1 - len(got)} records older than the bound"
+
+
+def test_segments_written_before_the_probabilities_column_read_back_with_it_null(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    import pyarrow as pa
+
+    old_schema = pa.schema([field for field in SCHEMA if field.name != "probabilities"])
+    row = {field.name: value for field, value in zip(old_schema, _old_row(), strict=True)}
+    batch = pa.RecordBatch.from_pylist([row], schema=old_schema)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, old_schema) as writer:
+        writer.write_batch(batch)
+    body = sink.getvalue().to_pybytes()
+    opened = tmp_path / "segment-old-1.open"
+    opened.write_bytes(struct.pack(">4sIQ", b"LRB1", zlib.crc32(body), len(body)) + body)
+    columns, torn = read_open_segment(opened)
+    assert torn == 0 and columns["request_id"] == ["old"] and columns["probabilities"] == [None]
+    pq.write_table(pa.Table.from_batches([batch]), tmp_path / "old.parquet")
+    table = read_segments(tmp_path / "old.parquet")
+    assert table.schema == SCHEMA and table.column("probabilities").to_pylist() == [None]
+
+
+def _old_row() -> list[object]:
+    return ["old", 1, "churn", "churn-model", 3, "stable", "native", 200, 1.5, None, '{"age":[30]}', "[0.25]"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ import loopml
 from loopml.artifacts import open_artifact_store
 from loopml.deploy import DeployService, RolloutController
 from loopml.domain import Principal, Role
-from loopml.errors import ArtifactCorrupted
 from loopml.registry import RegistryService
 from loopml.serving import ModelHost, create_serving_app
 from loopml.serving.request_log import RequestLog
@@ -36,9 +36,24 @@ class Stores:
     store: MetadataStore
     deploy: DeployService
 
-    def source(self, cache: str = "cache") -> StoreSpecSource:
+    def source(self, cache: str = "cache", names: tuple[str, ...] = ("bike-demand",)) -> StoreSpecSource:
         blobs = open_artifact_store((self.home / "artifacts").resolve().as_uri())
-        return StoreSpecSource(self.store, blobs, ["bike-demand"], self.home / cache)
+        return StoreSpecSource(self.store, blobs, names, self.home / cache)
+
+    def tamper(self, version: int) -> None:
+        """Change one byte of the model file of `bike/<version>` in the artifact store (as an attacker or a
+        failing disk would), leaving the registry's digests as they were."""
+        with self.store.read() as unit:
+            model = unit.models.find("bike")
+            assert model is not None
+            found = unit.model_versions.get(model, version)
+            records = unit.artifacts.list(found.run_id, "model/")
+        [digest] = [r.digest for r in records if r.path == "model/model.skops"]
+        blob = self.home / "artifacts" / "blobs" / "sha256" / digest[:2] / digest[2:4] / digest
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.chmod(0o644)
+        blob.write_bytes(bytes(data))
 
 
 def _register_bike(home: Path, packages: Packages) -> None:
@@ -82,8 +97,9 @@ def test_specs_follow_the_store_and_packages_are_verified(stores: Stores) -> Non
     assert [v.label for v in source.load()["bike-demand"].versions] == ["bike/1"]  # a weight-0 canary is not loaded
     tampered = next(p for p in only.package_dir.iterdir() if p.name != "loopml-model.json")
     tampered.write_bytes(tampered.read_bytes() + b"x")
-    with pytest.raises(ArtifactCorrupted):
-        stores.source().load()  # a new replica on the same cache re-verifies what it finds
+    again = stores.source()  # a new replica on the same cache re-verifies what it finds
+    assert again.load() == {}
+    assert "ArtifactCorrupted" in again.failures["bike-demand"] and "bike/1" in again.failures["bike-demand"]
 
 
 def test_replica_logs_controller_promotes_replica_reloads(stores: Stores, packages: Packages) -> None:
@@ -178,3 +194,78 @@ def test_on_postgresql_a_replica_reloads_at_once_not_at_its_next_poll(
     finally:
         source.close()
         store.close()
+
+
+def _predict(http: httpx.Client, packages: Packages, name: str) -> httpx.Response:
+    return http.post(f"/v1/deployments/{name}/predict", json={"records": packages.records(1)})
+
+
+def test_a_package_failing_verification_at_start_takes_down_only_its_deployment(
+    stores: Stores, packages: Packages, caplog: pytest.LogCaptureFixture
+) -> None:
+    stores.deploy.deploy(EDITOR, "bike-demand", "bike/1")
+    stores.deploy.deploy(EDITOR, "bike-other", "bike/2")
+    stores.tamper(2)
+    source = stores.source(names=("bike-demand", "bike-other"))
+    app = create_serving_app(ModelHost(source, poll_seconds=0.05))
+    with (
+        caplog.at_level(logging.ERROR, logger="loopml.serving"),
+        LiveServer(app) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        healthy = _predict(http, packages, "bike-demand")
+        assert healthy.status_code == 200, healthy.text
+        assert healthy.json()["predictions"] == packages.expected(1, packages.records(1))
+        down = _predict(http, packages, "bike-other")
+        assert down.status_code == 503
+        message = down.json()["error"]["message"]
+        assert "bike-other" in message and "bike/2" in message and "ArtifactCorrupted" in message
+        ready = http.get("/v2/models/bike-other/ready")
+        assert ready.status_code == 503 and "ArtifactCorrupted" in ready.json()["error"]
+        assert http.get("/v2/models/bike-demand/ready").status_code == 200
+        assert http.get("/health").status_code == 200  # the replica serves its other deployment
+        assert "bike-other" in http.get("/healthz").json()["load_errors"]
+        metrics = http.get("/metrics").text
+        assert 'loopml_deployment_load_failures{deployment="bike-other",error="ArtifactCorrupted"} 1.0' in metrics
+        assert 'deployment="bike-demand",error=' not in metrics
+    logged = [r.getMessage() for r in caplog.records if "bike-other" in r.getMessage()]
+    assert logged and "ArtifactCorrupted" in logged[0]
+    assert len(logged) == 1  # once, not on every poll that retries it
+
+
+def test_a_package_failing_verification_on_a_hot_reload_leaves_the_others_updating(
+    stores: Stores, packages: Packages
+) -> None:
+    stores.deploy.deploy(EDITOR, "bike-demand", "bike/1")
+    stores.deploy.deploy(EDITOR, "bike-other", "bike/1")
+    source = stores.source(names=("bike-demand", "bike-other", "bike-new"))
+    app = create_serving_app(ModelHost(source, poll_seconds=0.05))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert _predict(http, packages, "bike-other").headers["x-loopml-model-version"] == "bike/1"
+        stores.tamper(2)
+        stores.deploy.deploy(EDITOR, "bike-other", "bike/2")  # its package no longer verifies
+        stores.deploy.deploy(EDITOR, "bike-new", "bike/2")  # a new deployment with nothing older to keep
+        wait_until(lambda: {"bike-other", "bike-new"} <= app.host.load_errors.keys(), timeout=60)
+        kept = _predict(http, packages, "bike-other")
+        assert kept.status_code == 200  # what it served before was verified when it was loaded
+        assert kept.headers["x-loopml-model-version"] == "bike/1"
+        new = _predict(http, packages, "bike-new")
+        assert new.status_code == 503 and "ArtifactCorrupted" in new.json()["error"]["message"]
+        assert "bike-other" in http.get("/healthz").json()["load_errors"]
+        # the healthy deployment still follows the store: its next version reaches it
+        _register_copy_of_v1(stores)
+        stores.deploy.deploy(EDITOR, "bike-demand", "bike/3")
+        wait_until(
+            lambda: _predict(http, packages, "bike-demand").headers["x-loopml-model-version"] == "bike/3", timeout=60
+        )
+        assert _predict(http, packages, "bike-other").headers["x-loopml-model-version"] == "bike/1"
+
+
+def _register_copy_of_v1(stores: Stores) -> None:
+    """`bike/3`: the package of `bike/1` registered again (a version whose package verifies)."""
+    with stores.store.read() as unit:
+        model = unit.models.find("bike")
+        assert model is not None
+        first = unit.model_versions.get(model, 1)
+    with loopml.Client(home=stores.home) as client:
+        client.models.create_version("bike", first.run_id, "model", first.manifest_digest, first.flavor)

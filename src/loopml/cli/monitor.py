@@ -56,10 +56,17 @@ def create(
     kinds: Annotated[
         str | None, typer.Option(help="Alert kinds, comma-separated: drift,prediction_drift,metric_drop,...")
     ] = None,
+    positive_class: Annotated[
+        str | None,
+        typer.Option(help="The positive class of binary precision, recall, F1 and ROC AUC (default: see docs)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Create a monitor of a deployment."""
     delay, key = _labels(labels)
+    options: dict[str, str] = {"key_column": key} if key else {}
+    if positive_class is not None:
+        options["positive_class"] = positive_class
     monitor = (
         state(ctx)
         .client()
@@ -73,7 +80,7 @@ def create(
             version=version,
             webhook=webhook,
             kinds=[x.strip() for x in kinds.split(",")] if kinds else None,
-            options={"key_column": key} if key else None,
+            options=options or None,
         )
     )
     if json:

@@ -1,7 +1,8 @@
 """Realised performance of a window once its labels arrived, in numpy (checked against scikit-learn in tests).
 
 Classification: accuracy, precision, recall, F1 (binary: of the positive class; more classes: macro average),
-ROC AUC (binary, from scores) and log loss (when the model logged probabilities). Regression: RMSE, MAE, MAPE
+ROC AUC (binary: of the positive class; more classes: macro one-vs-rest) and log loss, when the model logged
+class probabilities. Regression: RMSE, MAE, MAPE
 (as scikit-learn: |error| / max(|truth|, eps)) and R2.
 """
 
@@ -44,35 +45,76 @@ def infer_task(labels: Sequence[Any], predictions: Sequence[Any]) -> str:
 
 
 def classification_metrics(
-    labels: Sequence[Any], predictions: Sequence[Any], probabilities: Sequence[Sequence[float]] | None = None
+    labels: Sequence[Any],
+    predictions: Sequence[Any],
+    probabilities: Sequence[Sequence[float] | None] | None = None,
+    *,
+    classes: Sequence[Any] | None = None,
+    positive: Any = None,
 ) -> dict[str, float]:
-    """Metrics of predicted classes against labels; `probabilities` (one row of class probabilities per
-    prediction, classes in sorted order) adds log loss, and ROC AUC for two classes."""
+    """Metrics of predicted classes against labels.
+
+    `probabilities` (one row of class probabilities per prediction, or None for a row answered without them)
+    adds log loss and ROC AUC over the rows that have them: binary, the AUC of the positive class's column;
+    more classes, the macro average of one-vs-rest AUCs (scikit-learn's `multi_class="ovr"`) over the classes
+    both present and absent in the window. `classes` is the order of those columns (what the model logged);
+    without it, the labels' sorted order (integers 0..k-1 by value). `positive` is the positive class of binary
+    precision, recall, F1 and ROC AUC; by default "1", "True", "true" or "yes" when a class, else the second of
+    the two classes in sorted order (scikit-learn's `pos_label=1` for {0, 1}, and its `classes_` order).
+    """
     if len(labels) != len(predictions) or not labels:
         raise InvalidInput("classification metrics need as many predictions as labels, and at least one")
     y = np.asarray([_text(v) for v in labels])
     p = np.asarray([_text(v) for v in predictions])
-    classes = sorted(set(y.tolist()) | set(p.tolist()))
+    observed = sorted(set(y.tolist()) | set(p.tolist()))
+    known = [_text(c) for c in classes] if classes else None
+    if positive is not None and known is not None and _text(positive) not in known:
+        raise InvalidInput(f"the positive class {positive!r} is not one of the model's classes {known}")
+    two = known if known is not None and len(known) == 2 and set(observed) <= set(known) else None
+    if two is not None and classes is not None:  # sorted by value, as scikit-learn orders `classes_`
+        try:
+            two = [_text(c) for c in sorted(classes)]
+        except TypeError:  # labels that do not compare: by their text
+            two = sorted(two)
+    chosen = _text(positive) if positive is not None else _positive(two or observed)
     result = {"accuracy": float(np.mean(y == p))}
-    if len(classes) <= 2:
-        positive = _positive(classes)
-        precision, recall, f1 = _prf(y == positive, p == positive)
+    if len(observed) <= 2 or two is not None:
+        precision, recall, f1 = _prf(y == chosen, p == chosen)
     else:
-        scores = np.asarray([_prf(y == c, p == c) for c in classes])
+        scores = np.asarray([_prf(y == c, p == c) for c in observed])
         precision, recall, f1 = (float(v) for v in scores.mean(axis=0))
     result.update(precision=precision, recall=recall, f1=f1)
     if probabilities is not None and len(probabilities) == len(labels):
-        matrix = np.asarray(probabilities, dtype=np.float64)
-        if matrix.ndim == 2 and matrix.shape[1] >= 2:
-            label_classes = sorted(set(y.tolist()))
-            index = {c: i for i, c in enumerate(_class_order(label_classes, matrix.shape[1]))}
-            if all(c in index for c in y.tolist()):
-                rows = np.asarray([index[c] for c in y.tolist()])
-                clipped = np.clip(matrix / matrix.sum(axis=1, keepdims=True), _EPS, 1 - _EPS)
-                result["log_loss"] = float(-np.mean(np.log(clipped[np.arange(len(rows)), rows])))
-                if matrix.shape[1] == 2 and len(set(rows.tolist())) == 2:
-                    result["roc_auc"] = roc_auc(rows == 1, matrix[:, 1])
+        result.update(_probability_metrics(y, probabilities, known, chosen))
     return result
+
+
+def _probability_metrics(
+    y: NDArray[Any], probabilities: Sequence[Sequence[float] | None], known: list[str] | None, positive: str
+) -> dict[str, float]:
+    width = next((len(row) for row in probabilities if row is not None), 0)
+    keep = [i for i, row in enumerate(probabilities) if row is not None and len(row) == width]
+    if width < 2 or not keep:
+        return {}
+    matrix = np.asarray([probabilities[i] for i in keep], dtype=np.float64)
+    truth = y[keep].tolist()
+    order = known if known is not None and len(known) == width else _class_order(sorted(set(truth)), width)
+    index = {c: i for i, c in enumerate(order)}
+    if not all(c in index for c in truth):
+        return {}
+    rows = np.asarray([index[c] for c in truth])
+    found: dict[str, float] = {}
+    clipped = np.clip(matrix / matrix.sum(axis=1, keepdims=True), _EPS, 1 - _EPS)
+    found["log_loss"] = float(-np.mean(np.log(clipped[np.arange(len(rows)), rows])))
+    if width == 2:
+        column = index.get(positive, 1)
+        if len(set(rows.tolist())) == 2:
+            found["roc_auc"] = roc_auc(rows == column, matrix[:, column])
+        return found
+    areas = [roc_auc(rows == k, matrix[:, k]) for k in range(width) if 0 < int(np.sum(rows == k)) < len(rows)]
+    if areas:
+        found["roc_auc"] = float(np.mean(areas))
+    return found
 
 
 def _class_order(label_classes: list[str], width: int) -> list[str]:

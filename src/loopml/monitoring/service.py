@@ -50,7 +50,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 registration metric; `error_rate`: share of 5xx answers; `contract_violation_rate`: share of 400/422 answers
 (inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
 rows for performance) are recorded but not judged."""
-OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics"})
+OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "positive_class"})
 CONTRACT_STATUSES = (400, 422)
 MAX_WINDOWS_PER_RUN = 10_000
 _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
@@ -147,6 +147,9 @@ class MonitoringService:
             raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
         if checked_options.get("task") not in (None, "classification", "regression"):
             raise InvalidInput("task must be 'classification' or 'regression'")
+        positive = checked_options.get("positive_class")
+        if positive is not None and not isinstance(positive, str | int | bool):
+            raise InvalidInput("positive_class must be a class label: a string, an integer or a boolean")
         if model is not None:
             check_name("model", model)
         if version is not None and (model is None or isinstance(version, bool) or not isinstance(version, int)):
@@ -365,19 +368,29 @@ class MonitoringService:
             labels = unit.monitoring.labels(ids, keys)
         truth: list[Any] = []
         predicted: list[Any] = []
-        probabilities: list[list[float]] = []
+        probabilities: list[list[float] | None] = []
+        classes: list[Any] | None = None  # the class order of the logged probabilities (the first model's)
+        logged = records.probabilities()
         delays: list[float] = []
         for request_id, time_ms, columns, answers in requests:
             per_row = _row_labels(labels, request_id, columns, key_column, len(answers))
-            for answer, found in zip(answers, per_row, strict=True):
+            given = logged.get(request_id)
+            if given is not None and (len(given[1]) != len(answers) or classes not in (None, given[0])):
+                given = None
+            for row, (answer, found) in enumerate(zip(answers, per_row, strict=True)):
                 if found is None or found[0] is None:
                     continue
                 truth.append(found[0])
                 delays.append((found[1] - time_ms) / 1000)
-                if isinstance(answer, list) and answer and all(isinstance(v, int | float) for v in answer):
+                if given is not None:
+                    classes = given[0]
+                    probabilities.append([float(v) for v in given[1][row]])
+                    predicted.append(answer)
+                elif isinstance(answer, list) and answer and all(isinstance(v, int | float) for v in answer):
                     probabilities.append([float(v) for v in answer])
                     predicted.append(int(np.argmax(answer)))
                 else:
+                    probabilities.append(None)
                     predicted.append(answer)
         performance: dict[str, Any] = {"labelled_rows": len(truth), "metrics": {}, "reference": {}, "drops": {}}
         breaches = dict(window.breaches)
@@ -386,7 +399,11 @@ class MonitoringService:
             try:
                 metrics = (
                     classification_metrics(
-                        truth, predicted, probabilities if len(probabilities) == len(truth) else None
+                        truth,
+                        predicted,
+                        probabilities if any(p is not None for p in probabilities) else None,
+                        classes=classes,
+                        positive=monitor.options.get("positive_class"),
                     )
                     if task == "classification"
                     else regression_metrics(truth, predicted)

@@ -67,9 +67,11 @@ def read_records(artifacts: ArtifactStore, segments: Sequence[LogSegment], deplo
     tables = []
     for segment in segments:
         with artifacts.open(segment.sha256) as stream:
-            table = pq.read_table(pa.BufferReader(stream.read()), columns=[*_COLUMNS, "deployment"])
+            parquet = pq.ParquetFile(pa.BufferReader(stream.read()))
+        logged = [_PROBABILITIES] if _PROBABILITIES in parquet.schema_arrow.names else []
+        table = _with_probabilities(parquet.read(columns=[*_COLUMNS, "deployment", *logged]))
         keep = pc.and_(pc.equal(table["deployment"], deployment), pc.greater_equal(table["time_ms"], start))
-        tables.append(table.filter(keep).select(_COLUMNS))
+        tables.append(table.filter(keep).select([*_COLUMNS, _PROBABILITIES]))
     if not tables:
         return pa.table({name: pa.array([], type=t) for name, t in _EMPTY})
     joined = pa.concat_tables(tables)
@@ -88,7 +90,16 @@ _EMPTY = [
     ("status", pa.int32()),
     ("inputs", pa.string()),
     ("outputs", pa.string()),
+    ("probabilities", pa.string()),
 ]
+_PROBABILITIES = "probabilities"
+
+
+def _with_probabilities(table: pa.Table) -> pa.Table:
+    """`table` with the `probabilities` column (null in segments logged before it existed)."""
+    if _PROBABILITIES in table.column_names:
+        return table
+    return table.append_column(_PROBABILITIES, pa.nulls(table.num_rows, pa.string()))
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,21 @@ class Records:
             answers = orjson.loads(outputs)
             if isinstance(columns, dict) and isinstance(answers, list):
                 yield request_id, time_ms, columns, answers
+
+    def probabilities(self) -> dict[str, tuple[list[Any], list[list[float]]]]:
+        """(classes, one list of probabilities per row) of each request answered with class probabilities."""
+        found: dict[str, tuple[list[Any], list[list[float]]]] = {}
+        if _PROBABILITIES not in self.table.column_names:
+            return found
+        for request_id, text in zip(
+            self.table["request_id"].to_pylist(), self.table[_PROBABILITIES].to_pylist(), strict=True
+        ):
+            if text is None:
+                continue
+            logged = orjson.loads(text)
+            if isinstance(logged, dict) and isinstance(logged.get("classes"), list):
+                found[request_id] = (logged["classes"], logged.get("rows") or [])
+        return found
 
     def frame(self, prediction_column: str) -> tuple[pd.DataFrame, list[tuple[str, int, int]]]:
         """The inputs as one frame plus the prediction column (the predicted value, or the argmax index when the

@@ -113,6 +113,30 @@ class LoadedModel:
         """Predict without checking the signature (for benchmarks, and inputs already checked)."""
         return self._predictor.predict(data, params)
 
+    @property
+    def classes(self) -> list[Any] | None:
+        """A classifier's class labels, in the order of `predict_proba`'s columns; None for other models."""
+        classes = getattr(self._predictor, "classes", None)
+        found: list[Any] | None = classes() if callable(classes) else None
+        return found
+
+    def predict_proba(self, data: object) -> np.ndarray[Any, Any]:
+        """Class probabilities, (rows, classes) in the order of `classes`, after checking the signature.
+
+        `InvalidInput` for a model that has none (a regressor, a Booster, an ONNX graph).
+        """
+        signature = self.manifest.signature
+        return self.predict_proba_raw(data if signature is None else signature.enforce(data, self._extra_columns))
+
+    def predict_proba_raw(self, data: object) -> np.ndarray[Any, Any]:
+        """`predict_proba` without checking the signature (inputs already checked)."""
+        if self.classes is None:
+            raise InvalidInput(
+                f"this {self.manifest.flavor} model has no predict_proba (it is not a classifier that gives "
+                "probabilities): ask for predictions instead"
+            )
+        return np.asarray(self._predictor.predict_proba(data))  # type: ignore[attr-defined]
+
     def __repr__(self) -> str:
         return f"LoadedModel(flavor={self.manifest.flavor!r}, directory={str(self.directory)!r})"
 

@@ -27,7 +27,7 @@ from loopml.serving.inputs import ModelInput
 from loopml.serving.invocations import InvocationsProtocol
 from loopml.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from loopml.serving.native import NativeProtocol
-from loopml.serving.oip import OipProtocol, datatype_of
+from loopml.serving.oip import PROBABILITIES, OipProtocol, datatype_of
 from loopml.serving.predictors import ServingModel
 from loopml.serving.protocol import Answer, WireProtocol
 from loopml.serving.records import RequestLogSink, RequestRecord
@@ -68,6 +68,7 @@ class _Outcome:
     outputs: list[Any] | None = None
     sticky_key: str | None = None
     refused_by_contract: bool = False
+    probabilities: list[list[float]] | None = None
 
 
 class ServingApp:
@@ -161,9 +162,11 @@ class ServingApp:
                 return await self._oip_metadata(send, name, version, rid)
             if rest == ["ready"]:
                 try:
-                    self._version_choice(self.host.route(name), version)
+                    self._version_choice(self._route(name), version)
                 except NotFound as error:
                     return await self._error(send, _OIP, 404, "not_found", error.message, rid)
+                except _HttpError as error:
+                    return await self._error(send, _OIP, error.status, error.code, error.message, rid)
                 return await _send(send, 200, orjson.dumps({"name": name, "ready": True}), _JSON, rid)
         elif method in ("GET", "HEAD"):
             if parts == ["v2"]:
@@ -178,14 +181,16 @@ class ServingApp:
 
     async def _oip_metadata(self, send: Send, name: str, version: int | None, rid: str) -> None:
         try:
-            route = self.host.route(name)
+            route = self._route(name)
             choice = self._version_choice(route, version)
         except NotFound as error:
             return await self._error(send, _OIP, 404, "not_found", error.message, rid)
+        except _HttpError as error:
+            return await self._error(send, _OIP, error.status, error.code, error.message, rid)
         model = choice.served.model
         signature = model.converter.signature
         outputs = signature.outputs
-        body = {
+        body: dict[str, Any] = {
             "name": name,
             "versions": [str(c.version.version) for c in route.by_version.values()],
             "platform": f"loopml-{model.flavor}",
@@ -198,6 +203,15 @@ class ServingApp:
                 }
             ],
         }
+        if model.classes is not None:  # a classifier: its probabilities can be asked for by name
+            body["outputs"].append(
+                {
+                    "name": PROBABILITIES,
+                    "datatype": "FP64",
+                    "shape": [-1, len(model.classes)],
+                    "parameters": {"classes": model.classes},
+                }
+            )
         return await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.version.label.encode())
 
     # --- the prediction path -------------------------------------------------------------------------------
@@ -220,7 +234,7 @@ class ServingApp:
         gauge = None
         parsed: Any = None
         try:
-            route = self._single_route() if deployment is None else self.host.route(deployment)
+            route = self._single_route() if deployment is None else self._route(deployment)
             outcome.deployment = route.spec.name
             gauge = self.metrics.in_flight_gauge(route.spec.name)
             gauge.inc()
@@ -240,7 +254,7 @@ class ServingApp:
                 request_id = parsed["id"]  # no X-Request-Id header: the OIP id names the request in logs
             # the body was read (an await): the table may have been swapped since; route on the current one, and
             # acquire the version before the next await so it cannot be unloaded under this request
-            route = self._single_route() if deployment is None else self.host.route(deployment)
+            route = self._single_route() if deployment is None else self._route(deployment)
             sticky_field = route.spec.sticky_key
             key = _sticky_key(headers, protocol, parsed, sticky_field)
             outcome.sticky_key = key
@@ -250,6 +264,9 @@ class ServingApp:
             self.host.acquire(served)
             try:
                 model = served.model
+                wants_probabilities = protocol.method(parsed) == "predict_proba"
+                if wants_probabilities:
+                    model.check_probabilities()
                 data = protocol.to_input(parsed, model.converter.names, sticky_field)
                 matrix = model.converter.to_matrix(data)
                 if model.contract is not None:
@@ -259,6 +276,10 @@ class ServingApp:
                 counted = False
                 try:
                     outputs = await served.batcher.submit(matrix, data.rows)
+                    if wants_probabilities:  # not micro-batched: rarer, and a second call on the same matrix
+                        loop = asyncio.get_running_loop()
+                        found = await loop.run_in_executor(self.host.executor, model.predict_proba, matrix)
+                        outcome.probabilities = found.tolist()
                 except (ValueError, TypeError) as error:
                     # the input passed the signature and the model's own checks refused it (say, infinity where
                     # it wants finite numbers): the caller's data, not the server, has to change
@@ -274,6 +295,8 @@ class ServingApp:
                 model.version,
                 outputs,
                 signature_out.dtype if signature_out else None,
+                outcome.probabilities,
+                model.classes if outcome.probabilities is not None else None,
             )
             outcome.status = 200
             await _send(send, 200, protocol.answer(parsed, answer), _JSON, request_id, choice.version.label.encode())
@@ -281,7 +304,7 @@ class ServingApp:
             outcome.status = 499
         except Exception as error:  # every error becomes an answer in the protocol's shape
             status, code, message = _classify(error)
-            if status >= 500:
+            if status >= 500 and code not in ("deployment_unavailable", "unavailable"):  # those: logged at load
                 logger.error("prediction request %s failed", request_id, exc_info=error)
             outcome.status = status
             outcome.refused_by_contract = code == "contract_violation"
@@ -352,6 +375,8 @@ class ServingApp:
                     status=200,
                     protocol=protocol.name,
                     sticky_key=outcome.sticky_key,
+                    probabilities=outcome.probabilities,
+                    classes=outcome.choice.served.model.classes if outcome.probabilities is not None else None,
                 )
             )
         for shadow in route.shadows:
@@ -437,14 +462,30 @@ class ServingApp:
         except Exception:
             logger.exception("the request log refused a record (request %s)", record.request_id)
 
+    def _route(self, deployment: str) -> Route:
+        """The deployment's route; a 503 with the reason when its model versions failed to load here."""
+        try:
+            return self.host.route(deployment)
+        except NotFound:
+            reason = self.host.load_errors.get(deployment)
+            if reason is None:
+                raise
+            raise _HttpError(
+                503, "deployment_unavailable", f"deployment {deployment!r} is unavailable on this replica: {reason}"
+            ) from None
+
     def _single_route(self) -> Route:
         routes = self.host.routes
-        if len(routes) == 1:
+        if len(routes) == 1 and not self.host.load_errors.keys() - routes.keys():
             return next(iter(routes.values()))
+        failed = sorted(self.host.load_errors.keys() - routes.keys())
+        if not routes and len(failed) == 1:
+            return self._route(failed[0])
         if not routes:
             raise _HttpError(503, "unavailable", "no deployment is loaded yet")
+        hosted = sorted({*routes, *failed})
         raise InvalidInput(
-            f"this server hosts {len(routes)} deployments ({', '.join(sorted(routes))}); /invocations needs exactly "
+            f"this server hosts {len(hosted)} deployments ({', '.join(hosted)}); /invocations needs exactly "
             "one: use POST /v1/deployments/{name}/predict or /v2/models/{name}/infer"
         )
 
@@ -490,6 +531,7 @@ class ServingApp:
         }
 
     def _on_change(self, host: ModelHost) -> None:
+        self.metrics.set_load_failures({(name, reason.split(":", 1)[0]) for name, reason in host.load_errors.items()})
         self.metrics.set_models(
             {
                 (name, c.version.model, str(c.version.version), c.version.role, c.served.model.flavor)

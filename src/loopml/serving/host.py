@@ -7,6 +7,11 @@ longer named are unloaded once their in-flight requests finish. A poller calls `
 `poll_seconds`, or as soon as the source hears of a change (a store on PostgreSQL notifies), and applies what
 changed (hot reload); a spec that fails to load leaves that deployment on what it served before.
 
+A deployment fails alone: a package that does not verify (or load) makes only its own deployment unavailable
+(at start: the app answers 503 with the reason; on a hot reload: it keeps serving the versions it had loaded and
+verified before), while the other deployments of the replica serve and update as usual. The reason is in
+`load_errors`, logged once per new reason; the poller retries on every poll.
+
 Routing: each request goes to one live version, by weight. With a sticky key, `crc32(key) % total_weight`
 against the cumulative weights picks the version, so one key always meets one version while the weights hold.
 """
@@ -21,7 +26,7 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,11 +140,12 @@ class ModelHost:
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the source's deployments (errors propagate: a replica that cannot serve should not start)."""
+        """Load the source's deployments. A deployment that fails to load is left out (its reason in
+        `load_errors`) and the others serve; only a source that cannot be read at all fails the start."""
         if self._started:
             return
         specs = await asyncio.to_thread(self.source.load)
-        await self.apply(specs, strict=True)
+        await self.apply(specs, failures=_source_failures(self.source))
         self._started = True
         self._poller = asyncio.get_running_loop().create_task(self._poll(), name="loopml-spec-poller")
 
@@ -191,13 +197,22 @@ class ModelHost:
 
     # --- changing ----------------------------------------------------------------------------------------------
 
-    async def apply(self, specs: dict[str, DeploymentSpec], *, strict: bool = False) -> None:
+    async def apply(
+        self, specs: dict[str, DeploymentSpec], *, strict: bool = False, failures: Mapping[str, str] | None = None
+    ) -> None:
         """Load what `specs` need, then route to them. A deployment whose versions fail to load keeps its old
-        routing (and its error is in `load_errors`), unless `strict`, where the error propagates."""
+        routing (and its error is in `load_errors`), unless `strict`, where the error propagates. `failures`
+        names deployments the source could not give a spec for (say, a package that fails verification), with
+        the reason: they are treated as failed loads."""
         async with self._lock:
             loaded: dict[_ServedKey, Served] = {}
             applied: dict[str, DeploymentSpec] = {}
             errors: dict[str, str] = {}
+            for name, reason in (failures or {}).items():
+                self._report(name, reason)
+                errors[name] = reason
+                if name in self._specs:
+                    applied[name] = self._specs[name]
             for name, spec in specs.items():
                 try:
                     for version in spec.versions:
@@ -207,8 +222,8 @@ class ModelHost:
                 except Exception as error:
                     if strict:
                         raise
-                    logger.exception("deployment %r: cannot load its model versions; it keeps its old ones", name)
                     errors[name] = f"{type(error).__name__}: {error}"
+                    self._report(name, errors[name], error)
                     if name in self._specs:
                         applied[name] = self._specs[name]
                     continue
@@ -228,6 +243,13 @@ class ModelHost:
             if self.tune_gc and (loaded or len(served) != len(self._served)):
                 _tune_gc()
         self.on_change(self)
+
+    def _report(self, name: str, reason: str, error: Exception | None = None) -> None:
+        """Log a deployment's load failure once per new reason (the poller retries it on every poll)."""
+        if self.load_errors.get(name) == reason:
+            return
+        kept = "it keeps the versions it served" if name in self._specs else "it is unavailable"
+        logger.error("deployment %r cannot load its model versions (%s); %s", name, reason, kept, exc_info=error)
 
     async def _load(self, version: ServingVersion) -> Served:
         started = time.perf_counter()
@@ -261,9 +283,10 @@ class ModelHost:
             except Exception:
                 logger.exception("cannot read the deployment specs; serving what is loaded")
                 continue
-            if specs != self._specs or self.load_errors:
+            failures = _source_failures(self.source)
+            if specs != self._specs or self.load_errors or failures:
                 try:
-                    await self.apply(specs)
+                    await self.apply(specs, failures=failures)
                 except Exception:
                     logger.exception("cannot apply the new deployment specs; serving what is loaded")
 
@@ -297,6 +320,12 @@ class ModelHost:
         except ImportError:  # scikit-learn depends on it; without it the libraries keep their defaults
             return
         threadpoolctl.threadpool_limits(limits=self._model_threads)
+
+
+def _source_failures(source: SpecSource) -> Mapping[str, str]:
+    """The deployments the source's last `load` left out, with the reason (a source may not have any)."""
+    failures: Mapping[str, str] = getattr(source, "failures", {})
+    return failures
 
 
 def _tune_gc() -> None:

@@ -9,23 +9,51 @@ numeric or bool, else a DataFrame. Every refusal is an `InvalidInput` whose mess
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
+import orjson
 
-from loopml.errors import InvalidInput
+from loopml.errors import InvalidInput, InvalidJson
 from loopml.registry import Signature
 
-__all__ = ["InputConverter", "ModelInput", "from_columns", "from_records", "from_rows"]
+__all__ = ["InputConverter", "ModelInput", "from_columns", "from_records", "from_rows", "load_json"]
 
 _NONE = type(None)
 _INT_TYPES: frozenset[type] = frozenset({int})
 _FLOAT_TYPES: frozenset[type] = frozenset({int, float})
 _BOOL_TYPES: frozenset[type] = frozenset({bool})
 _STR_TYPES: frozenset[type] = frozenset({str})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TWO_TO_63 = 2.0**63
+
+
+# an integer literal of 19 digits or more (int64's largest has 19): perhaps past 64 bits
+_LONG_INTEGER = re.compile(rb"(?<![.\deE+-])-?\d{19,}(?![.\deE])")
+
+
+def load_json(body: bytes) -> object:
+    """A request body parsed as JSON, with integers exact.
+
+    orjson gives an integer literal past 64 bits as a float (2**64 + 1 as 1.8446744073709552e19, -2**63 - 1 as
+    -2**63 exactly), which would pass a range check it should fail. A body holding a literal that long (rare:
+    a scan of the bytes, a microsecond) is parsed again with the standard library, whose integers are exact.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+    if _LONG_INTEGER.search(body) is None:
+        return data
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        raise InvalidInput(f"the body holds a number that cannot be read: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -169,8 +197,8 @@ class InputConverter:
             set(map(type, chain.from_iterable([columns[name] for name in names]))) <= allowed
             for allowed, names in self._groups
         ):
-            matrix: np.ndarray[Any, Any] = np.array([columns[name] for name in self.names], dtype=self.dtype)
-            return np.ascontiguousarray(matrix.T)  # every value has its column's type: nothing more to check
+            # every value has its column's type: only the 64-bit range is left to check
+            return np.ascontiguousarray(self._numeric_matrix(columns).T)
         for name, kind, nullable, dtype in self._specs:
             values = columns[name]
             types = set(map(type, values))
@@ -187,8 +215,8 @@ class InputConverter:
                 continue
             self._check_values(name, kind, nullable, dtype, values)
         if self.numeric:
-            matrix = np.array([columns[name] for name in self.names], dtype=self.dtype)
-            return np.ascontiguousarray(matrix.T)
+            return np.ascontiguousarray(self._numeric_matrix(columns).T)
+        self._check_int64(columns)
         import pandas as pd
 
         frame = pd.DataFrame({name: columns[name] for name in self.names})
@@ -196,6 +224,30 @@ class InputConverter:
             if kind == "M":
                 frame[name] = pd.to_datetime(frame[name])
         return frame
+
+    def _numeric_matrix(self, columns: dict[str, list[Any]]) -> np.ndarray[Any, Any]:
+        """The (k, n) matrix of checked numeric columns; an integer outside int64 is refused, not cast (numpy
+        would raise for an int64 matrix, and silently round or overflow for a float64 one)."""
+        try:
+            matrix: np.ndarray[Any, Any] = np.array([columns[name] for name in self.names], dtype=self.dtype)
+        except OverflowError:
+            self._check_int64(columns)
+            raise
+        if self.dtype is np.float64 and (np.abs(matrix) >= _TWO_TO_63).any():  # NaN (a null) compares False
+            self._check_int64(columns)
+        return matrix
+
+    def _check_int64(self, columns: dict[str, list[Any]]) -> None:
+        """Refuse a JSON integer outside the 64-bit signed range, in any numeric column."""
+        for name, kind, _, dtype in self._specs:
+            if kind not in "if":
+                continue
+            for row, value in enumerate(columns[name]):
+                if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+                    raise InvalidInput(
+                        f"field {name!r}: the integer {value} in row {row} is outside the 64-bit range "
+                        f"[{_INT64_MIN}, {_INT64_MAX}] ({dtype})"
+                    )
 
     @staticmethod
     def _check_values(name: str, kind: str, nullable: bool, dtype: str, values: list[Any]) -> None:
@@ -208,7 +260,12 @@ class InputConverter:
                     continue
                 raise InvalidInput(f"field {name!r}: null in row {row}, but the model requires a value ({dtype})")
             if kind == "i" and type(value) is float and value.is_integer():
-                continue
+                if -_TWO_TO_63 <= value < _TWO_TO_63:
+                    continue
+                raise InvalidInput(
+                    f"field {name!r}: {value!r} in row {row} is outside the 64-bit integer range "
+                    f"[{_INT64_MIN}, {_INT64_MAX}] ({dtype})"
+                )
             if kind == "M" and isinstance(value, dt.date):
                 continue
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."

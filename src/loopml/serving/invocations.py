@@ -2,7 +2,9 @@
 
 JSON bodies hold exactly one of `dataframe_split` (`{"columns", "data"}`), `dataframe_records` (a list of
 rows as objects), `instances` or `inputs` (rows as objects, rows as lists in signature order, or an object
-of columns); `text/csv` bodies have a header row. The answer is `{"predictions": [...]}`; errors are
+of columns); `text/csv` bodies have a header row. `"params": {"predict_method": "predict_proba"}` asks a
+classifier for class probabilities, as MLflow's scikit-learn flavor takes it. The answer is
+`{"predictions": [...]}` (with predict_proba, one list of probabilities per row, in the model's class order); errors are
 `{"error_code": "BAD_REQUEST", "message": "..."}`, as MLflow's. Extra columns are dropped, as MLflow does.
 """
 
@@ -16,13 +18,14 @@ from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, InvalidJson
-from loopml.serving.inputs import ModelInput, from_columns, from_records, from_rows
+from loopml.errors import InvalidInput
+from loopml.serving.inputs import ModelInput, from_columns, from_records, from_rows, load_json
 from loopml.serving.protocol import Answer
 
-__all__ = ["FORMATS", "InvocationsProtocol"]
+__all__ = ["FORMATS", "PREDICT_METHODS", "InvocationsProtocol"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+PREDICT_METHODS = ("predict", "predict_proba")
 _ERROR_CODES = {
     "not_found": "RESOURCE_DOES_NOT_EXIST",
     "internal_error": "INTERNAL_ERROR",
@@ -34,13 +37,10 @@ class InvocationsProtocol:
     name = "invocations"
     content_types: tuple[str, ...] = ("application/json", "text/csv")
 
-    def parse(self, body: bytes, content_type: str) -> tuple[str, Any]:
+    def parse(self, body: bytes, content_type: str) -> tuple[str, Any, str]:
         if content_type == "text/csv":
-            return "csv", _parse_csv(body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+            return "csv", _parse_csv(body), "predict"
+        data = load_json(body)
         if not isinstance(data, dict):
             raise InvalidInput(f"the body must be a JSON object with one of {', '.join(FORMATS)}")
         found = [key for key in FORMATS if key in data]
@@ -52,12 +52,10 @@ class InvocationsProtocol:
         unknown = sorted(data.keys() - {*FORMATS, "params"})
         if unknown:
             raise InvalidInput(f"unknown field {unknown[0]!r}; the body holds one of {', '.join(FORMATS)} and params")
-        if data.get("params"):
-            raise InvalidInput("params are not supported by this model server (the model takes no params)")
-        return found[0], data[found[0]]
+        return found[0], data[found[0]], _predict_method(data.get("params"))
 
-    def sticky_value(self, parsed: tuple[str, Any], field: str) -> object:
-        kind, data = parsed
+    def sticky_value(self, parsed: tuple[str, Any, str], field: str) -> object:
+        kind, data, _ = parsed
         if kind == "csv":
             header, rows = data
             return rows[0][header.index(field)] if field in header and rows and len(rows[0]) == len(header) else None
@@ -75,9 +73,12 @@ class InvocationsProtocol:
             return values[0] if isinstance(values, list) and values else None
         return None
 
-    def to_input(self, parsed: tuple[str, Any], names: tuple[str, ...], ignore: str | None) -> ModelInput:
+    def method(self, parsed: tuple[str, Any, str]) -> str:
+        return parsed[2]
+
+    def to_input(self, parsed: tuple[str, Any, str], names: tuple[str, ...], ignore: str | None) -> ModelInput:
         del ignore  # extra columns are dropped here anyway
-        kind, data = parsed
+        kind, data, _ = parsed
         if kind == "csv":
             header, rows = data
             return from_rows(rows, names, where="csv rows", header=header, drop_unknown=True)
@@ -104,12 +105,28 @@ class InvocationsProtocol:
             return from_rows([[value] for value in data], names, where=kind)
         return from_records(data, names, where=kind, drop_unknown=True)
 
-    def answer(self, parsed: tuple[str, Any], answer: Answer) -> bytes:
-        del parsed
+    def answer(self, parsed: tuple[str, Any, str], answer: Answer) -> bytes:
+        if parsed[2] == "predict_proba":  # as MLflow's scikit-learn flavor: the probabilities are the predictions
+            return orjson.dumps({"predictions": answer.probabilities}, option=orjson.OPT_SERIALIZE_NUMPY)
         return orjson.dumps({"predictions": answer.outputs})
 
     def error(self, code: str, message: str) -> bytes:
         return orjson.dumps({"error_code": _ERROR_CODES.get(code, "BAD_REQUEST"), "message": message})
+
+
+def _predict_method(params: object) -> str:
+    """MLflow's `params={"predict_method": ...}` (its scikit-learn flavor's convention): predict or predict_proba."""
+    if params is None:
+        return "predict"
+    if not isinstance(params, dict):
+        raise InvalidInput('params must be an object, e.g. {"predict_method": "predict_proba"}')
+    unknown = sorted(params.keys() - {"predict_method"})
+    if unknown:
+        raise InvalidInput(f"unknown key {unknown[0]!r} in params: this model server takes only predict_method")
+    method = params.get("predict_method", "predict")
+    if method not in PREDICT_METHODS:
+        raise InvalidInput(f"predict_method must be one of {', '.join(PREDICT_METHODS)}, got {method!r}")
+    return str(method)
 
 
 def _parse_csv(body: bytes) -> tuple[list[str], list[list[Any]]]:

@@ -8,6 +8,9 @@
     loopml_shadow_requests_total{deployment,model,version,outcome}    counter (answered, failed, dropped)
     loopml_contract_violations_total{deployment,model,version,column,check,severity}
                                                                       counter, one per failed check per row
+    loopml_deployment_load_failures{deployment,error}                 gauge, 1 while a deployment's latest
+                                                                      specs fail to load (error: the class,
+                                                                      e.g. ArtifactCorrupted)
 
 Labelled children are cached: `labels()` costs microseconds, a dict lookup a fraction of one.
 """
@@ -75,6 +78,14 @@ class ServingMetrics:
             ["deployment", "model", "version", "column", "check", "severity"],
             registry=self.registry,
         )
+        self.load_failures = Gauge(
+            "loopml_deployment_load_failures",
+            "1 while the latest specs of a deployment fail to load on this replica (a package that fails "
+            "verification, say): the deployment answers 503 or keeps its older versions. error: the error class.",
+            ["deployment", "error"],
+            registry=self.registry,
+        )
+        self._failures: set[tuple[str, str]] = set()
         self._violations: dict[tuple[str, ...], Any] = {}
         self._requests: dict[tuple[str, ...], Any] = {}
         self._latency: dict[tuple[str, str, str], Any] = {}
@@ -121,6 +132,14 @@ class ServingMetrics:
         for labels in served - self._info:
             self.model_info.labels(*labels).set(1)
         self._info = set(served)
+
+    def set_load_failures(self, failed: set[tuple[str, str]]) -> None:
+        """Make `loopml_deployment_load_failures` list exactly `failed` (deployment, error class)."""
+        for labels in self._failures - failed:
+            self.load_failures.remove(*labels)
+        for labels in failed - self._failures:
+            self.load_failures.labels(*labels).set(1)
+        self._failures = set(failed)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

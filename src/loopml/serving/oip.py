@@ -1,8 +1,11 @@
 """The Open Inference Protocol v2 (KServe, Triton) over REST/JSON: `POST /v2/models/{name}[/versions/{v}]/infer`.
 
 Inputs are either one tensor per column (named as the column, shape `[n]` or `[n, 1]`) or one 2-D tensor
-`[n, columns]` in signature order (any name). `data` is row-major, flat or nested. The answer holds one output
-tensor, `predict`, and echoes the request's `id`. Errors are `{"error": "..."}` with a 4xx, as the spec says.
+`[n, columns]` in signature order (any name). `data` is row-major, flat or nested. The answer holds the output
+tensors the request names in `outputs` (default `predict`; a classifier also has `probabilities`, spelled
+`predict_proba` as MLServer does: FP64 `[rows, classes]`, the class labels in its `parameters.classes`; request
+`parameters.predict_method: "predict_proba"` asks for it too) and echoes the request's `id`. Errors are
+`{"error": "..."}` with a 4xx, as the spec says.
 Only JSON tensors: Triton's binary tensor extension is refused with a 400 that says to pass `binary_data=False`.
 """
 
@@ -12,13 +15,15 @@ from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, InvalidJson
-from loopml.serving.inputs import ModelInput
+from loopml.errors import InvalidInput
+from loopml.serving.inputs import ModelInput, load_json
 from loopml.serving.protocol import Answer
 
-__all__ = ["DATATYPES", "OUTPUT_NAME", "OipProtocol", "datatype_of"]
+__all__ = ["DATATYPES", "OUTPUT_NAME", "PROBABILITIES", "OipProtocol", "datatype_of"]
 
 OUTPUT_NAME = "predict"
+PROBABILITIES = "probabilities"
+OUTPUT_NAMES = frozenset({OUTPUT_NAME, PROBABILITIES, "predict_proba"})
 _INTS = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 _FLOATS = ("FP16", "FP32", "FP64")
 DATATYPES = ("BOOL", *_INTS, *_FLOATS, "BYTES")
@@ -28,6 +33,15 @@ _ELEMENT_TYPES: dict[str, frozenset[type]] = {
     **dict.fromkeys(_INTS, frozenset({int})),
     **dict.fromkeys(_FLOATS, frozenset({int, float})),
 }
+_RANGES: dict[str, tuple[int | float, int | float]] = {
+    **{f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
+    **{f"UINT{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)},
+    "FP16": (-65504.0, 65504.0),
+    "FP32": (-3.4028234663852886e38, 3.4028234663852886e38),
+    "FP64": (-1.7976931348623157e308, 1.7976931348623157e308),
+}
+"""The values each numeric datatype holds: every element is checked against them (a value out of range would
+wrap around or become infinity in the tensor the client meant to send)."""
 _DTYPE_TO_DATATYPE = {
     "bool": "BOOL",
     "float16": "FP16",
@@ -52,10 +66,7 @@ class OipProtocol:
 
     def parse(self, body: bytes, content_type: str) -> dict[str, Any]:
         del content_type
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+        data = load_json(body)
         if not isinstance(data, dict):
             raise InvalidInput("an inference request must be a JSON object")
         if not data.keys() <= _REQUEST_FIELDS:
@@ -74,13 +85,30 @@ class OipProtocol:
             if name in tensors:
                 raise InvalidInput(f"input {name!r} is given twice")
             tensors[name] = (tensor["shape"], values)
-        for i, output in enumerate(data.get("outputs") or []):
+        outputs = data.get("outputs") or []
+        if not isinstance(outputs, list):
+            raise InvalidInput("outputs must be a list of objects with a name")
+        wanted: list[str] = []
+        for i, output in enumerate(outputs):
             if not isinstance(output, dict) or not isinstance(output.get("name"), str):
                 raise InvalidInput(f"outputs[{i}] must be an object with a name")
-            if output["name"] != OUTPUT_NAME:
-                raise InvalidInput(f"unknown output {output['name']!r}: this model has one output, {OUTPUT_NAME!r}")
+            if output["name"] not in OUTPUT_NAMES:
+                raise InvalidInput(
+                    f"unknown output {output['name']!r}: the outputs are {OUTPUT_NAME!r} and, for a classifier, "
+                    f"{PROBABILITIES!r} (or MLServer's {'predict_proba'!r})"
+                )
+            wanted.append(output["name"])
+        method = (data.get("parameters") or {}).get("predict_method", "predict")
+        if method not in ("predict", "predict_proba"):
+            raise InvalidInput(f"parameters.predict_method must be 'predict' or 'predict_proba', got {method!r}")
+        if not wanted:
+            wanted = [PROBABILITIES if method == "predict_proba" else OUTPUT_NAME]
         data["tensors"] = tensors
+        data["wanted"] = wanted
         return data
+
+    def method(self, parsed: dict[str, Any]) -> str:
+        return "predict" if parsed["wanted"] == [OUTPUT_NAME] else "predict_proba"
 
     def sticky_value(self, parsed: dict[str, Any], field: str) -> object:
         parameters = parsed.get("parameters") or {}
@@ -121,12 +149,28 @@ class OipProtocol:
         else:
             shape, data = [len(outputs)], outputs
         datatype = datatype_of(answer.output_dtype) if answer.output_dtype else _infer_datatype(data)
+        tensors: list[dict[str, Any]] = []
+        for name in parsed.get("wanted", (OUTPUT_NAME,)):
+            if name == OUTPUT_NAME:
+                tensors.append({"name": OUTPUT_NAME, "datatype": datatype, "shape": shape, "data": data})
+                continue
+            probabilities = answer.probabilities or []
+            width = len(answer.classes or ())
+            tensors.append(
+                {
+                    "name": name,
+                    "datatype": "FP64",
+                    "shape": [len(probabilities), width],
+                    "data": [p for row in probabilities for p in row],
+                    "parameters": {"classes": answer.classes},
+                }
+            )
         return orjson.dumps(
             {
                 "model_name": answer.deployment,
                 "model_version": str(answer.version),
                 "id": parsed.get("id", answer.request_id),
-                "outputs": [{"name": OUTPUT_NAME, "datatype": datatype, "shape": shape, "data": data}],
+                "outputs": tensors,
             }
         )
 
@@ -169,7 +213,20 @@ def _tensor(tensor: object, where: str) -> tuple[str, list[Any]]:
     if not set(map(type, values)) <= allowed:
         bad = next(v for v in values if type(v) not in allowed)
         raise InvalidInput(f"input {name!r}: datatype {datatype} cannot hold {type(bad).__name__} {bad!r}")
+    limits = _RANGES.get(datatype)
+    if limits is not None and values:
+        low, high = limits
+        if min(values) < low:
+            _range_error(name, datatype, next(v for v in values if v < low))
+        if max(values) > high:
+            _range_error(name, datatype, next(v for v in values if v > high))
     return name, values
+
+
+def _range_error(name: str, datatype: str, value: object) -> None:
+    low, high = _RANGES[datatype]
+    span = f"[-{high:g}, {high:g}]" if datatype in _FLOATS else f"[{low}, {high}]"
+    raise InvalidInput(f"input {name!r}: {value!r} is out of the range of {datatype} {span}; send a wider datatype")
 
 
 def _fields_error(tensor: dict[str, Any], where: str) -> None:

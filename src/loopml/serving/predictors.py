@@ -55,10 +55,21 @@ class ServingModel:
             self.contract = Contract.from_yaml(text, source=f"{version.label}: {CONTRACT_FILE}")
             self._validate = compile_row_validator(self.contract)
         self._predict: Callable[[Any], Any] = loaded.predict_raw
+        self.classes: list[Any] | None = loaded.classes
+        """A classifier's class labels (the order of `predict_proba`'s columns); None: no probabilities."""
+        self._predict_proba: Callable[[Any], Any] = loaded.predict_proba_raw
         self.fast_path = False
         fast = self._fast_predict()
         if fast is not None:
             self._predict, self.fast_path = fast, True
+            bare = getattr(fast, "__self__", None)  # the estimator without feature names, when that is the path
+            if (
+                self.classes is not None
+                and bare is not None
+                and bare is not loaded
+                and callable(getattr(bare, "predict_proba", None))
+            ):
+                self._predict_proba = bare.predict_proba
 
     @property
     def key(self) -> tuple[str, int]:
@@ -79,6 +90,20 @@ class ServingModel:
     def predict(self, matrix: Any) -> np.ndarray[Any, Any]:
         """Predict on a matrix built by `converter.to_matrix` (or several of them concatenated)."""
         return np.asarray(self._predict(matrix))
+
+    def predict_proba(self, matrix: Any) -> np.ndarray[Any, Any]:
+        """Class probabilities on a checked matrix, columns in the order of `classes`; `InvalidInput` for a
+        model without them."""
+        self.check_probabilities()
+        return np.asarray(self._predict_proba(matrix), dtype=np.float64)
+
+    def check_probabilities(self) -> None:
+        """`InvalidInput` (a 400) unless the model answers class probabilities."""
+        if self.classes is None:
+            raise InvalidInput(
+                f"{self.label} ({self.flavor} flavor) has no predict_proba: it is not a classifier that gives "
+                "probabilities; ask for predictions instead"
+            )
 
     def _fast_predict(self) -> Callable[[Any], Any] | None:
         if self.converter.numeric and self.loaded.manifest.flavor_options.get("compiled_trees"):

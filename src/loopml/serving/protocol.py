@@ -24,6 +24,8 @@ class Answer:
     version: int
     outputs: list[Any]
     output_dtype: str | None  # the signature's output dtype ("float64", "int64", "string"...), when known
+    probabilities: list[list[float]] | None = None  # one list per row, when the request asked for them
+    classes: list[Any] | None = None  # the order of each row's probabilities
 
 
 class WireProtocol(Protocol):
@@ -33,6 +35,11 @@ class WireProtocol(Protocol):
     def parse(self, body: bytes, content_type: str) -> Any: ...
 
     def sticky_value(self, parsed: Any, field: str) -> object: ...
+
+    def method(self, parsed: Any) -> str:
+        """What the request asks the model for: "predict", or "predict_proba" (class probabilities, whose
+        answer also carries the predictions' labels where the protocol has room for them)."""
+        ...
 
     def to_input(self, parsed: Any, names: tuple[str, ...], ignore: str | None) -> ModelInput: ...
 

@@ -17,11 +17,12 @@ Role = Literal["stable", "canary", "shadow"]
 class RequestRecord(NamedTuple):
     """One prediction request as served: the inputs as columns (name -> values), the outputs, who answered.
 
-    A named tuple, immutable like a frozen dataclass, and built on every logged request: 1 µs instead of 4.
+        A named tuple, immutable like a frozen dataclass, and built on every logged request: 1 µs instead of 4.
 
-    `time_ms` is when the request arrived (Unix epoch, milliseconds); `latency_ms` is the server-side time to
-    answer; `status` the HTTP status sent; `protocol` one of "native", "oip", "invocations"; `sticky_key` the
-    routing key when the request carried one.
+        `time_ms` is when the request arrived (Unix epoch, milliseconds); `latency_ms` is the server-side time to
+        answer; `status` the HTTP status sent; `protocol` one of "native", "oip", "invocations"; `sticky_key` the
+        routing key when the request carried one. `probabilities` (one list per row) and `classes` (their order) when
+    the request asked a classifier for class probabilities.
     """
 
     request_id: str
@@ -36,6 +37,8 @@ class RequestRecord(NamedTuple):
     status: int
     protocol: str
     sticky_key: str | None
+    probabilities: list[list[float]] | None = None
+    classes: list[object] | None = None
 
 
 class RequestLogSink(Protocol):

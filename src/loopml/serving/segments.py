@@ -3,7 +3,8 @@
 An open segment, `segment-<replica>-<seq>.open`, is a sequence of frames, one per flush (a batch of records):
 
     header (16 bytes, big-endian): magic b"LRB1", crc32(body), len(body)
-    body: the records as one Arrow IPC stream with `SCHEMA` (`inputs` and `outputs` already JSON text, orjson)
+    body: the records as one Arrow IPC stream with `SCHEMA` (`inputs`, `outputs` and `probabilities` already
+          JSON text, orjson)
 
 A reader stops at the first frame that is incomplete or fails its checksum (a write torn by a crash) and
 reports how many bytes it ignored; a torn batch is dropped whole, so a crash still loses at most the records
@@ -76,6 +77,9 @@ SCHEMA = pa.schema(
         pa.field("sticky_key", pa.string(), nullable=True),
         pa.field("inputs", pa.string(), nullable=False),
         pa.field("outputs", pa.string(), nullable=False),
+        # a classifier's class probabilities, when the request asked for them: JSON text
+        # {"classes": [labels...], "rows": [[one probability per class, in that order], one list per row]}
+        pa.field("probabilities", pa.string(), nullable=True),
     ]
 )
 _SCALARS = SCHEMA.names[:10]
@@ -229,6 +233,7 @@ def record_row(record: RequestRecord) -> Row:
         record.sticky_key,
         _dumps(record.inputs),
         _dumps(record.outputs),
+        None if record.probabilities is None else _dumps({"classes": record.classes, "rows": record.probabilities}),
     )
 
 
@@ -321,7 +326,7 @@ def read_open_batches(path: Path) -> tuple[list[pa.RecordBatch], int]:
             read = list(pa.ipc.open_stream(buffer.slice(start, length)))
         except (pa.ArrowException, ValueError):  # pragma: no cover - the checksum matched
             break
-        batches.extend(read)
+        batches.extend(_conform(batch) for batch in read)
         position = stop
     return batches, end - position
 
@@ -398,7 +403,23 @@ def _encode_columns(columns: list[list[Any]]) -> list[pa.RecordBatch]:
     if inputs is None or outputs is None:  # too much text for one array: split the batch
         half = len(columns[0]) // 2
         return _encode_columns([c[:half] for c in columns]) + _encode_columns([c[half:] for c in columns])
-    return [pa.RecordBatch.from_arrays([*arrays, inputs, outputs], schema=SCHEMA)]
+    given = columns[12]
+    if all(text is None for text in given):
+        probabilities = pa.nulls(len(given), pa.string())
+    else:
+        probabilities = pa.array([None if text is None else text.decode() for text in given], type=pa.string())
+    return [pa.RecordBatch.from_arrays([*arrays, inputs, outputs, probabilities], schema=SCHEMA)]
+
+
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch written before the `probabilities` column existed, with that column (null)."""
+    if batch.schema.names == SCHEMA.names:
+        return batch
+    arrays = [
+        batch.column(name) if name in batch.schema.names else pa.nulls(batch.num_rows, SCHEMA.field(name).type)
+        for name in SCHEMA.names
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
 def _texts(encoded: Sequence[bytes]) -> pa.Array | None:

@@ -5,6 +5,9 @@ sure its package is in the local cache: fetched from the artifact store by the d
 checked with `verify_package` against the registry's manifest digest before it is published in the cache
 (a directory named by that digest, so a package is fetched once and shared by every deployment using it).
 A replica needs only the database and the artifact store, never the control plane (`loopml server`).
+
+A deployment whose package cannot be fetched or fails verification is left out of what `load` returns, its
+reason in `failures`: one bad package never keeps the replica's other deployments from loading.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from loopml.artifacts import ArtifactStore, open_artifact_store
 from loopml.domain import Deployment, ModelVersion
 from loopml.domain.models import MANIFEST
-from loopml.errors import ArtifactCorrupted, InvalidInput
+from loopml.errors import ArtifactCorrupted, InvalidInput, LoopmlError
 from loopml.registry import Manifest, verify_package
 from loopml.serving.specs import DeploymentSpec, ServingVersion
 from loopml.store import MetadataStore
@@ -44,6 +47,8 @@ class StoreSpecSource:
         self.artifacts = artifacts
         self.names = tuple(names)
         self.cache_dir = Path(cache_dir)
+        self.failures: dict[str, str] = {}
+        """The deployments the last `load` left out because a package failed, with the reason."""
         self._verified: set[str] = set()
         self._lock = threading.Lock()
         self._listener = store.deployment_listener()
@@ -92,25 +97,28 @@ class StoreSpecSource:
                             raise InvalidInput(f"deployment {name!r} names model {v.model!r}, which does not exist")
                         versions[(v.model, v.version)] = unit.model_versions.get(model, v.version)
         specs: dict[str, DeploymentSpec] = {}
+        failures: dict[str, str] = {}
         for deployment in deployments:
-            serving = tuple(
-                ServingVersion(
-                    model=v.model,
-                    version=v.version,
-                    package_dir=self.package(versions[(v.model, v.version)]),
-                    weight=v.weight,
-                    role=v.role,
-                )
-                for v in deployment.versions
-                if v.weight > 0 or v.role == "shadow"  # a rolled-back canary at weight 0 is not loaded
-            )
+            serving: list[ServingVersion] = []
+            for v in deployment.versions:
+                if v.weight == 0 and v.role != "shadow":  # a rolled-back canary at weight 0 is not loaded
+                    continue
+                try:
+                    package_dir = self.package(versions[(v.model, v.version)])
+                except (LoopmlError, OSError) as error:  # this deployment's package: the others still load
+                    failures[deployment.name] = f"{type(error).__name__}: {v.model}/{v.version}: {error}"
+                    break
+                serving.append(ServingVersion(v.model, v.version, package_dir, weight=v.weight, role=v.role))
+            if deployment.name in failures:
+                continue
             specs[deployment.name] = DeploymentSpec(
                 name=deployment.name,
-                versions=serving,
+                versions=tuple(serving),
                 revision=deployment.revision,
                 sticky_key=deployment.sticky_key,
                 strategy=deployment.strategy,
             )
+        self.failures = failures
         return specs
 
     def package(self, version: ModelVersion) -> Path:
@@ -120,7 +128,12 @@ class StoreSpecSource:
             if version.manifest_digest in self._verified and target.is_dir():
                 return target
         if target.is_dir():
-            verify_package(target, expected_digest=version.manifest_digest)
+            try:
+                verify_package(target, expected_digest=version.manifest_digest)
+            except ArtifactCorrupted as exc:
+                raise ArtifactCorrupted(
+                    f"the cached package of {version.name}/{version.version} in {target} fails verification ({exc})"
+                ) from None
         else:
             self._fetch(version, target)
         with self._lock:

@@ -47,7 +47,12 @@ class SavedFiles:
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A loaded model: `native` is the library's own object, `predict` returns a numpy array."""
+    """A loaded model: `native` is the library's own object, `predict` returns a numpy array.
+
+    A classifier's predictor also has `classes()` (the class labels, in the order of the probability columns)
+    and `predict_proba(data)` (an (n, classes) array); `LoadedModel.predict_proba` looks for them, so they are
+    optional and a flavor whose model cannot answer probabilities leaves them out (or returns None classes).
+    """
 
     @property
     def native(self) -> Any: ...

@@ -70,3 +70,11 @@ class LightGBMPredictor:
             return raw
         index = (raw > 0.5).astype(int) if raw.ndim == 1 else raw.argmax(axis=1)
         return np.asarray(self._classes[index])
+
+    def classes(self) -> list[Any] | None:
+        return None if self._classes is None else self._classes.tolist()
+
+    def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
+        """The booster's probabilities, one column per class (a binary booster gives the second class's)."""
+        raw = np.asarray(self._booster.predict(data), dtype=np.float64)
+        return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw

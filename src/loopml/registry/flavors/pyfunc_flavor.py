@@ -75,3 +75,19 @@ class PyfuncPredictor:
         except Exception as exc:
             raise UserCodeError(f"the model's predict raised {type(exc).__name__}: {exc}") from exc
         return np.asarray(result)
+
+    def classes(self) -> list[Any] | None:
+        classes = getattr(self._model, "classes_", None)
+        if classes is None or not callable(getattr(self._model, "predict_proba", None)):
+            return None
+        labels: list[Any] = np.asarray(classes).tolist()
+        return labels
+
+    def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
+        if self._columns is not None:
+            data = as_frame(data, self._columns)
+        try:
+            result = self._model.predict_proba(data)
+        except Exception as exc:
+            raise UserCodeError(f"the model's predict_proba raised {type(exc).__name__}: {exc}") from exc
+        return np.asarray(result)

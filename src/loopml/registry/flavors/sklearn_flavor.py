@@ -132,6 +132,14 @@ class CompiledTreesPredictor:
             matrix = frame.to_numpy(dtype=np.float64, na_value=np.nan)
         return self._trees.predict(matrix) if masks is None else masks.predict(matrix)
 
+    def classes(self) -> list[Any] | None:
+        return None if self._trees.classes is None else self._trees.classes.tolist()
+
+    def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
+        """scikit-learn's own predict_proba (loaded on first use): the compiled trees give labels, bit for bit,
+        but a probability takes sklearn's sigmoid or softmax, which is not worth reproducing."""
+        return self._native_predictor().predict_proba(data)
+
     def _leaf_masks(self) -> LeafMasks | None:
         if not self._masks_built:
             with self._building:
@@ -165,8 +173,20 @@ class SklearnPredictor:
         data: Any,
         params: Mapping[str, object] | None = None,  # noqa: ARG002 - the Predictor protocol; no params here
     ) -> np.ndarray[Any, Any]:
+        return np.asarray(self._model.predict(self._input(data)))
+
+    def classes(self) -> list[Any] | None:
+        if not callable(getattr(self._model, "predict_proba", None)):
+            return None
+        classes = getattr(self._model, "classes_", None)
+        return None if classes is None else np.asarray(classes).tolist()
+
+    def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
+        return np.asarray(self._model.predict_proba(self._input(data)))
+
+    def _input(self, data: Any) -> Any:
         if self._columns is not None:
-            data = as_frame(data, self._columns)
-        elif not isinstance(data, np.ndarray):
-            data = data.to_numpy()  # fitted on an array: a DataFrame's names would only draw a warning
-        return np.asarray(self._model.predict(data))
+            return as_frame(data, self._columns)
+        if not isinstance(data, np.ndarray):
+            return data.to_numpy()  # fitted on an array: a DataFrame's names would only draw a warning
+        return data

@@ -76,3 +76,12 @@ class XGBoostPredictor:
         if self._is_booster:
             return np.asarray(self._model.inplace_predict(data))
         return np.asarray(self._model.predict(data))
+
+    def classes(self) -> list[Any] | None:
+        if self._is_booster or not callable(getattr(self._model, "predict_proba", None)):
+            return None
+        classes = getattr(self._model, "classes_", None)
+        return None if classes is None else np.asarray(classes).tolist()
+
+    def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
+        return np.asarray(self._model.predict_proba(data))
