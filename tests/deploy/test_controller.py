@@ -123,8 +123,8 @@ def test_a_canary_adding_50_ms_is_rolled_back_and_the_numbers_are_audited(world:
 def test_a_healthy_canary_is_promoted_through_its_steps(world: World) -> None:
     canary = start_canary(world)
     controller = RolloutController(world.deploy)
-    traffic(world.log_dir, canary.updated_at, (1, "stable"), 450, seed=1)
-    traffic(world.log_dir, canary.updated_at, (2, "canary"), 50, seed=2)
+    traffic(world.log_dir, canary.updated_at, (1, "stable"), 900, seed=1)
+    traffic(world.log_dir, canary.updated_at, (2, "canary"), 100, seed=2)
     assert controller.tick(canary.updated_at + 30_500) == []  # healthy, but the step is held for its window
     [first] = controller.tick(canary.updated_at + WINDOW_S * 1000)
     assert (first.outcome, first.action) == ("success", "advance")

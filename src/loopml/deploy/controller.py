@@ -71,8 +71,7 @@ class RolloutController(LeasedLoop):
         limits = Thresholds.from_mapping(deployment.thresholds)
         start = deployment.updated_at
         window_ms = deployment.analysis_seconds * 1000
-        reader = self.service.request_log
-        stats = reader.stats(deployment.name, start, now_ms) if reader is not None else {}
+        stats = self.service.window_stats(deployment.name, start, now_ms)
         empty = WindowStats.empty()
         outcome, numbers = analyze(
             stats.get((stable.model, stable.version), empty),

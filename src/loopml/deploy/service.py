@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from loopml.deploy.analysis import Thresholds, flatten_predictions
+from loopml.deploy.analysis import Thresholds, WindowStats, flatten_predictions
 from loopml.deploy.windows import RequestLogReader, percentiles
 from loopml.domain import (
     Deployment,
@@ -283,6 +283,17 @@ class DeployService:
         """Every canary rollout in progress (across projects: for the controller)."""
         with self.store.read() as unit:
             return [d for d in unit.deployments.list() if d.strategy == "canary" and d.state == "progressing"]
+
+    def labels(self, request_ids: builtins.list[str]) -> dict[str, object]:
+        """The labels that have arrived (feedback by request id) for `request_ids`."""
+        with self.store.read() as unit:
+            return {key: label for key, (label, _at) in unit.monitoring.labels(request_ids).items()}
+
+    def window_stats(self, deployment: str, start_ms: int, end_ms: int) -> dict[tuple[str, int], WindowStats]:
+        """Each version's requests in the window from the request log, with the labels that have arrived."""
+        if self.request_log is None:
+            return {}
+        return self.request_log.stats(deployment, start_ms, end_ms, self.labels)
 
     def last_decision(self, name: str) -> RolloutDecision | None:
         with self.store.read() as unit:
