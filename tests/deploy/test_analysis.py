@@ -214,3 +214,28 @@ def test_a_regressor_fails_on_its_mean_absolute_error() -> None:
     assert outcome == "failed" and "quality" in numbers["failed_checks"]
     assert numbers["quality"]["metric"] == "mae"
     assert numbers["quality"]["candidate"] > 2 * numbers["quality"]["stable"]
+
+
+def test_probability_outputs_are_scored_against_class_labels_in_sorted_class_order() -> None:
+    def answers(accuracy: float, seed: int) -> list[tuple[object, object]]:
+        rng = np.random.default_rng(seed)
+        pairs: list[tuple[object, object]] = []
+        for truth in rng.choice(["busy", "quiet"], 300).tolist():
+            right = rng.random() < accuracy
+            busy = (truth == "busy") == right  # classes in scikit-learn's order: busy, quiet
+            p = float(rng.uniform(0.6, 0.95))
+            pairs.append(([p, 1 - p] if busy else [1 - p, p], truth))
+        return pairs
+
+    good, bad = answers(0.9, 1), answers(0.65, 2)
+    stable = WindowStats(300, 0, [5.0] * 300, [p for p, _ in good], good)
+    outcome, numbers = analyze(stable, WindowStats(300, 0, [5.0] * 300, [p for p, _ in bad], bad), Thresholds())
+    assert outcome == "failed" and "quality" in numbers["failed_checks"]
+    assert numbers["quality"]["stable"] == pytest.approx(0.9, abs=0.05)
+    assert numbers["quality"]["candidate"] == pytest.approx(0.65, abs=0.06)
+
+    only_busy = [(p, "busy") for p, _ in good]  # one class of labels: which position is "busy" is unknown
+    unsure = WindowStats(300, 0, [5.0] * 300, [p for p, _ in good], only_busy)
+    outcome, numbers = analyze(unsure, unsure, Thresholds())
+    assert (outcome, numbers["undecided_checks"]) == ("inconclusive", ["quality"])
+    assert "labels do not say which is which" in explain(outcome, numbers)

@@ -51,8 +51,30 @@ def _task(pairs: Sequence[Labelled]) -> str | None:
     return None
 
 
-def _accuracy(pairs: Sequence[Labelled]) -> tuple[float, float]:
-    hits = np.asarray([_text(predicted_class(p)) == _text(y) for p, y in pairs], dtype=np.float64)
+def _class_order(pairs: Sequence[Labelled]) -> list[str] | None:
+    """The class each position of a probability list stands for: class indices when the labels are integers
+    below the list's length, else the labels sorted (scikit-learn's `classes_` order) when as many distinct
+    labels as probabilities have arrived; None when neither says which position is which class."""
+    widths = {len(p) for p, _ in pairs if isinstance(p, list | tuple) and prediction_kind(p) == "probabilities"}
+    if not widths:
+        return []
+    if len(widths) > 1:
+        return None
+    width = widths.pop()
+    labels = {_text(y) for _, y in pairs}
+    if all(label.isdigit() and int(label) < width for label in labels):
+        return [str(i) for i in range(width)]
+    return sorted(labels) if len(labels) == width else None
+
+
+def _accuracy(pairs: Sequence[Labelled], order: list[str]) -> tuple[float, float]:
+    def named(prediction: object) -> str:
+        found = predicted_class(prediction)
+        if order and isinstance(found, int) and isinstance(prediction, list | tuple):
+            return order[found]  # a probability list's position
+        return _text(found)
+
+    hits = np.asarray([named(p) == _text(y) for p, y in pairs], dtype=np.float64)
     mean = float(hits.mean())
     return mean, mean * (1 - mean) / len(hits)
 
@@ -85,8 +107,12 @@ def compare_quality(
     if task is None:
         return QualityCheck("undecided", counts, "predictions of mixed kinds cannot be scored against labels")
     if task == "classification":
-        ours, our_variance = _accuracy(stable)
-        theirs, their_variance = _accuracy(candidate)
+        order = _class_order([*stable, *candidate])
+        if order is None:
+            note = "class probabilities name classes by position, and the labels do not say which is which"
+            return QualityCheck("undecided", counts, note)
+        ours, our_variance = _accuracy(stable, order)
+        theirs, their_variance = _accuracy(candidate, order)
         worse = ours - theirs
         limit = max_accuracy_drop
         metric = "accuracy"
