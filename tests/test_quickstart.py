@@ -39,6 +39,9 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     out = done.stdout
     assert "deployment bike-demand: promoted" in out
     assert "analysis: success -> promote" in out
+    assert "failed ->" not in out  # the same outcome on a busy machine: no latency noise fails the canary
+    assert "quality mae" in out  # the month's labels reached the analysis
+    assert "alias champion -> 2" in out
     assert "monitor over the request log" in out
     assert "drifted: " in out and "temp" in out
     assert (tmp_path / "loopml-data" / "monitor-report.html").is_file()

@@ -1,5 +1,6 @@
 """The rest of the loop, after quickstart.py: deploy the champion, serve 2012 traffic through a real serving
-replica, roll a challenger out as a canary to promotion, then monitor the deployment once labels arrive.
+replica, roll a challenger out as a canary to promotion (each month's labels reach its analysis as they arrive),
+then monitor the deployment over the request log.
 
     make demo        # runs quickstart.py, then this
 
@@ -17,6 +18,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -73,6 +75,20 @@ def report(step: str, latencies: list[float], versions: dict[str, int]) -> None:
     print(f"  {step}: {len(latencies)} requests, median {median:.1f} ms, p99 {p99:.1f} ms ({served})")
 
 
+def describe(numbers: dict[str, Any]) -> str:
+    """The numbers of one rollout analysis, in one line."""
+    quality = numbers.get("quality", {})
+    if quality.get("verdict") in ("pass", "fail"):
+        judged = f"{quality['metric']} {quality['candidate']:.1f} vs {quality['stable']:.1f} ({quality['verdict']})"
+    else:
+        judged = "waiting for labels"
+    return (
+        f"error rate {numbers.get('candidate_error_rate', 0):.1%} vs {numbers.get('stable_error_rate', 0):.1%}, "
+        f"p99 {numbers.get('candidate_p99_ms', 0):.1f} vs {numbers.get('stable_p99_ms', 0):.1f} ms, "
+        f"prediction distance {numbers.get('prediction_distance') or 0:.3f}, quality {judged}"
+    )
+
+
 def main() -> int:
     client = lm.get_client()
     hours = pd.read_csv(DATA, parse_dates=["dteday"])
@@ -121,20 +137,23 @@ def main() -> int:
         month = 3
         while client.deployments.status(DEPLOYMENT).state == "progressing" and month <= 12:
             time.sleep(0.5)  # let the replica pick up the new weights
-            report(f"2012-{month:02d}", *send(http, later[later["dteday"].dt.month == month]))
+            hours_of_month = later[later["dteday"].dt.month == month]
+            report(f"2012-{month:02d}", *send(http, hours_of_month))
             app.request_log.flush()  # type: ignore[union-attr]
+            # The month's actual rentals arrive as labels, joined with the answers by request id.
+            client.feedback.log_many(
+                [{"request_id": f"hour-{r.instant}", "label": int(r.cnt)} for r in hours_of_month.itertuples()]
+            )
             time.sleep(2)
             for decision in controller.tick():
-                numbers = decision.metrics
-                print(
-                    f"    analysis: {decision.outcome} -> {decision.action}: error rate "
-                    f"{numbers.get('candidate_error_rate', 0):.1%} vs {numbers.get('stable_error_rate', 0):.1%}, "
-                    f"p99 {numbers.get('candidate_p99_ms', 0):.1f} vs {numbers.get('stable_p99_ms', 0):.1f} ms, "
-                    f"prediction distance {numbers.get('prediction_distance', 0):.3f}"
-                )
+                print(f"    analysis: {decision.outcome} -> {decision.action}: {describe(decision.metrics)}")
+                if decision.outcome == "inconclusive":
+                    print(f"      ({decision.reason})")
             month += 1
         state = client.deployments.status(DEPLOYMENT)
         print(f"  deployment {DEPLOYMENT}: {state.state}, revision {state.revision}, started as {canary.revision}")
+        champion_now = client.models.resolve(f"models:/{MODEL}@champion").version
+        print(f"  alias champion -> {champion_now} (the deployment follows it: promotion moved it)")
         app.request_log.close()  # type: ignore[union-attr]  # seal and publish the last segment
 
     # Labels arrive: the actual rentals of each served hour.

@@ -62,6 +62,9 @@ def test_deploy_canary_status_rollback_history(cli: Cli, versions: None) -> None
     assert comparison.exit_code == 0 and orjson.loads(comparison.stdout)["compared"] == 0
     promoted = cli("deploy", "promote", "bike-demand")
     assert promoted.exit_code == 0 and "promoted" in promoted.stdout
+    assert "follows alias champion" in promoted.stdout
+    model = cli("models", "show", "bike-demand", "--json")
+    assert model.exit_code == 0 and orjson.loads(model.stdout)["aliases"]["champion"] == 2, model.output
     listed = cli("deploy", "list")
     assert "bike-demand/2 100% stable" in listed.stdout
     assert cli("deploy", "decisions", "bike-demand").exit_code == 0

@@ -123,8 +123,8 @@ def test_a_canary_adding_50_ms_is_rolled_back_and_the_numbers_are_audited(world:
 def test_a_healthy_canary_is_promoted_through_its_steps(world: World) -> None:
     canary = start_canary(world)
     controller = RolloutController(world.deploy)
-    traffic(world.log_dir, canary.updated_at, (1, "stable"), 450, seed=1)
-    traffic(world.log_dir, canary.updated_at, (2, "canary"), 50, seed=2)
+    traffic(world.log_dir, canary.updated_at, (1, "stable"), 900, seed=1)
+    traffic(world.log_dir, canary.updated_at, (2, "canary"), 100, seed=2)
     assert controller.tick(canary.updated_at + 30_500) == []  # healthy, but the step is held for its window
     [first] = controller.tick(canary.updated_at + WINDOW_S * 1000)
     assert (first.outcome, first.action) == ("success", "advance")
@@ -137,6 +137,13 @@ def test_a_healthy_canary_is_promoted_through_its_steps(world: World) -> None:
     done = world.deploy.status(VIEWER, "bike-demand")
     assert (done.state, [(v.version, v.weight, v.role) for v in done.versions]) == ("promoted", [(2, 100, "stable")])
     assert [d.action for d in world.deploy.decisions(VIEWER, "bike-demand")] == ["advance", "promote"]
+    assert world.registry.resolve(VIEWER, "bike@champion").version == 2  # the alias the deployment follows
+    with world.store.read() as unit:
+        [moved] = [e for e in read_events(unit.connection) if e.action == "model.set_alias" and e.after][-1:]
+    assert (moved.actor, moved.after) == (  # type: ignore[union-attr]
+        "loopml:rollout-controller",
+        {"alias": "champion", "version": 2, "reason": "promotion of bike/2 in deployment 'bike-demand'"},
+    )
     assert [h.reason.split(":")[0] for h in world.deploy.history(VIEWER, "bike-demand")][:2] == [
         "analysis passed at the last step",
         "analysis passed at 10%",

@@ -133,3 +133,40 @@ def test_rolling_back_a_shadow_stops_the_copies(world: World) -> None:
     world.deploy.deploy(EDITOR, "bike-demand", "bike/2", strategy="shadow")
     rolled = world.deploy.rollback(EDITOR, "bike-demand")
     assert (rolled.state, serving(rolled)) == ("rolled_back", [("bike/1", 100, "stable")])
+
+
+def alias_events(world: World) -> list[tuple[str, object, object]]:
+    with world.store.read() as unit:
+        return [(e.actor, e.before, e.after) for e in read_events(unit.connection) if e.action == "model.set_alias"]
+
+
+def test_promoting_a_canary_moves_the_alias_the_deployment_follows(world: World) -> None:
+    followed = world.deploy.deploy(EDITOR, "bike-demand", "models:/bike@champion")
+    assert followed.follows_alias == "champion"
+    canary = world.deploy.deploy(EDITOR, "bike-demand", "models:/bike/2", strategy="canary")
+    assert canary.follows_alias == "champion"
+    before = len(alias_events(world))
+    promoted = world.deploy.promote(EDITOR, "bike-demand")
+    assert serving(promoted) == [("bike/2", 100, "stable")]
+    assert world.registry.resolve(VIEWER, "bike@champion").version == 2
+    assert "alias bike@champion moved from 1 to 2" in world.deploy.history(VIEWER, "bike-demand")[0].reason
+    [(actor, was, now)] = alias_events(world)[before:]
+    assert actor == "ed"
+    assert was == {"alias": "champion", "version": 1}
+    assert now == {"alias": "champion", "version": 2, "reason": "promotion of bike/2 in deployment 'bike-demand'"}
+    assert world.deploy.status(VIEWER, "bike-demand").follows_alias == "champion"  # and the next promotion too
+
+
+def test_an_alias_is_left_alone_when_nothing_follows_it_or_someone_moved_it(world: World) -> None:
+    world.deploy.deploy(EDITOR, "bike-demand", "bike/1")  # a version, not an alias: nothing followed
+    world.deploy.deploy(EDITOR, "bike-demand", "bike@challenger", strategy="canary")
+    world.deploy.promote(EDITOR, "bike-demand")
+    assert world.registry.resolve(VIEWER, "bike@champion").version == 1
+
+    world.deploy.deploy(EDITOR, "other", "bike@champion")
+    world.deploy.deploy(EDITOR, "other", "bike/3", strategy="canary")
+    world.registry.set_alias(EDITOR, "bike", "champion", 2, reason="moved by hand meanwhile")
+    promoted = world.deploy.promote(EDITOR, "other")
+    assert serving(promoted) == [("bike/3", 100, "stable")]
+    assert world.registry.resolve(VIEWER, "bike@champion").version == 2  # the person's decision stands
+    assert "not moved: it points at version 2, not 1" in world.deploy.history(VIEWER, "other")[0].reason

@@ -61,7 +61,7 @@ def test_deploy_canary_rollback_promote_and_history(api: Api) -> None:
     assert (got["revision"], got["state"]) == (5, "promoted")
     history = api.client.get(f"{API}/deployments/bike-demand/history", params={"limit": 2}, headers=api.headers())
     assert [(r["revision"], r["reason"]) for r in history.json()["revisions"]] == [
-        (5, "promote bike/2"),
+        (5, "promote bike/2; alias bike@champion moved from 1 to 2"),  # the deployment follows bike@champion
         (4, "shadow bike/2 against stable bike/1"),
     ]
     decisions = api.client.get(f"{API}/deployments/bike-demand/decisions", headers=api.headers())

@@ -112,7 +112,12 @@ def test_replica_logs_controller_promotes_replica_reloads(stores: Stores, packag
         strategy="canary",
         canary_steps=(50, 100),
         analysis_seconds=1,
-        thresholds={"min_requests": 20, "max_prediction_distance": 100, "max_p99_increase_ms": 1000},
+        thresholds={
+            "min_requests": 20,
+            "max_prediction_distance": 100,
+            "max_p99_increase_ms": 1000,
+            "min_latency_samples": 20,
+        },
     )
     log = RequestLog(stores.home / "request-log", flush_ms=20)
     host = ModelHost(stores.source(), poll_seconds=0.05)

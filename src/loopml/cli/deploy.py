@@ -85,6 +85,7 @@ def _show(deployment: Deployment) -> None:
     output.stdout().print(
         f"[bold]{d.name}[/bold] (project {d.project}): {d.strategy}, {d.state}, revision {d.revision}"
         + (f", step {d.step_index + 1} of {steps}" if steps else "")
+        + (f", follows alias {d.follows_alias}" if d.follows_alias else "")
         + f", updated {output.iso_time(d.updated_at)}"
     )
     output.table(

@@ -1,6 +1,7 @@
 """Deployments and progressive delivery: `DeployService` (deploy, roll back, promote, history), the rollout
-analysis (`analyze`: candidate vs stable on error rate, p99 latency and prediction distance) and the
-`RolloutController` that moves canaries through their steps inside `loopml server`.
+analysis (`analyze`: candidate vs stable on error rate, p99 latency, prediction distance and, once labels
+arrive, realised quality) and the `RolloutController` that moves canaries through their steps inside
+`loopml server`.
 
 A service package: imports the store, the domain, `loopml.registry`, `loopml.monitoring` and
 `loopml.serving` (to read the request log) through their public modules; never the server, CLI or client.

@@ -1,25 +1,33 @@
 """Rollout analysis: compare a candidate version with the stable one over one analysis window.
 
-Three checks, as in Argo Rollouts / Flagger: error rate (share of 5xx answers), p99 latency, and the
-distance between the two prediction distributions (normalised Wasserstein, from `loopml.monitoring`). Each
-analysis ends `success`, `failed` (a check is over its threshold) or `inconclusive` (either side saw fewer
-than `min_requests` requests: too little traffic to say). Pure functions, no I/O.
+Four checks, as in Argo Rollouts / Flagger: error rate (share of 5xx answers), p99 latency, the distance
+between the two prediction distributions (by kind of prediction: see `loopml.deploy.predictions`) and, once
+labels have arrived, the realised quality (see `loopml.deploy.quality`). Each analysis ends `success`,
+`failed` (a check is over its threshold) or `inconclusive` (either side saw fewer than `min_requests`
+requests, or a check could not be computed: never counted as a pass). Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
+from loopml.deploy.predictions import distance, flatten_predictions
+from loopml.deploy.quality import Labelled, compare_quality
 from loopml.domain.deployments import Outcome
 from loopml.errors import InvalidInput
-from loopml.monitoring import wasserstein_normalised
 
 __all__ = ["Thresholds", "WindowStats", "analyze", "explain", "flatten_predictions"]
+
+SLOW_SHARE = 0.01
+"""The share of requests above its p99 a version has by definition: the latency check's null hypothesis."""
+SLOW_P_VALUE = 0.001
+"""The candidate fails the latency check when its share of slow requests is this unlikely under the null."""
 
 
 @dataclass(frozen=True)
@@ -29,11 +37,21 @@ class Thresholds:
     max_error_rate_increase: float = 0.05
     """Fail when the candidate's 5xx share exceeds the stable one's by more than this (absolute)."""
     max_p99_increase_ms: float = 25.0
-    """Fail when the candidate's p99 latency exceeds the stable one's by more than this many ms."""
+    """The absolute latency margin: slow means above the stable p99 plus the larger of the two margins."""
+    max_p99_increase_ratio: float = 0.5
+    """The relative latency margin, a share of the stable p99 (0.5: 50% above it)."""
+    min_latency_samples: int = 100
+    """Below this many latencies on either side the latency check cannot be computed (a p99 of fewer is a max)."""
     max_prediction_distance: float = 0.25
-    """Fail when the normalised Wasserstein distance between the two prediction samples is above this."""
+    """Fail when the distance between the two prediction samples is above this (`loopml.deploy.predictions`)."""
     min_requests: int = 50
     """Below this many requests on either side in the window, the analysis is inconclusive."""
+    min_labels: int = 100
+    """Labelled predictions needed on each side before the quality check runs."""
+    max_accuracy_drop: float = 0.05
+    """A classifier fails when its accuracy is lower than the stable one's by more than this (absolute)."""
+    max_error_increase: float = 0.1
+    """A regressor fails when its mean absolute error is higher by more than this share of the stable one's."""
     failure_limit: int = 1
     """Failed analyses (in one rollout) that trigger the automatic rollback."""
 
@@ -72,8 +90,11 @@ class WindowStats:
     errors: int
     """Answers with a 5xx status."""
     latencies_ms: Sequence[float]
-    predictions: Sequence[float]
-    """Numeric predictions of the successful answers (flattened); empty when the outputs are not numbers."""
+    predictions: Sequence[object]
+    """One prediction per answered record of the successful answers: a number, a class label or a list of
+    class probabilities (see `loopml.deploy.predictions`)."""
+    labelled: Sequence[Labelled] = ()
+    """(prediction, label) of the answered records whose label has arrived."""
 
     @property
     def error_rate(self) -> float:
@@ -90,25 +111,42 @@ class WindowStats:
         return cls(0, 0, (), ())
 
 
-def flatten_predictions(outputs: Iterable[object]) -> list[float]:
-    """The numbers in `outputs` (nested lists flattened; booleans, strings and objects left out)."""
-    found: list[float] = []
-    stack = list(outputs)[::-1]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item):
-            found.append(float(item))
-    return found
-
-
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _latency(
+    stable: WindowStats, candidate: WindowStats, thresholds: Thresholds, numbers: dict[str, Any]
+) -> bool | None:
+    """True when the candidate is slower beyond both margins and beyond chance; None below the sample minimum.
+
+    Slow means above the stable p99 plus the larger margin; by definition about 1% of the stable version's
+    requests are above its p99, so the candidate fails only when its share of slow requests is more than 1%
+    with a binomial p-value below 0.001. On a busy machine a few scheduling stalls among a small canary's
+    requests move its p99 by tens of ms; they do not make a significant share of slow requests."""
+    if stable.p99_ms is None or candidate.p99_ms is None:
+        return None
+    numbers["p99_increase_ms"] = _round(candidate.p99_ms - stable.p99_ms, 3)
+    numbers["p99_ratio"] = _round(candidate.p99_ms / stable.p99_ms) if stable.p99_ms > 0 else None
+    if min(len(stable.latencies_ms), len(candidate.latencies_ms)) < thresholds.min_latency_samples:
+        return None
+    margin = max(thresholds.max_p99_increase_ms, thresholds.max_p99_increase_ratio * stable.p99_ms)
+    limit = stable.p99_ms + margin
+    latencies = np.asarray(candidate.latencies_ms, dtype=np.float64)
+    slow = int(np.count_nonzero(latencies > limit))
+    p_value = float(stats.binom.sf(slow - 1, len(latencies), SLOW_SHARE)) if slow else 1.0
+    numbers["latency_limit_ms"] = _round(limit, 3)
+    numbers["candidate_slow_share"] = _round(slow / len(latencies))
+    numbers["slow_share_p_value"] = float(f"{p_value:.3g}")
+    return slow / len(latencies) > SLOW_SHARE and p_value < SLOW_P_VALUE
+
+
 def analyze(stable: WindowStats, candidate: WindowStats, thresholds: Thresholds) -> tuple[Outcome, dict[str, Any]]:
-    """The outcome of one analysis and the numbers behind it (JSON-ready: what the audit log records)."""
+    """The outcome of one analysis and the numbers behind it (JSON-ready: what the audit log records).
+
+    `failed_checks` lists the checks over their threshold, `undecided_checks` those that could not be
+    computed (with the reason in `notes`): any failure fails the analysis, else any undecided check makes it
+    inconclusive. The quality check waits for `min_labels` labels on each side and decides nothing until then."""
     numbers: dict[str, Any] = {
         "stable_requests": stable.requests,
         "candidate_requests": candidate.requests,
@@ -122,40 +160,72 @@ def analyze(stable: WindowStats, candidate: WindowStats, thresholds: Thresholds)
         numbers["failed_checks"] = []
         return "inconclusive", numbers
     failed: list[str] = []
+    undecided: list[str] = []
+    notes: dict[str, str] = {}
     error_increase = candidate.error_rate - stable.error_rate
     numbers["error_rate_increase"] = _round(error_increase)
     if error_increase > thresholds.max_error_rate_increase:
         failed.append("error_rate")
-    if stable.p99_ms is not None and candidate.p99_ms is not None:
-        p99_increase = candidate.p99_ms - stable.p99_ms
-        numbers["p99_increase_ms"] = _round(p99_increase, 3)
-        numbers["p99_ratio"] = _round(candidate.p99_ms / stable.p99_ms) if stable.p99_ms > 0 else None
-        if p99_increase > thresholds.max_p99_increase_ms:
-            failed.append("p99_latency")
-    distance: float | None = None
-    if len(stable.predictions) and len(candidate.predictions):
-        distance = wasserstein_normalised(stable.predictions, candidate.predictions)
-        if math.isinf(distance):  # the stable predictions are constant: scale by the pooled spread instead
-            pooled = float(np.std(np.concatenate([np.asarray(stable.predictions), np.asarray(candidate.predictions)])))
-            distance = float(np.mean(candidate.predictions) - np.mean(stable.predictions)) / pooled
-            distance = abs(distance)
-        if distance > thresholds.max_prediction_distance:
-            failed.append("prediction_distance")
-    numbers["prediction_distance"] = _round(distance)
+
+    slower = _latency(stable, candidate, thresholds, numbers)
+    if slower is None:
+        undecided.append("p99_latency")
+        notes["p99_latency"] = (
+            f"{len(stable.latencies_ms)} stable and {len(candidate.latencies_ms)} candidate latencies "
+            f"(at least {thresholds.min_latency_samples} each needed)"
+        )
+    elif slower:
+        failed.append("p99_latency")
+
+    found = distance(stable.predictions, candidate.predictions)
+    numbers["prediction_distance"] = _round(found.value)
+    numbers["prediction_kind"] = found.kind
+    numbers["prediction_distance_method"] = found.method
+    numbers.update({f"prediction_{k}": v for k, v in found.details.items()})
+    if found.value is None:
+        undecided.append("prediction_distance")
+        notes["prediction_distance"] = found.note or "no distance"
+    elif found.value > thresholds.max_prediction_distance:
+        failed.append("prediction_distance")
+
+    quality = compare_quality(
+        stable.labelled,
+        candidate.labelled,
+        min_labels=thresholds.min_labels,
+        max_accuracy_drop=thresholds.max_accuracy_drop,
+        max_error_increase=thresholds.max_error_increase,
+    )
+    numbers["quality"] = {"verdict": quality.verdict, **quality.numbers}
+    if quality.verdict == "fail":
+        failed.append("quality")
+    elif quality.verdict == "undecided":
+        undecided.append("quality")
+        notes["quality"] = quality.note or "labels do not fit"
+    elif quality.verdict == "waiting" and quality.note:
+        numbers["quality"]["note"] = quality.note
+
     numbers["failed_checks"] = failed
+    numbers["undecided_checks"] = undecided
+    numbers["notes"] = notes
     if failed:
         return "failed", numbers
+    if undecided:
+        return "inconclusive", numbers
     return "success", numbers
 
 
 def explain(outcome: Outcome, numbers: Mapping[str, Any]) -> str:
     """One sentence saying why an analysis ended as it did, with the numbers that decided it."""
     limits = numbers["thresholds"]
-    if outcome == "inconclusive":
+    undecided = numbers.get("undecided_checks", [])
+    if outcome == "inconclusive" and not undecided:
         return (
             f"too little traffic to decide: stable {numbers['stable_requests']}, candidate "
             f"{numbers['candidate_requests']} requests in the window (at least {limits['min_requests']} each needed)"
         )
+    if outcome == "inconclusive":
+        notes = numbers.get("notes", {})
+        return "cannot decide yet: " + "; ".join(f"{check}: {notes.get(check, 'not computed')}" for check in undecided)
     parts = []
     for check in numbers["failed_checks"]:
         if check == "error_rate":
@@ -165,17 +235,27 @@ def explain(outcome: Outcome, numbers: Mapping[str, Any]) -> str:
             )
         elif check == "p99_latency":
             parts.append(
-                f"p99 {numbers['candidate_p99_ms']:.1f} ms vs stable {numbers['stable_p99_ms']:.1f} ms "
-                f"(+{numbers['p99_increase_ms']:.1f} ms > {limits['max_p99_increase_ms']} ms allowed)"
+                f"p99 {numbers['candidate_p99_ms']:.1f} ms vs stable {numbers['stable_p99_ms']:.1f} ms; "
+                f"{numbers['candidate_slow_share']:.1%} of the candidate's requests above "
+                f"{numbers['latency_limit_ms']:.1f} ms (stable p99 + max({limits['max_p99_increase_ms']} ms, "
+                f"{limits['max_p99_increase_ratio']:.0%})), p = {numbers['slow_share_p_value']}"
             )
         elif check == "prediction_distance":
             parts.append(
-                f"prediction distance {numbers['prediction_distance']} > {limits['max_prediction_distance']} allowed"
+                f"prediction distance {numbers['prediction_distance']} ({numbers['prediction_distance_method']}) "
+                f"> {limits['max_prediction_distance']} allowed"
+            )
+        elif check == "quality":
+            quality = numbers["quality"]
+            parts.append(
+                f"{quality['metric']} {quality['candidate']} vs stable {quality['stable']} on "
+                f"{quality['candidate_labels']} and {quality['stable_labels']} labels (worse by {quality['worse_by']}, "
+                f"at least {quality['worse_by_lower_bound']} with 95% confidence > {quality['allowed']} allowed)"
             )
     if parts:
         return "candidate failed: " + "; ".join(parts)
     return (
         f"candidate within thresholds: error rate {numbers['candidate_error_rate']:.2%} vs "
         f"{numbers['stable_error_rate']:.2%}, p99 {numbers['candidate_p99_ms']} vs {numbers['stable_p99_ms']} ms, "
-        f"prediction distance {numbers['prediction_distance']}"
+        f"prediction distance {numbers['prediction_distance']}, quality {numbers['quality']['verdict']}"
     )

@@ -8,8 +8,11 @@ canary it analyses the current step's window, from the step's start to now, read
   before the window ends, so a bad canary is rolled back within its analysis window;
 - success, once the step has been held for `analysis_seconds`: the next step's weight, or promotion after
   the last step;
-- inconclusive (too little traffic) once the window is over: hold, keep collecting, and record it (once
-  per analysis window, so a quiet deployment does not flood the audit log).
+- inconclusive (too little traffic, or a check that cannot be computed yet) once the window is over: hold,
+  keep collecting, and record it (once per analysis window, so a quiet deployment does not flood the audit
+  log).
+
+Labels that have arrived for the window's requests (feedback by request id) are read from the store with it.
 
 Every decision is recorded with its numbers (`rollout_decisions` and the audit event
 `deployment.rollout_decision`).
@@ -71,8 +74,7 @@ class RolloutController(LeasedLoop):
         limits = Thresholds.from_mapping(deployment.thresholds)
         start = deployment.updated_at
         window_ms = deployment.analysis_seconds * 1000
-        reader = self.service.request_log
-        stats = reader.stats(deployment.name, start, now_ms) if reader is not None else {}
+        stats = self.service.window_stats(deployment.name, start, now_ms)
         empty = WindowStats.empty()
         outcome, numbers = analyze(
             stats.get((stable.model, stable.version), empty),

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from loopml.deploy.analysis import Thresholds, flatten_predictions
+from loopml.deploy.analysis import Thresholds, WindowStats, flatten_predictions
 from loopml.deploy.windows import RequestLogReader, percentiles
 from loopml.domain import (
     Deployment,
@@ -29,8 +29,9 @@ from loopml.domain import (
     RolloutDecision,
 )
 from loopml.domain.deployments import STRATEGIES, Outcome, Strategy
+from loopml.domain.models import LATEST, parse_model_uri
 from loopml.domain.validation import check_name
-from loopml.errors import DeploymentNotFound, InvalidInput, InvalidName
+from loopml.errors import AliasNotFound, DeploymentNotFound, InvalidInput, InvalidName
 from loopml.registry import RegistryService
 from loopml.store import MetadataStore, Unit
 
@@ -175,6 +176,7 @@ class DeployService:
             raise InvalidInput(f"ab_weight must be a percentage from 1 to 99, got {weight!r}")
         why = _check_reason(reason)
         version = self.registry.resolve(principal, model_ref)
+        alias = parse_model_uri(model_ref).alias
         if version.status is not ModelVersionStatus.READY:
             raise InvalidInput(f"version {version.version} of model {version.name!r} is {version.status.value}")
         project = self.registry.get_model(principal, version.name).project
@@ -200,7 +202,7 @@ class DeployService:
                 sticky_key=sticky_key,
             )
             if kind == "direct":
-                new = base
+                new = replace(base, follows_alias=alias if alias != LATEST else None)
                 why = why or f"deploy {target.label}"
             else:
                 stable = current.stable if current is not None else None
@@ -211,6 +213,7 @@ class DeployService:
                     )
                 if (stable.model, stable.version) == (target.model, target.version):
                     raise InvalidInput(f"{target.label} is already the stable version of {name!r}")
+                base = replace(base, follows_alias=current.follows_alias if current is not None else None)
                 if kind == "canary":
                     if steps[0] == 100:
                         raise InvalidInput("the first canary step must be below 100 (direct switches all traffic)")
@@ -275,7 +278,35 @@ class DeployService:
             state="promoted",
             failures=0,
         )
-        return unit.deployments.save(unit.projects.get(current.project), new, why or f"promote {candidate.label}", at)
+        why = why or f"promote {candidate.label}"
+        moved = self._move_followed_alias(unit, current, candidate)
+        if moved is not None:
+            why = f"{why}; {moved}"
+        if current.stable is not None and candidate.model != current.stable.model:
+            new = replace(new, follows_alias=None)  # the alias names a version of the old model
+        return unit.deployments.save(unit.projects.get(current.project), new, why, at)
+
+    def _move_followed_alias(self, unit: Unit, current: Deployment, candidate: DeploymentVersion) -> str | None:
+        """Point the alias the deployment follows at the promoted `candidate` (audited as `model.set_alias`,
+        in the promotion's transaction), so the alias and what serves agree. Left alone, and said so, when
+        the alias has since been moved or deleted by someone, or names another model's versions."""
+        alias, stable = current.follows_alias, current.stable
+        if alias is None or stable is None:
+            return None
+        if candidate.model != stable.model:
+            return f"alias {stable.model}@{alias} not moved: {candidate.label} is a version of another model"
+        model = unit.models.lock(stable.model)
+        try:
+            pointed = unit.model_versions.alias(model, alias)
+        except AliasNotFound:
+            return f"alias {stable.model}@{alias} not moved: it no longer exists"
+        if pointed != stable.version:
+            return f"alias {stable.model}@{alias} not moved: it points at version {pointed}, not {stable.version}"
+        if unit.model_versions.get(model, candidate.version).status is not ModelVersionStatus.READY:
+            return f"alias {stable.model}@{alias} not moved: {candidate.label} is no longer READY"
+        reason = f"promotion of {candidate.label} in deployment {current.name!r}"
+        unit.model_versions.set_alias(model, alias, candidate.version, reason)
+        return f"alias {stable.model}@{alias} moved from {stable.version} to {candidate.version}"
 
     # -- the rollout controller's side -------------------------------------------------------------
 
@@ -283,6 +314,17 @@ class DeployService:
         """Every canary rollout in progress (across projects: for the controller)."""
         with self.store.read() as unit:
             return [d for d in unit.deployments.list() if d.strategy == "canary" and d.state == "progressing"]
+
+    def labels(self, request_ids: builtins.list[str]) -> dict[str, object]:
+        """The labels that have arrived (feedback by request id) for `request_ids`."""
+        with self.store.read() as unit:
+            return {key: label for key, (label, _at) in unit.monitoring.labels(request_ids).items()}
+
+    def window_stats(self, deployment: str, start_ms: int, end_ms: int) -> dict[tuple[str, int], WindowStats]:
+        """Each version's requests in the window from the request log, with the labels that have arrived."""
+        if self.request_log is None:
+            return {}
+        return self.request_log.stats(deployment, start_ms, end_ms, self.labels)
 
     def last_decision(self, name: str) -> RolloutDecision | None:
         with self.store.read() as unit:

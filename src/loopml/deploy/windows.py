@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,17 @@ import numpy as np
 import orjson
 import pyarrow.compute as pc
 
-from loopml.deploy.analysis import WindowStats, flatten_predictions
+from loopml.deploy.analysis import WindowStats
+from loopml.deploy.quality import Labelled
 from loopml.serving import read_open_segment, read_segments
 
 __all__ = ["RequestLogReader", "VersionKey"]
 
 VersionKey = tuple[str, int]
 """(model, version)."""
+
+LabelSource = Callable[[list[str]], Mapping[str, object]]
+"""The labels that have arrived for some request ids (a request id without a label is left out)."""
 
 _COLUMNS = ("request_id", "time_ms", "deployment", "model", "version", "role", "status", "latency_ms", "outputs")
 
@@ -47,12 +51,17 @@ class RequestLogReader:
                 found.append(row)
         return found
 
-    def stats(self, deployment: str, start_ms: int, end_ms: int) -> dict[VersionKey, WindowStats]:
-        """Requests, 5xx errors, latencies and numeric predictions of each version in the window."""
+    def stats(
+        self, deployment: str, start_ms: int, end_ms: int, labels: LabelSource | None = None
+    ) -> dict[VersionKey, WindowStats]:
+        """Requests, 5xx errors, latencies and predictions of each version in the window; with `labels`, the
+        predictions of the successful answers whose labels arrived, paired with them by request id."""
         grouped: dict[VersionKey, list[dict[str, Any]]] = defaultdict(list)
         for row in self.rows(deployment, start_ms, end_ms):
             grouped[(row["model"], int(row["version"]))].append(row)
-        return {key: _stats(rows) for key, rows in grouped.items()}
+        answered = [r["request_id"] for rows in grouped.values() for r in rows if int(r["status"]) < 400]
+        found = labels(answered) if labels is not None and answered else {}
+        return {key: _stats(rows, found) for key, rows in grouped.items()}
 
     def _all_rows(self, deployment: str, start_ms: int, end_ms: int) -> Iterator[dict[str, Any]]:
         if not self.directory.is_dir():
@@ -95,14 +104,30 @@ def _may_hold(path: Path, deployment: str, start_ms: int, end_ms: int) -> bool:
         return True
 
 
-def _stats(rows: list[dict[str, Any]]) -> WindowStats:
+def _stats(rows: list[dict[str, Any]], labels: Mapping[str, object]) -> WindowStats:
     errors = sum(1 for r in rows if int(r["status"]) >= 500)
     latencies = [float(r["latency_ms"]) for r in rows]
-    predictions: list[float] = []
+    predictions: list[object] = []
+    labelled: list[Labelled] = []
     for row in rows:
-        if int(row["status"]) < 400:
-            predictions.extend(flatten_predictions([orjson.loads(row["outputs"])]))
-    return WindowStats(len(rows), errors, latencies, predictions)
+        if int(row["status"]) >= 400:
+            continue
+        outputs = orjson.loads(row["outputs"])
+        answers = outputs if isinstance(outputs, list) else [outputs]  # one prediction per record
+        predictions.extend(answers)
+        if row["request_id"] in labels:
+            labelled.extend(_pairs(answers, labels[row["request_id"]]))
+    return WindowStats(len(rows), errors, latencies, predictions, labelled)
+
+
+def _pairs(answers: list[object], label: object) -> list[Labelled]:
+    """A request's predictions with its label: one label for a one-record request, or a list of one label
+    per record (as the monitors read feedback); anything else pairs nothing."""
+    if isinstance(label, list) and len(label) == len(answers):
+        return [(a, y) for a, y in zip(answers, label, strict=True) if y is not None]
+    if len(answers) == 1 and label is not None:
+        return [(answers[0], label)]
+    return []
 
 
 def percentiles(values: list[float], qs: tuple[float, ...]) -> dict[str, float | None]:

@@ -56,6 +56,9 @@ class Deployment:
     """When the current revision was made (the current canary step started then)."""
     failures: int = 0
     """Failed analyses so far in the current rollout (rolled back when it reaches the failure limit)."""
+    follows_alias: str | None = None
+    """The alias of the stable version's model this deployment was deployed by (`bike@champion`): promoting a
+    candidate of that model moves the alias to it."""
 
     def role(self, role: VersionRole) -> DeploymentVersion | None:
         """The first version with `role`, if any."""

@@ -248,6 +248,7 @@ def deployment_to_json(d: Deployment) -> dict[str, Any]:
         "created_at": d.created_at,
         "updated_at": d.updated_at,
         "failures": d.failures,
+        "follows_alias": d.follows_alias,
     }
 
 
@@ -270,6 +271,7 @@ def deployment_from_json(d: dict[str, Any]) -> Deployment:
         created_at=d.get("created_at", 0),
         updated_at=d.get("updated_at", 0),
         failures=d.get("failures", 0),
+        follows_alias=d.get("follows_alias"),
     )
 
 

@@ -26,18 +26,21 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.errors import NotFound
 from loopml.serving.batching import BatchingConfig, MicroBatcher
+from loopml.serving.inputs import from_records
 from loopml.serving.predictors import ServingModel, load_serving_model
 from loopml.serving.specs import DeploymentSpec, ServingVersion, SpecSource
 
 __all__ = ["Choice", "ModelHost", "Route", "Served"]
 
+WARM_UP_PREDICTIONS = 3
+"""Predictions a replica makes on a version's input example when it loads it, before routing traffic to it."""
 GC_YOUNG_THRESHOLD = 10_000
 """Net allocations of container objects between collections of the youngest generation in a replica."""
 
@@ -261,6 +264,7 @@ class ModelHost:
             ", fast path" if model.fast_path else "",
             time.perf_counter() - started,
         )
+        await self._warm_up(model)
         batcher = MicroBatcher(
             model.predict,
             self.executor,
@@ -269,6 +273,24 @@ class ModelHost:
             pending=self.pending,
         )
         return Served(model, batcher)
+
+    async def _warm_up(self, model: ServingModel) -> None:
+        """A few predictions on one record of the version's input example (or of zeros and empty strings
+        shaped by its signature), on the predict threads, before any request is routed to it: the first
+        predictions of a freshly loaded model pay for lazy imports, allocations and thread-pool start-up
+        (tens of ms on a busy machine), which would otherwise land on its first canary requests and their p99.
+        A failing warm-up is logged and the version loads anyway: requests then meet the same error."""
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            example = model.loaded.input_example or [_example_record(model.converter.signature.inputs)]
+            matrix = model.converter.to_matrix(from_records(example[:1], model.converter.names, where="warm-up"))
+            for _ in range(WARM_UP_PREDICTIONS):
+                await loop.run_in_executor(self.executor, model.predict, matrix)
+        except Exception:
+            logger.warning("%s: warm-up predictions failed", model.label, exc_info=True)
+            return
+        logger.info("warmed %s up in %.3f s", model.label, time.perf_counter() - started)
 
     def _close(self, served: Served) -> None:
         task = asyncio.get_running_loop().create_task(served.batcher.close())
@@ -326,6 +348,12 @@ def _source_failures(source: SpecSource) -> Mapping[str, str]:
     """The deployments the source's last `load` left out, with the reason (a source may not have any)."""
     failures: Mapping[str, str] = getattr(source, "failures", {})
     return failures
+
+
+def _example_record(columns: Sequence[Any]) -> dict[str, Any]:
+    """One record the signature's input `columns` accept: zeros, false, empty strings, the epoch."""
+    values = {"bool": False, "string": "", "datetime": "1970-01-01T00:00:00"}
+    return {c.name: values.get(c.dtype, 0.0 if c.dtype.startswith("float") else 0) for c in columns}
 
 
 def _tune_gc() -> None:
