@@ -170,6 +170,8 @@ audit_log = Table(
     Column("after", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("project", String(KEY), nullable=True),  # migration 0005_auth; not hashed
+    Index("ix_audit_log_project_seq", "project", "seq"),
 )
 
 audit_head = Table(
