@@ -7,6 +7,8 @@ for an allowed caller. A route of the built app missing from `RULES` (or a rule 
 
 The resources live in project `alpha`. "same" is a token scoped to `alpha`, "other" one scoped to `beta`,
 "global" one without a project.
+Authorization does not depend on the metadata backend, so the table runs on SQLite only, over one world
+shared by the module (each call that changes something makes its own fresh target).
 """
 
 from __future__ import annotations

@@ -203,7 +203,8 @@ class MonitoringService:
     def record_feedback(self, principal: Principal, items: Sequence[Feedback | Mapping[str, Any]]) -> int:
         """Store ground-truth labels by request id or business key (up to 10,000 per call). A label for a
         request id no segment holds yet is kept and joined once the request shows up (the request log publishes
-        segments minutes after the prediction). Sending a label again replaces it."""
+        segments minutes after the prediction). Sending a label again replaces it. Labels of a project-scoped
+        token are joined only by monitors of its project; those of a global token by every monitor."""
         principal.require(Role.EDITOR)
         if not items:
             return 0
@@ -217,7 +218,7 @@ class MonitoringService:
                 raise InvalidInput(f"the {key[0]} {key[1]!r} appears twice in one feedback batch")
             seen.add(key)
         with self.store.write(principal.actor) as unit:
-            return unit.monitoring.record_feedback(checked, now_ms())
+            return unit.monitoring.record_feedback(checked, now_ms(), principal.project or "")
 
     # -- runs ------------------------------------------------------------------------------------------
 
@@ -376,7 +377,8 @@ class MonitoringService:
         ids = [r[0] for r in requests]
         keys = [str(v) for r in requests for v in (r[2].get(key_column) or [])] if key_column else []
         with self.store.read() as unit:
-            labels = unit.monitoring.labels(ids, keys)
+            deployment = unit.deployments.find(monitor.deployment)
+            labels = unit.monitoring.labels(ids, keys, "" if deployment is None else deployment.project)
         truth: list[Any] = []
         predicted: list[Any] = []
         probabilities: list[list[float]] = []
