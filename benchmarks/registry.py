@@ -59,7 +59,7 @@ ANCHOR_PYTHON = REPO / ".venv-anchors" / "bin" / "python"
 ANCHOR_SCRIPT = HERE / "anchors" / "mlflow_registry.py"
 MLFLOW = REPO / ".venv-anchors" / "bin" / "mlflow"
 LOOPML = Path(sys.executable).parent / "loopml"
-TOKEN = "bench-admin-token-not-a-secret"
+TOKEN = "bench-admin-token-not-a-secret-0123456789"
 REFERENCE = f"models:/{REGISTRY_MODEL}@{REGISTRY_ALIAS}"
 
 TARGETS = {"log_vs_mlflow": 3.0, "load_vs_mlflow": 3.0, "enforce_us": 50.0}

@@ -50,7 +50,7 @@ ANCHOR_PYTHON = REPO / ".venv-anchors" / "bin" / "python"
 ANCHOR_SCRIPT = HERE / "anchors" / "mlflow_tracking.py"
 MLFLOW = REPO / ".venv-anchors" / "bin" / "mlflow"
 LOOPML = Path(sys.executable).parent / "loopml"
-TOKEN = "bench-admin-token-not-a-secret"
+TOKEN = "bench-admin-token-not-a-secret-0123456789"
 
 TARGETS = {
     "ingest_vs_batch": 25.0,

@@ -5,7 +5,7 @@ LOOPML_TRACKING_URI    http(s)://host:port of a loopml server; unset = embedded 
 LOOPML_TOKEN           API token sent to that server
 LOOPML_DATABASE_URL    metadata store (default sqlite under LOOPML_HOME; postgresql+psycopg://...)
 LOOPML_ARTIFACT_ROOT   artifact store root URL (default file:// under LOOPML_HOME; s3://bucket/prefix)
-LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start (else one is printed)
+LOOPML_ADMIN_TOKEN     admin token the server accepts from its first start, 32+ characters (else one is printed)
 LOOPML_REQUEST_LOG_DIR directory serving replicas write their request log to and the rollout controller reads
                        (default LOOPML_HOME/request-log; share it between replicas and the server)
 LOOPML_METRICS_PUBLIC  1: the server's /metrics needs no token (default: any valid token; it shows model metrics)

@@ -114,3 +114,13 @@ def test_a_malformed_setting_exits_2_naming_the_variable(
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_weak_admin_token_is_refused_at_start(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPML_ADMIN_TOKEN", "changeme")
+    # a store that cannot open: were the token checked any later, the command would fail on that instead
+    result = cli("server", "--database-url", f"sqlite:///{cli.home / 'no' / 'such' / 'dir' / 'loopml.db'}")
+    assert result.exit_code == 2, result.output
+    assert "LOOPML_ADMIN_TOKEN is 8 characters long" in result.stderr
+    assert "at least 32 characters" in result.stderr
+    assert "Traceback" not in result.output

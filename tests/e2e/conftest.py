@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ADMIN = "lml_e2e_admin_secret"
+ADMIN = "lml_e2e_admin_secret_0123456789abcdef"
 
 
 def free_port() -> int:

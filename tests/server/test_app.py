@@ -84,12 +84,13 @@ def test_run_server_registers_the_configured_admin_token_silently(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("loopml.server.app.uvicorn.run", lambda *_, **__: None)
-    settings = Settings(home=tmp_path, admin_token="lml_configured")
+    secret = "lml_configured_admin_secret_0123456789"
+    settings = Settings(home=tmp_path, admin_token=secret)
     run_server(settings)
     assert capsys.readouterr().out == ""
     app = create_app(settings)
     with TestClient(app) as client:
-        assert client.get(f"{API}/tokens", headers={"Authorization": "Bearer lml_configured"}).status_code == 200
+        assert client.get(f"{API}/tokens", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     app.state.tracking.store.close()
 
 

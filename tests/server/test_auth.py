@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .support import API, Api
+from .support import ADMIN_SECRET, API, Api
 
 
 def test_health_needs_no_token(api: Api) -> None:
@@ -87,3 +87,19 @@ def test_admin_only_routes_refuse_an_editor(api: Api) -> None:
         response = api.client.request(method, f"{API}{path}", json=body, headers=api.headers(editor))
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_revoked_bootstrap_token_stays_revoked_when_the_server_starts_again(api: Api) -> None:
+    other_admin = api.token("admin")
+    admin_id = next(
+        t["id"]
+        for t in api.client.get(f"{API}/tokens", headers=api.headers(other_admin)).json()["tokens"]
+        if t["name"] == "admin"
+    )
+    assert api.client.delete(f"{API}/tokens/{admin_id}", headers=api.headers(other_admin)).status_code == 200
+    # what `loopml server` does at each start with the same LOOPML_ADMIN_TOKEN
+    assert api.app.state.governance.bootstrap_admin(ADMIN_SECRET) is None
+    api.app.state.principal_cache.clear()
+    assert api.client.get(f"{API}/experiments", headers=api.headers()).status_code == 401
+    names = [t["name"] for t in api.client.get(f"{API}/tokens", headers=api.headers(other_admin)).json()["tokens"]]
+    assert names.count("admin") == 1

@@ -82,3 +82,41 @@ def test_audit_limit_out_of_range_is_400(api: Api) -> None:
     response = api.client.get(f"{API}/audit", params={"limit": 0}, headers=api.headers())
     assert response.status_code == 400
     assert "limit" in response.json()["error"]["message"]
+
+
+def test_a_project_admin_cannot_touch_the_global_admin_token_or_other_projects_tokens(api: Api) -> None:
+    project_admin = api.headers(api.token("admin", "churn", name="churn-admin"))
+    api.token("viewer", "fraud", name="fraud-viewer")
+    own = api.token("viewer", "churn", name="churn-viewer")
+    every = {t["name"]: t["id"] for t in api.client.get(f"{API}/tokens", headers=api.headers()).json()["tokens"]}
+
+    listed = api.client.get(f"{API}/tokens", headers=project_admin).json()["tokens"]
+    assert sorted(t["name"] for t in listed) == ["churn-admin", "churn-viewer"]
+    for foreign in ("admin", "fraud-viewer"):
+        response = api.client.delete(f"{API}/tokens/{every[foreign]}", headers=project_admin)
+        assert response.status_code == 404, foreign
+        assert response.json()["error"]["code"] == "token_not_found"
+    assert api.client.get(f"{API}/tokens", headers=api.headers()).status_code == 200  # the global admin still works
+
+    revoked = api.client.delete(f"{API}/tokens/{every['churn-viewer']}", headers=project_admin)
+    assert revoked.status_code == 200
+    assert api.client.get(f"{API}/experiments", headers=api.headers(own)).status_code == 401
+
+
+def test_a_project_admin_reads_only_its_projects_audit_rows_and_cannot_verify_the_chain(api: Api) -> None:
+    churn_run = api.run(api.experiment("e", "churn"))["id"]
+    fraud_run = api.run(api.experiment("e", "fraud"))["id"]
+    project_admin = api.headers(api.token("admin", "churn"))
+
+    events = api.client.get(f"{API}/audit", headers=project_admin).json()["events"]
+    entities = {e["entity_id"] for e in events}
+    assert churn_run in entities
+    assert fraud_run not in entities
+    assert all(e["action"] != "token.create" or e["after"]["project"] == "churn" for e in events)
+    everything = api.client.get(f"{API}/audit", headers=api.headers()).json()["events"]
+    assert {churn_run, fraud_run} <= {e["entity_id"] for e in everything}
+
+    refused = api.client.get(f"{API}/audit/verify", headers=project_admin)
+    assert refused.status_code == 403
+    assert "global admin" in refused.json()["error"]["message"]
+    assert api.client.get(f"{API}/audit/verify", headers=api.headers()).json() == {"ok": True, "problems": []}

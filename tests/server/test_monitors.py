@@ -107,3 +107,32 @@ def test_bad_monitor_and_feedback_bodies_are_400s(api: Api) -> None:
     viewer = api.token("viewer")
     denied = api.client.post(f"{API}/monitors", json={"name": "m", "deployment": "d"}, headers=api.headers(viewer))
     assert denied.status_code == 403
+
+
+def test_labels_of_another_projects_token_never_reach_a_monitor(api: Api, tmp_path: Path) -> None:
+    prepare(api, tmp_path)  # model churn in project "default", three days of traffic of deployment churn
+    api.app.state.deploy.deploy(ADMIN, "churn", "churn/1")
+    api.client.post(f"{API}/monitors", json={"name": "churn", "deployment": "churn"}, headers=api.headers())
+    foreign = api.headers(api.token("editor", "fraud"))
+    own = api.headers(api.token("editor", "default"))
+    day0 = {"feedback": [{"request_id": f"r0-{i}", "label": 1} for i in range(100)]}
+    day1 = {"feedback": [{"request_id": f"r1-{i}", "label": 1} for i in range(100)]}
+    assert api.client.post(f"{API}/feedback", json=day0, headers=foreign).json() == {"recorded": 100}
+    assert api.client.post(f"{API}/feedback", json=day1, headers=foreign).json() == {"recorded": 100}
+    assert api.client.post(f"{API}/feedback", json=day1, headers=own).json() == {"recorded": 100}
+
+    run = api.client.post(f"{API}/monitors/churn/run", json={"now": T0 + 3 * DAY}, headers=api.headers())
+    assert run.status_code == 200, run.text
+    windows = api.client.get(f"{API}/monitors/churn/windows", headers=api.headers()).json()["windows"]
+    assert [w["labelled_rows"] for w in windows] == [0, 100, 0]
+    assert api.client.get(f"{API}/monitors/churn", headers=foreign).status_code == 404
+
+
+def test_a_project_admin_cannot_attach_a_webhook_to_another_projects_deployment(api: Api, tmp_path: Path) -> None:
+    prepare(api, tmp_path)
+    api.app.state.deploy.deploy(ADMIN, "churn", "churn/1")  # in project "default"
+    body = {"name": "spy", "deployment": "churn", "webhook": "https://hooks.example.com/x"}
+    refused = api.client.post(f"{API}/monitors", json=body, headers=api.headers(api.token("admin", "fraud")))
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "deployment_not_found"
+    assert api.client.get(f"{API}/monitors", headers=api.headers()).json()["monitors"] == []

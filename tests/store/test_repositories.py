@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from loopml.domain import DatasetInput, Metric, MetricColumns, Role, RunStatus
+from loopml.domain.monitoring import Feedback
 from loopml.errors import ArtifactNotFound, ParamConflict, RunNotFound, TokenNotFound
 from loopml.store import MetadataStore
 from loopml.store.migrations import LATEST, current_revision, head_revision
@@ -160,3 +161,34 @@ def test_a_failed_unit_of_work_writes_nothing_not_even_audit(store: MetadataStor
         after = unit.connection.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
         assert unit.runs.get(run_id).tags == {}
     assert after == before
+
+
+def test_labels_stored_before_projects_scoped_them_stay_global_after_the_migration(db_url: str) -> None:
+    from alembic import command
+
+    from loopml.store.migrations import _config
+
+    old = MetadataStore.open(db_url, upgrade=False)
+    try:
+        command.upgrade(_config(old.engine), "0004")
+        with old.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO feedback (request_id, business_key, label, label_time, received_at) "
+                    "VALUES ('r1', NULL, '1', 5, 5)"
+                )
+            )
+    finally:
+        old.close()
+    upgraded = MetadataStore.open(db_url)
+    try:
+        with upgraded.write("ann") as unit:
+            assert unit.monitoring.labels(["r1"], project="churn") == {"r1": (1, 5)}
+            unit.monitoring.record_feedback([Feedback(0, request_id="r1")], 9, project="churn")
+            unit.monitoring.record_feedback([Feedback(2, request_id="r1")], 9, project="fraud")
+        with upgraded.read() as unit:
+            assert unit.monitoring.labels(["r1"], project="churn") == {"r1": (0, 9)}  # its own label wins
+            assert unit.monitoring.labels(["r1"], project="fraud") == {"r1": (2, 9)}
+            assert unit.monitoring.labels(["r1"], project="other") == {"r1": (1, 5)}
+    finally:
+        upgraded.close()

@@ -32,15 +32,21 @@ class GovernanceService:
             return unit.tokens.create(name, parsed, project)
 
     def list_tokens(self, principal: Principal) -> list[Token]:
+        """Every token for a global admin; a project admin sees only the tokens scoped to its project."""
         principal.require(Role.ADMIN)
         with self.store.read() as unit:
-            return unit.tokens.list()
+            return unit.tokens.list(principal.project)
 
     def revoke_token(self, principal: Principal, token_id: str) -> Token:
+        """A project admin revokes only tokens of its project; any other token is "not found" to it."""
         principal.require(Role.ADMIN)
+        missing = TokenNotFound(f"token {token_id!r} does not exist (see `loopml tokens list`)")
         if not isinstance(token_id, str) or not _TOKEN_ID.match(token_id):
-            raise TokenNotFound(f"token {token_id!r} does not exist (see `loopml tokens list`)")
+            raise missing
         with self.store.write(principal.actor) as unit:
+            found = unit.tokens.get(token_id)
+            if found is None or (principal.project is not None and found.project != principal.project):
+                raise missing
             return unit.tokens.revoke(token_id)
 
     def authenticate(self, secret: str) -> Principal | None:
@@ -56,7 +62,7 @@ class GovernanceService:
         (to be printed once). Returns None when nothing new was minted."""
         with self.store.write("system") as unit:
             if secret is not None:
-                if unit.tokens.authenticate(secret) is None:
+                if unit.tokens.find_secret(secret) is None:  # a revoked one stays revoked
                     unit.tokens.create("admin", Role.ADMIN, None, secret=secret)
                 return None
             if unit.tokens.count_active() == 0:
@@ -65,14 +71,21 @@ class GovernanceService:
         return None
 
     def audit_events(self, principal: Principal, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        """Events after `after_seq`; a project admin reads only the events of its project."""
         principal.require(Role.ADMIN)
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit must be from 1 to 10000, got {limit}")
         with self.store.read() as unit:
-            return list(read_events(unit.connection, after_seq, limit))
+            return list(read_events(unit.connection, after_seq, limit, principal.project))
 
     def verify_audit(self, principal: Principal) -> list[str]:
-        """Problems found in the audit chain (empty when intact)."""
+        """Problems found in the audit chain (empty when intact). The chain spans every project, so only a
+        global admin verifies it."""
         principal.require(Role.ADMIN)
+        if principal.project is not None:
+            raise PermissionDenied(
+                "verifying the audit chain needs a global admin token; "
+                f"the token in use is scoped to project {principal.project!r}"
+            )
         with self.store.read() as unit:
             return verify_chain(unit.connection)

@@ -25,8 +25,12 @@ _RECENT = 50
 
 
 class MonitoringCollector(Collector):
-    def __init__(self, store: MetadataStore) -> None:
+    """With `project`, only the monitors of that project's deployments (a monitor of a deployment that does not
+    exist belongs to no project)."""
+
+    def __init__(self, store: MetadataStore, project: str | None = None) -> None:
         self.store = store
+        self.project = project
 
     def collect(self) -> Iterator[Metric]:
         drift = GaugeMetricFamily(
@@ -43,6 +47,10 @@ class MonitoringCollector(Collector):
         open_alerts = GaugeMetricFamily("loopml_alerts_open", "Open alerts", labels=["deployment", "monitor"])
         with self.store.read() as unit:
             for monitor in unit.monitors.all():
+                if self.project is not None:
+                    deployment = unit.deployments.find(monitor.deployment)
+                    if deployment is None or deployment.project != self.project:
+                        continue
                 windows = unit.monitors.windows(monitor.name, _RECENT)
                 judged = [w for w in windows if w.drift and "columns" in w.drift]
                 if judged:
@@ -63,8 +71,9 @@ class MonitoringCollector(Collector):
         yield from (drift, metric, drifted, open_alerts)
 
 
-def exposition(store: MetadataStore) -> bytes:
-    """The text exposition of the monitoring gauges (a fresh registry per call: no global state)."""
+def exposition(store: MetadataStore, project: str | None = None) -> bytes:
+    """The text exposition of the monitoring gauges (a fresh registry per call: no global state); with
+    `project`, only the series of that project's deployments."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MonitoringCollector(store))
+    registry.register(MonitoringCollector(store, project))
     return generate_latest(registry)

@@ -24,13 +24,13 @@ from loopml.data import Profile
 from loopml.domain import Principal, Role
 from loopml.domain.monitoring import ALERT_KINDS, Alert, Feedback, Monitor, MonitorWindow
 from loopml.domain.validation import check_name
-from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.errors import DeploymentNotFound, InvalidInput, LoopmlError, MonitorNotFound, NotFound
 from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
 from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records
 from loopml.registry import RegistryService
-from loopml.store import MetadataStore
+from loopml.store import MetadataStore, Unit
 from loopml.store.audit import now_ms
 
 __all__ = ["DEFAULT_THRESHOLDS", "MAX_FEEDBACK", "MonitoringService", "RunResult"]
@@ -132,6 +132,7 @@ class MonitoringService:
         principal.require(Role.ADMIN if webhook else Role.EDITOR)
         check_name("monitor", name)
         check_name("deployment", deployment)
+        self._check_deployment_reachable(principal, deployment)
         window_seconds, window_rows = parse_window(window)
         if isinstance(consecutive, bool) or not isinstance(consecutive, int) or not 1 <= consecutive <= 1000:
             raise InvalidInput(f"consecutive (k) must be an integer from 1 to 1000, got {consecutive!r}")
@@ -176,16 +177,17 @@ class MonitoringService:
     def get_monitor(self, principal: Principal, name: str) -> Monitor:
         principal.require(Role.VIEWER)
         with self.store.read() as unit:
-            return unit.monitors.get(name)
+            return _visible(unit, principal, name)
 
     def list_monitors(self, principal: Principal) -> list[Monitor]:
         principal.require(Role.VIEWER)
         with self.store.read() as unit:
-            return unit.monitors.all()
+            return [m for m in unit.monitors.all() if _sees(unit, principal, m)]
 
     def windows(self, principal: Principal, name: str, limit: int | None = None) -> list[MonitorWindow]:
         principal.require(Role.VIEWER)
         with self.store.read() as unit:
+            _visible(unit, principal, name)
             return unit.monitors.windows(name, limit)
 
     def alerts(self, principal: Principal, monitor: str | None = None, state: str | None = None) -> list[Alert]:
@@ -194,15 +196,18 @@ class MonitoringService:
             raise InvalidInput("state must be 'open' or 'resolved'")
         with self.store.read() as unit:
             if monitor is not None:
-                unit.monitors.get(monitor)
-            return unit.monitors.alerts(monitor, state)
+                _visible(unit, principal, monitor)
+                return unit.monitors.alerts(monitor, state)
+            seen = {m.name for m in unit.monitors.all() if _sees(unit, principal, m)}
+            return [a for a in unit.monitors.alerts(None, state) if a.monitor in seen]
 
     # -- feedback --------------------------------------------------------------------------------------
 
     def record_feedback(self, principal: Principal, items: Sequence[Feedback | Mapping[str, Any]]) -> int:
         """Store ground-truth labels by request id or business key (up to 10,000 per call). A label for a
         request id no segment holds yet is kept and joined once the request shows up (the request log publishes
-        segments minutes after the prediction). Sending a label again replaces it."""
+        segments minutes after the prediction). Sending a label again replaces it. Labels of a project-scoped
+        token are joined only by monitors of its project; those of a global token by every monitor."""
         principal.require(Role.EDITOR)
         if not items:
             return 0
@@ -216,7 +221,7 @@ class MonitoringService:
                 raise InvalidInput(f"the {key[0]} {key[1]!r} appears twice in one feedback batch")
             seen.add(key)
         with self.store.write(principal.actor) as unit:
-            return unit.monitoring.record_feedback(checked, now_ms())
+            return unit.monitoring.record_feedback(checked, now_ms(), principal.project or "")
 
     # -- runs ------------------------------------------------------------------------------------------
 
@@ -226,7 +231,7 @@ class MonitoringService:
         principal.require(Role.EDITOR)
         now = now_ms() if now is None else int(now)
         with self.store.read() as unit:
-            monitor = unit.monitors.get(name)
+            monitor = _visible(unit, principal, name)
             known = unit.monitors.windows(name)
         delay = monitor.label_delay_seconds * 1000
         pending = [w for w in known if w.performance is None and w.rows > 0 and now >= w.end_time + delay]
@@ -287,6 +292,16 @@ class MonitoringService:
         return render_report(monitor, windows, profile)
 
     # -- internals -------------------------------------------------------------------------------------
+
+    def _check_deployment_reachable(self, principal: Principal, deployment: str) -> None:
+        """A project-scoped token monitors only an existing deployment of its project (404 otherwise, as for a
+        missing one); a global token may also name a deployment that does not exist yet."""
+        if principal.project is None:
+            return
+        with self.store.read() as unit:
+            found = unit.deployments.find(deployment)
+        if found is None or found.project != principal.project:
+            raise DeploymentNotFound(f"deployment {deployment!r} does not exist")
 
     def _profile(self, cache: dict[tuple[str, int], Profile | None], model: str, version: int) -> Profile | None:
         if (model, version) not in cache:
@@ -365,7 +380,8 @@ class MonitoringService:
         ids = [r[0] for r in requests]
         keys = [str(v) for r in requests for v in (r[2].get(key_column) or [])] if key_column else []
         with self.store.read() as unit:
-            labels = unit.monitoring.labels(ids, keys)
+            deployment = unit.deployments.find(monitor.deployment)
+            labels = unit.monitoring.labels(ids, keys, "" if deployment is None else deployment.project)
         truth: list[Any] = []
         predicted: list[Any] = []
         probabilities: list[list[float] | None] = []
@@ -481,6 +497,23 @@ class MonitoringService:
                 result.delivered += 1
             else:
                 result.delivery_errors.append(f"{alert.dedupe_key}: {error}")
+
+
+def _sees(unit: Unit, principal: Principal, monitor: Monitor) -> bool:
+    """A monitor belongs to the project of its deployment; one whose deployment does not exist (yet) belongs to
+    no project, so only global tokens see it."""
+    if principal.project is None:
+        return True
+    found = unit.deployments.find(monitor.deployment)
+    return found is not None and principal.can_see(found.project)
+
+
+def _visible(unit: Unit, principal: Principal, name: str) -> Monitor:
+    """The monitor `name` if the principal may see it; `MonitorNotFound` alike when hidden or missing."""
+    monitor: Monitor = unit.monitors.get(name)
+    if not _sees(unit, principal, monitor):
+        raise MonitorNotFound(f"monitor {name!r} does not exist")
+    return monitor
 
 
 def _thresholds(given: Mapping[str, Any]) -> dict[str, float]:

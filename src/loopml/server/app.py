@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from loopml.artifacts import open_artifact_store
 from loopml.deploy import DeployService, RolloutController
+from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
@@ -38,6 +39,8 @@ from loopml.tracking import TrackingService
 __all__ = ["API_PREFIX", "build_app", "create_app", "run_server"]
 
 API_PREFIX = "/api/v1"
+MIN_ADMIN_TOKEN_CHARS = 32
+"""A `LOOPML_ADMIN_TOKEN` shorter than this is refused at start (minted tokens have 50 characters)."""
 NO_PICKLE = "the loopml API server never loads pickled models (load them in `loopml serve` or your own process)"
 
 
@@ -105,6 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def run_server(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve the API until interrupted; on a store with no token, mint an admin token and print it once."""
     settings = settings or load_settings()
+    if settings.admin_token is not None and len(settings.admin_token) < MIN_ADMIN_TOKEN_CHARS:
+        raise InvalidInput(
+            f"LOOPML_ADMIN_TOKEN is {len(settings.admin_token)} characters long; use a random secret of at "
+            f'least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `python -c "import secrets; '
+            'print(secrets.token_urlsafe(32))"`), or unset it to have the server mint one'
+        )
     forbid_pickle_in_this_process(NO_PICKLE)
     if not settings.database_url or not settings.artifact_root:
         settings.home.mkdir(parents=True, exist_ok=True)  # the embedded defaults live under LOOPML_HOME

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection, FromClause, String, cast, exis
 
 from loopml.domain import AuditEvent
 from loopml.errors import StoreUnavailable
+from loopml.store.audit_scope import project_of
 from loopml.store.schema import (
     audit_head,
     audit_log,
@@ -70,7 +71,10 @@ class AuditLog:
         entity_id: str,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
+        project: str | None = None,
     ) -> None:
+        """Append a row; its project (what a project-scoped admin may read) is `project`, else the project of
+        the entity, found in this transaction. The project is not part of the hashed payload."""
         seq, prev = self._lock_head()
         seq += 1
         at = now_ms()
@@ -88,6 +92,7 @@ class AuditLog:
                 after=after_text,
                 prev_hash=prev,
                 hash=digest,
+                project=project if project is not None else project_of(self._conn, entity_type, entity_id),
             )
         )
         self._conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
@@ -106,8 +111,13 @@ class AuditLog:
         return self._head
 
 
-def read_events(conn: Connection, after_seq: int = 0, limit: int | None = None) -> Iterator[AuditEvent]:
+def read_events(
+    conn: Connection, after_seq: int = 0, limit: int | None = None, project: str | None = None
+) -> Iterator[AuditEvent]:
+    """Events after `after_seq`, oldest first; with `project`, only that project's."""
     query = select(audit_log).where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq)
+    if project is not None:
+        query = query.where(audit_log.c.project == project)
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execute(query):

@@ -106,7 +106,8 @@ class MonitoringDataRepository:
 
     # -- feedback --------------------------------------------------------------------------------------
 
-    def record_feedback(self, items: Sequence[Feedback], received_at: int) -> int:
+    def record_feedback(self, items: Sequence[Feedback], received_at: int, project: str = "") -> int:
+        """Store labels of `project` ("" for labels every project's monitors may join)."""
         by_id = [i for i in items if i.request_id is not None]
         by_key = [i for i in items if i.request_id is None]
         for chosen, column in ((by_id, "request_id"), (by_key, "business_key")):
@@ -117,6 +118,7 @@ class MonitoringDataRepository:
                     "label": _json(item.label),
                     "label_time": received_at if item.time_ms is None else item.time_ms,
                     "received_at": received_at,
+                    "project": project,
                 }
                 for item in chosen
             ]
@@ -125,22 +127,29 @@ class MonitoringDataRepository:
                     self._conn,
                     feedback,
                     rows[start : start + _CHUNK],
-                    keys=(column,),
+                    keys=("project", column),
                     update=("label", "label_time", "received_at"),
                 )
-        self._audit.record("feedback.record", "feedback", "batch", after={"labels": len(items)})
+        self._audit.record(
+            "feedback.record", "feedback", "batch", after={"labels": len(items)}, project=project or None
+        )
         return len(items)
 
-    def labels(self, request_ids: Iterable[str] = (), keys: Iterable[str] = ()) -> dict[str, tuple[Any, int]]:
-        """Label and label time by request id, and by business key (as `key:<value>`)."""
+    def labels(
+        self, request_ids: Iterable[str] = (), keys: Iterable[str] = (), project: str = ""
+    ) -> dict[str, tuple[Any, int]]:
+        """Label and label time by request id, and by business key (as `key:<value>`): the labels of `project`
+        and the global ones ("" project), a project's label winning over a global one for the same id."""
         found: dict[str, tuple[Any, int]] = {}
         for values, column, prefix in (
             (list(dict.fromkeys(request_ids)), feedback.c.request_id, ""),
             (list(dict.fromkeys(keys)), feedback.c.business_key, "key:"),
         ):
             for start in range(0, len(values), _CHUNK):
-                query = select(column, feedback.c.label, feedback.c.label_time).where(
-                    column.in_(values[start : start + _CHUNK])
+                query = (
+                    select(column, feedback.c.label, feedback.c.label_time)
+                    .where(column.in_(values[start : start + _CHUNK]), feedback.c.project.in_(["", project]))
+                    .order_by(feedback.c.project)  # "" first: the project's own label is read last and wins
                 )
                 for row in self._conn.execute(query):
                     found[prefix + str(row[0])] = (orjson.loads(row.label), int(row.label_time))

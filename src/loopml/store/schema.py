@@ -181,7 +181,9 @@ audit_log = Table(
     Column("after", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("project", String(KEY), nullable=True),  # migration 0008; not hashed
     Index("ix_audit_log_action_entity", "action", "entity_id"),
+    Index("ix_audit_log_project_seq", "project", "seq"),
 )
 
 audit_head = Table(
@@ -413,14 +415,19 @@ feedback = Table(
     "feedback",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("request_id", String(KEY), nullable=True, unique=True),
-    Column("business_key", String(KEY), nullable=True, unique=True),
+    Column("request_id", String(KEY), nullable=True),
+    Column("business_key", String(KEY), nullable=True),
     Column("label", Text, nullable=False),
     Column("label_time", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
+    Column("project", String(KEY), nullable=False, server_default=""),  # migration 0008
+    UniqueConstraint("project", "request_id"),
+    UniqueConstraint("project", "business_key"),
 )
 """Ground truth that arrived after the prediction, by request id or by a business key (a column of the
-inputs named by the monitor). A label sent again for the same id replaces the earlier one."""
+inputs named by the monitor). A label sent again for the same id replaces the earlier one. `project` is the
+project of the token that sent it ("" for a global token): a monitor joins its own project's labels and the
+global ones, never another project's."""
 
 alerts = Table(
     "alerts",

@@ -66,8 +66,21 @@ class TokenRepository:
             return None
         return _token(row)
 
-    def list(self) -> list[Token]:
-        return [_token(r) for r in self._conn.execute(select(tokens).order_by(tokens.c.created_at, tokens.c.id))]
+    def find_secret(self, secret: str) -> Token | None:
+        """The token of `secret`, revoked or not (bootstrapping must not revive a revoked token)."""
+        row = self._conn.execute(select(tokens).where(tokens.c.secret_hash == hash_secret(secret))).first()
+        return None if row is None else _token(row)
+
+    def get(self, token_id: str) -> Token | None:
+        row = self._conn.execute(select(tokens).where(tokens.c.id == token_id)).one_or_none()
+        return None if row is None else _token(row)
+
+    def list(self, project: str | None = None) -> list[Token]:
+        """Every token, or with `project` only the tokens scoped to that project."""
+        query = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
+        if project is not None:
+            query = query.where(tokens.c.project == project)
+        return [_token(r) for r in self._conn.execute(query)]
 
     def revoke(self, token_id: str) -> Token:
         row = self._conn.execute(select(tokens).where(tokens.c.id == token_id)).one_or_none()

@@ -1,7 +1,8 @@
 """`GET /metrics`: the Prometheus exposition of the monitoring gauges (drift scores, realised model metrics).
 
 It shows model metrics, so it needs a valid token (any role) unless `LOOPML_METRICS_PUBLIC=1`; Prometheus sends
-one with `authorization: {credentials: <token>}` in its scrape config.
+one with `authorization: {credentials: <token>}` in its scrape config. A token scoped to a project sees only the
+series of that project's deployments; a global token (or public mode) sees every series.
 """
 
 from __future__ import annotations
@@ -28,6 +29,5 @@ def scrape(
     service: Monitoring,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Response:
-    if not settings.metrics_public:
-        current_principal(request, credentials)
-    return Response(exposition(service.store), media_type=CONTENT_TYPE_LATEST)
+    project = None if settings.metrics_public else current_principal(request, credentials).project
+    return Response(exposition(service.store, project), media_type=CONTENT_TYPE_LATEST)

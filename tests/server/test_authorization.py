@@ -1,0 +1,418 @@
+"""Every route of the API x every role x {same project, other project, global token}: the expected answer.
+
+`RULES` is the authorization table as data: per route, the least role it needs and how the project of what it
+touches is found. `expected` turns a rule into the answer of each cell; `CALLS` builds a request that succeeds
+for an allowed caller. A route of the built app missing from `RULES` (or a rule for a route that is gone) fails
+`test_every_route_has_a_rule`.
+
+The resources live in project `alpha`. "same" is a token scoped to `alpha`, "other" one scoped to `beta`,
+"global" one without a project.
+Authorization does not depend on the metadata backend, so the table runs on SQLite only, over one world
+shared by the module (each call that changes something makes its own fresh target).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from loopml.data import build_profile
+from loopml.domain import Role
+from loopml.domain.tokens import LOCAL_PRINCIPAL
+from loopml.governance import GovernanceService
+
+from .support import API, Api, TestClient, make_app
+
+Scope = Literal["public", "path", "body", "listing", "own", "global"]
+"""How a route finds the project it acts in, and what a token of another project gets:
+
+- public: no token needed (health, the OpenAPI document and its pages).
+- path: the resource named in the path (or the body's id) decides; another project's token gets 404, as for
+  a resource that does not exist.
+- body: the caller names the project (or a model of it) to create in; another project's token gets 403.
+- listing: 200 for every token that has the role; the answer shows only the caller's projects.
+- own: what the call writes lands in the caller's project (feedback labels), so every project may call it.
+- global: global tokens only; a project-scoped token gets 403.
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    role: Role | None
+    scope: Scope
+    found_by: str
+    """How the project is found (documentation of the rule; the same words as docs/server.md)."""
+
+
+V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/api/v1/openapi.json"): Rule(None, "public", "-"),
+    ("GET", "/api/v1/docs"): Rule(None, "public", "-"),
+    ("GET", "/docs/oauth2-redirect"): Rule(None, "public", "-"),
+    ("GET", "/api/v1/health"): Rule(None, "public", "-"),
+    ("GET", "/api/v1/experiments"): Rule(V, "listing", "experiment's project"),
+    ("POST", "/api/v1/experiments"): Rule(E, "body", "body.project"),
+    ("GET", "/api/v1/experiments/{experiment_id}"): Rule(V, "path", "experiment's project"),
+    ("POST", "/api/v1/runs/search"): Rule(V, "path", "body.experiment_ids -> experiment's project"),
+    ("POST", "/api/v1/runs"): Rule(E, "path", "body.experiment_id -> experiment's project"),
+    ("GET", "/api/v1/runs/{run_id}"): Rule(V, "path", "run -> experiment's project"),
+    ("PATCH", "/api/v1/runs/{run_id}"): Rule(E, "path", "run -> experiment's project"),
+    ("POST", "/api/v1/runs/{run_id}/params"): Rule(E, "path", "run -> experiment's project"),
+    ("POST", "/api/v1/runs/{run_id}/tags"): Rule(E, "path", "run -> experiment's project"),
+    ("POST", "/api/v1/runs/{run_id}/metrics"): Rule(E, "path", "run -> experiment's project"),
+    ("GET", "/api/v1/runs/{run_id}/metrics/{key:path}"): Rule(V, "path", "run -> experiment's project"),
+    ("POST", "/api/v1/runs/{run_id}/datasets"): Rule(E, "path", "run -> experiment's project"),
+    ("GET", "/api/v1/runs/{run_id}/datasets"): Rule(V, "path", "run -> experiment's project"),
+    ("PUT", "/api/v1/runs/{run_id}/artifacts/{path:path}"): Rule(E, "path", "run -> experiment's project"),
+    ("GET", "/api/v1/runs/{run_id}/artifacts"): Rule(V, "path", "run -> experiment's project"),
+    ("GET", "/api/v1/runs/{run_id}/artifacts/{path:path}"): Rule(V, "path", "run -> experiment's project"),
+    ("GET", "/api/v1/models"): Rule(V, "listing", "model's project"),
+    ("POST", "/api/v1/models"): Rule(E, "body", "body.project"),
+    ("GET", "/api/v1/models/{name}"): Rule(V, "path", "model's project"),
+    ("PATCH", "/api/v1/models/{name}"): Rule(E, "path", "model's project"),
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): Rule(E, "path", "model's project"),
+    ("GET", "/api/v1/models/{name}/aliases/{alias}"): Rule(V, "path", "model's project"),
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): Rule(E, "path", "model's project"),
+    ("GET", "/api/v1/models/{name}/versions"): Rule(V, "path", "model's project"),
+    ("POST", "/api/v1/models/{name}/versions"): Rule(E, "path", "model's project"),
+    ("GET", "/api/v1/models/{name}/versions/{version}"): Rule(V, "path", "model's project"),
+    ("PATCH", "/api/v1/models/{name}/versions/{version}"): Rule(E, "path", "model's project"),
+    ("PUT", "/api/v1/models/{name}/versions/{version}/reference-profile"): Rule(E, "path", "model's project"),
+    ("GET", "/api/v1/models/{name}/versions/{version}/reference-profile"): Rule(V, "path", "model's project"),
+    ("POST", "/api/v1/model-versions/search"): Rule(V, "listing", "model's project"),
+    ("GET", "/api/v1/model-versions/resolve"): Rule(V, "path", "model's project"),
+    ("GET", "/api/v1/tokens"): Rule(A, "listing", "token's project"),
+    ("POST", "/api/v1/tokens"): Rule(A, "global", "-"),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Rule(A, "path", "token's project"),
+    ("GET", "/api/v1/audit"): Rule(A, "listing", "project of the row's entity"),
+    ("GET", "/api/v1/audit/verify"): Rule(A, "global", "-"),
+    ("POST", "/api/v1/deployments"): Rule(E, "path", "body.model -> model's project"),
+    ("GET", "/api/v1/deployments"): Rule(V, "listing", "deployment's project"),
+    ("GET", "/api/v1/deployments/{name}"): Rule(V, "path", "deployment's project"),
+    ("POST", "/api/v1/deployments/{name}/rollback"): Rule(E, "path", "deployment's project"),
+    ("POST", "/api/v1/deployments/{name}/promote"): Rule(E, "path", "deployment's project"),
+    ("GET", "/api/v1/deployments/{name}/history"): Rule(V, "path", "deployment's project"),
+    ("GET", "/api/v1/deployments/{name}/decisions"): Rule(V, "path", "deployment's project"),
+    ("GET", "/api/v1/deployments/{name}/shadow-comparison"): Rule(V, "path", "deployment's project"),
+    ("POST", "/api/v1/monitors"): Rule(E, "path", "body.deployment -> deployment's project"),
+    ("GET", "/api/v1/monitors"): Rule(V, "listing", "monitor -> deployment's project"),
+    ("GET", "/api/v1/monitors/{name}"): Rule(V, "path", "monitor -> deployment's project"),
+    ("POST", "/api/v1/monitors/{name}/run"): Rule(E, "path", "monitor -> deployment's project"),
+    ("GET", "/api/v1/monitors/{name}/windows"): Rule(V, "path", "monitor -> deployment's project"),
+    ("GET", "/api/v1/monitors/{name}/report"): Rule(V, "path", "monitor -> deployment's project"),
+    ("POST", "/api/v1/feedback"): Rule(E, "own", "the token's project"),
+    ("GET", "/api/v1/alerts"): Rule(V, "listing", "alert -> monitor -> deployment's project"),
+    ("GET", "/metrics"): Rule(V, "listing", "series -> deployment's project"),
+}
+
+Where = Literal["same", "other", "global"]
+PROJECT_OF: dict[Where, str | None] = {"same": "alpha", "other": "beta", "global": None}
+
+
+def expected(rule: Rule, role: Role, where: Where) -> int:
+    """The status a token with `role`, of the project `where`, gets from a route with `rule`. The role is
+    checked first, so a refused role never tells whether the resource exists."""
+    if rule.role is None:
+        return 200
+    if not role.allows(rule.role):
+        return 403
+    if where == "global":
+        return 200
+    if rule.scope == "global":
+        return 403
+    if where == "same":
+        return 200
+    return {"path": 404, "body": 403, "listing": 200, "own": 200}[rule.scope]
+
+
+# -- the world: resources of project alpha, one token per role and project ------------------------------
+
+MANIFEST = b'{"flavor": "sklearn", "files": {}}'
+DIGEST = hashlib.sha256(MANIFEST).hexdigest()
+
+
+@dataclass
+class World:
+    api: Api
+    experiment_id: int
+    run_id: str
+    secrets: dict[tuple[Role, Where], str]
+    alpha_token_id: str
+    profile: dict[str, Any]
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def admin(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.api.client.request(method, f"{API}{url}", headers=self.api.headers(), **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def deployment(self, *steps: tuple[str, str]) -> str:
+        """A fresh deployment of model `m-alpha` moved through (version, strategy) steps."""
+        name = self.fresh("d")
+        for version, strategy in steps:
+            self.admin("POST", "/deployments", json={"name": name, "model": f"m-alpha/{version}", "strategy": strategy})
+        return name
+
+
+def _world(api: Api) -> World:
+    governance: GovernanceService = api.app.state.governance
+    secrets = {}
+    for role, where in itertools.product(Role, PROJECT_OF):
+        _, secrets[(role, where)] = governance.create_token(
+            LOCAL_PRINCIPAL, f"{role.value}-{where}", role.value, PROJECT_OF[where]
+        )
+    alpha_token_id = next(t.id for t in governance.list_tokens(LOCAL_PRINCIPAL) if t.name == "viewer-same")
+    world = World(api, 0, "", secrets, alpha_token_id, {})
+    world.experiment_id = world.admin("POST", "/experiments", json={"name": "e", "project": "alpha"})["experiment"][
+        "id"
+    ]
+    world.run_id = world.admin("POST", "/runs", json={"experiment_id": world.experiment_id})["run"]["id"]
+    run = f"/runs/{world.run_id}"
+    world.admin("PUT", f"{run}/artifacts/a.txt", content=b"a")
+    world.admin("PUT", f"{run}/artifacts/model/loopml-model.json", content=MANIFEST)
+    world.admin("POST", f"{run}/metrics", json={"keys": ["loss"], "values": [1.0], "steps": [0], "timestamps": [0]})
+    world.admin("POST", "/models", json={"name": "m-alpha", "project": "alpha"})
+    version = {"run_id": world.run_id, "artifact_path": "model", "manifest_digest": DIGEST, "flavor": "sklearn"}
+    world.admin("POST", "/models/m-alpha/versions", json=version)
+    world.admin("POST", "/models/m-alpha/versions", json=version)
+    world.admin("PUT", "/models/m-alpha/aliases/champion", json={"version": 1})
+    x = np.random.default_rng(0).normal(0, 1, 200)
+    world.profile = build_profile(pd.DataFrame({"x": x})).to_dict()
+    world.admin("PUT", "/models/m-alpha/versions/1/reference-profile", json={"profile": world.profile})
+    world.admin("POST", "/deployments", json={"name": "d-alpha", "model": "m-alpha/1"})
+    world.admin("POST", "/deployments", json={"name": "s-alpha", "model": "m-alpha/1"})
+    world.admin("POST", "/deployments", json={"name": "s-alpha", "model": "m-alpha/2", "strategy": "shadow"})
+    world.admin("POST", "/monitors", json={"name": "mon-alpha", "deployment": "d-alpha"})
+    with api.store.write("test") as unit:  # an alert to list, as a run of the monitor would open it
+        unit.monitors.open_alert("mon-alpha", "drift", "mon-alpha:drift:0", 0, {})
+    return world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("authorization")
+    app, store = make_app(f"sqlite:///{root / 'loopml.db'}", root / "artifacts", home=root / "home")
+    client = TestClient(app)
+    try:
+        yield _world(Api(app=app, client=client, store=store, artifact_root=root / "artifacts"))
+    finally:
+        client.close()
+        store.close()
+
+
+# -- one request per route that succeeds for an allowed caller ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    shows_alpha: Callable[[Any], bool] | None = None
+    """For listings: whether the answer shows alpha's resource."""
+
+
+def _names(key: str, field_name: str, wanted: str) -> Callable[[Any], bool]:
+    return lambda body: wanted in [item[field_name] for item in body[key]]
+
+
+def _run(w: World) -> str:
+    return f"/runs/{w.run_id}"
+
+
+def _version_body(w: World) -> dict[str, Any]:
+    path = w.fresh("model")
+    w.admin("PUT", f"{_run(w)}/artifacts/{path}/loopml-model.json", content=MANIFEST)
+    return {"run_id": w.run_id, "artifact_path": path, "manifest_digest": DIGEST, "flavor": "sklearn"}
+
+
+def _alias(w: World) -> str:
+    alias = w.fresh("a")
+    w.admin("PUT", f"/models/m-alpha/aliases/{alias}", json={"version": 1})
+    return f"/models/m-alpha/aliases/{alias}"
+
+
+def _token_to_revoke(w: World) -> str:
+    governance: GovernanceService = w.api.app.state.governance
+    token, _ = governance.create_token(LOCAL_PRINCIPAL, w.fresh("t"), "viewer", "alpha")
+    return f"/tokens/{token.id}"
+
+
+def _open_run(w: World) -> str:
+    return f"/runs/{w.admin('POST', '/runs', json={'experiment_id': w.experiment_id})['run']['id']}"
+
+
+CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
+    ("GET", "/api/v1/openapi.json"): lambda _: Call("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"): lambda _: Call("GET", "/api/v1/docs"),
+    ("GET", "/docs/oauth2-redirect"): lambda _: Call("GET", "/docs/oauth2-redirect"),
+    ("GET", "/api/v1/health"): lambda _: Call("GET", "/health"),
+    ("GET", "/api/v1/experiments"): lambda w: Call(
+        "GET", "/experiments", shows_alpha=lambda b: w.experiment_id in [e["id"] for e in b["experiments"]]
+    ),
+    ("POST", "/api/v1/experiments"): lambda w: Call(
+        "POST", "/experiments", {"json": {"name": w.fresh("e"), "project": "alpha"}}
+    ),
+    ("GET", "/api/v1/experiments/{experiment_id}"): lambda w: Call("GET", f"/experiments/{w.experiment_id}"),
+    ("POST", "/api/v1/runs/search"): lambda w: Call(
+        "POST", "/runs/search", {"json": {"experiment_ids": [w.experiment_id]}}
+    ),
+    ("POST", "/api/v1/runs"): lambda w: Call("POST", "/runs", {"json": {"experiment_id": w.experiment_id}}),
+    ("GET", "/api/v1/runs/{run_id}"): lambda w: Call("GET", _run(w)),
+    ("PATCH", "/api/v1/runs/{run_id}"): lambda w: Call("PATCH", _open_run(w), {"json": {"status": "FINISHED"}}),
+    ("POST", "/api/v1/runs/{run_id}/params"): lambda w: Call(
+        "POST", f"{_run(w)}/params", {"json": {"params": {w.fresh("p"): "1"}}}
+    ),
+    ("POST", "/api/v1/runs/{run_id}/tags"): lambda w: Call("POST", f"{_run(w)}/tags", {"json": {"tags": {"t": "1"}}}),
+    ("POST", "/api/v1/runs/{run_id}/metrics"): lambda w: Call(
+        "POST", f"{_run(w)}/metrics", {"json": {"keys": ["m"], "values": [1.0], "steps": [0], "timestamps": [0]}}
+    ),
+    ("GET", "/api/v1/runs/{run_id}/metrics/{key:path}"): lambda w: Call("GET", f"{_run(w)}/metrics/loss"),
+    ("POST", "/api/v1/runs/{run_id}/datasets"): lambda w: Call(
+        "POST",
+        f"{_run(w)}/datasets",
+        {"json": {"name": "d", "digest": "0" * 64, "schema": [["x", "float"]], "rows": 1}},
+    ),
+    ("GET", "/api/v1/runs/{run_id}/datasets"): lambda w: Call("GET", f"{_run(w)}/datasets"),
+    ("PUT", "/api/v1/runs/{run_id}/artifacts/{path:path}"): lambda w: Call(
+        "PUT", f"{_run(w)}/artifacts/{w.fresh('f')}.txt", {"content": b"x"}
+    ),
+    ("GET", "/api/v1/runs/{run_id}/artifacts"): lambda w: Call("GET", f"{_run(w)}/artifacts"),
+    ("GET", "/api/v1/runs/{run_id}/artifacts/{path:path}"): lambda w: Call("GET", f"{_run(w)}/artifacts/a.txt"),
+    ("GET", "/api/v1/models"): lambda _: Call("GET", "/models", shows_alpha=_names("models", "name", "m-alpha")),
+    ("POST", "/api/v1/models"): lambda w: Call("POST", "/models", {"json": {"name": w.fresh("m"), "project": "alpha"}}),
+    ("GET", "/api/v1/models/{name}"): lambda _: Call("GET", "/models/m-alpha"),
+    ("PATCH", "/api/v1/models/{name}"): lambda _: Call("PATCH", "/models/m-alpha", {"json": {"description": "x"}}),
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): lambda w: Call(
+        "PUT", f"/models/m-alpha/aliases/{w.fresh('a')}", {"json": {"version": 1}}
+    ),
+    ("GET", "/api/v1/models/{name}/aliases/{alias}"): lambda _: Call("GET", "/models/m-alpha/aliases/champion"),
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): lambda w: Call("DELETE", _alias(w)),
+    ("GET", "/api/v1/models/{name}/versions"): lambda _: Call("GET", "/models/m-alpha/versions"),
+    ("POST", "/api/v1/models/{name}/versions"): lambda w: Call(
+        "POST", "/models/m-alpha/versions", {"json": _version_body(w)}
+    ),
+    ("GET", "/api/v1/models/{name}/versions/{version}"): lambda _: Call("GET", "/models/m-alpha/versions/1"),
+    ("PATCH", "/api/v1/models/{name}/versions/{version}"): lambda _: Call(
+        "PATCH", "/models/m-alpha/versions/1", {"json": {"description": "x"}}
+    ),
+    ("PUT", "/api/v1/models/{name}/versions/{version}/reference-profile"): lambda w: Call(
+        "PUT", "/models/m-alpha/versions/1/reference-profile", {"json": {"profile": w.profile}}
+    ),
+    ("GET", "/api/v1/models/{name}/versions/{version}/reference-profile"): lambda _: Call(
+        "GET", "/models/m-alpha/versions/1/reference-profile"
+    ),
+    ("POST", "/api/v1/model-versions/search"): lambda _: Call(
+        "POST", "/model-versions/search", {"json": {}}, _names("model_versions", "name", "m-alpha")
+    ),
+    ("GET", "/api/v1/model-versions/resolve"): lambda _: Call(
+        "GET", "/model-versions/resolve", {"params": {"uri": "models:/m-alpha@champion"}}
+    ),
+    ("GET", "/api/v1/tokens"): lambda w: Call(
+        "GET", "/tokens", shows_alpha=lambda b: w.alpha_token_id in [t["id"] for t in b["tokens"]]
+    ),
+    ("POST", "/api/v1/tokens"): lambda w: Call(
+        "POST", "/tokens", {"json": {"name": w.fresh("t"), "role": "viewer", "project": "alpha"}}
+    ),
+    ("DELETE", "/api/v1/tokens/{token_id}"): lambda w: Call("DELETE", _token_to_revoke(w)),
+    ("GET", "/api/v1/audit"): lambda w: Call(
+        "GET", "/audit", shows_alpha=lambda b: w.run_id in [e["entity_id"] for e in b["events"]]
+    ),
+    ("GET", "/api/v1/audit/verify"): lambda _: Call("GET", "/audit/verify"),
+    ("POST", "/api/v1/deployments"): lambda w: Call(
+        "POST", "/deployments", {"json": {"name": w.fresh("d"), "model": "m-alpha/1"}}
+    ),
+    ("GET", "/api/v1/deployments"): lambda _: Call(
+        "GET", "/deployments", shows_alpha=_names("deployments", "name", "d-alpha")
+    ),
+    ("GET", "/api/v1/deployments/{name}"): lambda _: Call("GET", "/deployments/d-alpha"),
+    ("POST", "/api/v1/deployments/{name}/rollback"): lambda w: Call(
+        "POST", f"/deployments/{w.deployment(('1', 'direct'), ('2', 'direct'))}/rollback", {"json": {}}
+    ),
+    ("POST", "/api/v1/deployments/{name}/promote"): lambda w: Call(
+        "POST", f"/deployments/{w.deployment(('1', 'direct'), ('2', 'canary'))}/promote", {"json": {}}
+    ),
+    ("GET", "/api/v1/deployments/{name}/history"): lambda _: Call("GET", "/deployments/d-alpha/history"),
+    ("GET", "/api/v1/deployments/{name}/decisions"): lambda _: Call("GET", "/deployments/d-alpha/decisions"),
+    ("GET", "/api/v1/deployments/{name}/shadow-comparison"): lambda _: Call(
+        "GET", "/deployments/s-alpha/shadow-comparison"
+    ),
+    ("POST", "/api/v1/monitors"): lambda w: Call(
+        "POST", "/monitors", {"json": {"name": w.fresh("mon"), "deployment": "d-alpha"}}
+    ),
+    ("GET", "/api/v1/monitors"): lambda _: Call(
+        "GET", "/monitors", shows_alpha=_names("monitors", "name", "mon-alpha")
+    ),
+    ("GET", "/api/v1/monitors/{name}"): lambda _: Call("GET", "/monitors/mon-alpha"),
+    ("POST", "/api/v1/monitors/{name}/run"): lambda _: Call("POST", "/monitors/mon-alpha/run", {"json": {"now": 0}}),
+    ("GET", "/api/v1/monitors/{name}/windows"): lambda _: Call("GET", "/monitors/mon-alpha/windows"),
+    ("GET", "/api/v1/monitors/{name}/report"): lambda _: Call("GET", "/monitors/mon-alpha/report"),
+    ("POST", "/api/v1/feedback"): lambda _: Call("POST", "/feedback", {"json": {"request_id": "r1", "label": 1}}),
+    ("GET", "/api/v1/alerts"): lambda _: Call("GET", "/alerts", shows_alpha=_names("alerts", "monitor", "mon-alpha")),
+    ("GET", "/metrics"): lambda _: Call("GET", "/metrics", shows_alpha=lambda text: 'deployment="d-alpha"' in text),
+}
+
+
+def _app_routes(app: Any) -> set[tuple[str, str]]:
+    return {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+def test_every_route_has_a_rule(world: World) -> None:
+    routes = _app_routes(world.api.app)
+    assert routes - set(RULES) == set(), "routes without an authorization rule: add them to RULES and CALLS"
+    assert set(RULES) - routes == set(), "rules for routes the app no longer has"
+    assert set(CALLS) == set(RULES)
+
+
+CELLS = [
+    pytest.param(route, role, where, id=f"{route[0]} {route[1]} {role.value} {where}")
+    for route in RULES
+    for role in Role
+    for where in PROJECT_OF
+]
+
+
+@pytest.mark.parametrize(("route", "role", "where"), CELLS)
+def test_authorization_cell(world: World, route: tuple[str, str], role: Role, where: Where) -> None:
+    rule = RULES[route]
+    call = CALLS[route](world)
+    url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+    response = world.api.client.request(
+        call.method, url, headers=world.api.headers(world.secrets[(role, where)]), **call.kwargs
+    )
+    want = expected(rule, role, where)
+    assert response.status_code == want, response.text[:500]
+    if want == 200 and call.shows_alpha is not None:
+        body = response.text if route[1] == "/metrics" else response.json()
+        assert call.shows_alpha(body) is (where != "other"), "a listing shows what the token may see, only that"
+    if want in (403, 404):
+        assert response.json()["error"]["code"] in ("permission_denied", "not_found") or response.json()["error"][
+            "code"
+        ].endswith("_not_found")
+
+
+def test_routes_that_need_a_token_refuse_none(world: World) -> None:
+    for route, rule in RULES.items():
+        if rule.role is None:
+            continue
+        call = CALLS[route](world)
+        url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+        response = world.api.client.request(call.method, url, **call.kwargs)
+        assert response.status_code == 401, route
