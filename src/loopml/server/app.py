@@ -13,6 +13,7 @@ from loopml.deploy import DeployService, RolloutController
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
+from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import install_error_handlers
 from loopml.server.responses import OrjsonResponse
@@ -78,12 +79,22 @@ def build_app(
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit):
-        api.include_router(module.router)
-    api.include_router(deployments.router)
-    api.include_router(monitors.router)
+    api_routers = [
+        module.router
+        for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit)
+    ]
+    api_routers += [deployments.router, monitors.router]
+    for router in api_routers:
+        api.include_router(router)
     app.include_router(api)
     app.include_router(scrape.router)
+    app.add_middleware(
+        Admission,
+        routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router)],
+        principals=app.state.principal_cache,
+        max_request_bytes=settings.max_request_bytes,
+        route_limits={artifacts.upload_artifact: settings.max_artifact_bytes},
+    )
     return app
 
 
