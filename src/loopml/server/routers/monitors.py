@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from loopml.domain.monitoring import ALERT_KINDS, Feedback, alert_to_json, monitor_to_json, window_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Monitoring
-from loopml.server.fields import INT32, Key, Millis, Name
+from loopml.server.fields import INT32, Integer, Key, Millis, Name, Number
 
 router = APIRouter(tags=["monitoring"])
 
@@ -28,10 +28,10 @@ class CreateMonitor(BaseModel):
     window: Duration = "1d"
     """`1d`, `6h`, `15m`: tumbling windows by time; a bare integer (`1000`): by count of requests."""
     label_delay: Duration = "0s"
-    consecutive: Annotated[int, Field(ge=1, le=1000)] = 3
+    consecutive: Annotated[Integer, Field(ge=1, le=1000)] = 3
     model: Name | None = None
-    version: Annotated[int, Field(ge=1, le=INT32)] | None = None
-    thresholds: Annotated[dict[Key, float], Field(max_length=20)] | None = None
+    version: Annotated[Integer, Field(ge=1, le=INT32)] | None = None
+    thresholds: Annotated[dict[Key, Number], Field(max_length=20)] | None = None
     webhook: Annotated[str, Field(max_length=2000)] | None = None
     kinds: Annotated[list[Literal[ALERT_KINDS]], Field(max_length=10)] | None = None  # type: ignore[valid-type]
     options: Annotated[dict[Key, JsonValue], Field(max_length=20)] | None = None
