@@ -107,3 +107,17 @@ def test_bad_monitor_and_feedback_bodies_are_400s(api: Api) -> None:
     viewer = api.token("viewer")
     denied = api.client.post(f"{API}/monitors", json={"name": "m", "deployment": "d"}, headers=api.headers(viewer))
     assert denied.status_code == 403
+
+
+def test_a_monitor_name_with_a_nul_is_a_400_on_every_route(api: Api) -> None:
+    # PostgreSQL text cannot hold NUL: without a check at the edge, the lookup was a driver error (500).
+    for method, path in [
+        ("GET", "/monitors/a%00b"),
+        ("POST", "/monitors/a%00b/run"),
+        ("GET", "/monitors/a%00b/windows"),
+        ("GET", "/monitors/a%00b/report"),
+        ("GET", "/alerts?monitor=a%00b"),
+    ]:
+        response = api.client.request(method, f"{API}{path}", headers=api.headers())
+        assert response.status_code == 400, (path, response.text)
+        assert "NUL" in response.json()["error"]["message"]

@@ -7,8 +7,8 @@ A pure ASGI middleware in front of the routes. For the route a request is addres
 3. counts the bytes of a streamed body as the route reads them, and answers 413 when they pass the limit.
 
 An early answer carries `Connection: close`, so the server stops reading the rest of a body nobody wants.
-The limit is `max_request_bytes` unless the route's endpoint is given its own (artifact uploads take more). Requests
-to no route go on to the router untouched (404 / 405 read no body).
+The limit is `max_request_bytes` unless the route's endpoint is given its own (artifact uploads take more).
+Requests to no route go on to the router untouched (its 404 / 405 read no body).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _depends_on(dependant: Dependant, call: object) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
-def too_large(limit: int) -> PayloadTooLarge:
+def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the request body is larger than {limit} bytes, the most this route takes; send less per request"
     )
@@ -52,18 +52,16 @@ class _BodyCounter:
         self.limit = limit
         self.received = 0
         self.exceeded = False
-        self.complete = False
 
     async def __call__(self) -> Message:
         if self.exceeded:
-            raise too_large(self.limit)
+            raise _too_large(self.limit)
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
             if self.received > self.limit:
                 self.exceeded = True
-                raise too_large(self.limit)
-            self.complete = not message.get("more_body", False)
+                raise _too_large(self.limit)
         return message
 
 
@@ -130,7 +128,7 @@ class Admission:
                 return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > rule.limit:
-            await _refuse(too_large(rule.limit), scope, receive, send, close=True)
+            await _refuse(_too_large(rule.limit), scope, receive, send, close=True)
             return
         await self._bounded(scope, _BodyCounter(receive, rule.limit), send)
 
@@ -163,7 +161,7 @@ class Admission:
             nonlocal answered, replaced
             if receive.exceeded and not answered:
                 replaced = answered = True
-                await _refuse(too_large(receive.limit), scope, _disconnected, send, close=True)
+                await _refuse(_too_large(receive.limit), scope, _disconnected, send, close=True)
                 return
             if replaced:
                 return
@@ -177,7 +175,7 @@ class Admission:
             # the client's oversized body, not a server failure.
             if answered or not receive.exceeded:
                 raise
-            await _refuse(too_large(receive.limit), scope, _disconnected, send, close=True)
+            await _refuse(_too_large(receive.limit), scope, _disconnected, send, close=True)
 
 
 async def _disconnected() -> Message:
