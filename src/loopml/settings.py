@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    """Largest JSON body the server reads; artifact uploads are streamed and not bound by it."""
+    """Largest request body the server reads (any route but artifact uploads); larger ones get a 413."""
+    max_artifact_bytes: int = Field(default=16 * 1024**3, gt=0)
+    """Largest artifact upload (streamed to the artifact store, never held in memory)."""
 
     metric_batch_size: int = Field(default=10_000, gt=0)
     metric_flush_seconds: float = Field(default=1.0, gt=0)

@@ -1,8 +1,9 @@
 """Property-based fuzzing of the whole API from its own OpenAPI document (schemathesis), on both backends.
 
 Every operation gets valid (positive) and invalid (negative) generated requests, all sent with the admin
-token. Whatever they hold, the server must not answer 5xx, and every 4xx carries
-`{"error": {"code", "message"}}`.
+token. Whatever they hold, the server must not answer 5xx, every 4xx carries `{"error": {"code", "message"}}`,
+and every answer is one the document declares for that operation: its status, its media type and its body
+schema (schemathesis' conformance checks).
 
 The strategies are driven by hand rather than with `schema.parametrize()`, so that the app can come from
 the `db_url` fixture (schemathesis' lazy fixture loader does not run on this pytest version).
@@ -16,6 +17,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from .support import ADMIN_SECRET, make_app
 
@@ -34,6 +40,9 @@ def check(case: schemathesis.Case) -> None:
         assert error["code"], where
         assert isinstance(error.get("message"), str), where
         assert error["message"], where
+    case.validate_response(
+        response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
+    )
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -136,3 +136,17 @@ def test_a_project_admin_cannot_attach_a_webhook_to_another_projects_deployment(
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "deployment_not_found"
     assert api.client.get(f"{API}/monitors", headers=api.headers()).json()["monitors"] == []
+
+
+def test_a_monitor_name_with_a_nul_is_a_400_on_every_route(api: Api) -> None:
+    # PostgreSQL text cannot hold NUL: without a check at the edge, the lookup was a driver error (500).
+    for method, path in [
+        ("GET", "/monitors/a%00b"),
+        ("POST", "/monitors/a%00b/run"),
+        ("GET", "/monitors/a%00b/windows"),
+        ("GET", "/monitors/a%00b/report"),
+        ("GET", "/alerts?monitor=a%00b"),
+    ]:
+        response = api.client.request(method, f"{API}{path}", headers=api.headers())
+        assert response.status_code == 400, (path, response.text)
+        assert "NUL" in response.json()["error"]["message"]

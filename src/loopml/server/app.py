@@ -14,8 +14,9 @@ from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
+from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
-from loopml.server.errors import install_error_handlers
+from loopml.server.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from loopml.server.responses import OrjsonResponse
 from loopml.server.routers import (
     artifacts,
@@ -80,13 +81,24 @@ def build_app(
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app)
+    document_errors(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit):
-        api.include_router(module.router)
-    api.include_router(deployments.router)
-    api.include_router(monitors.router)
+    api_routers = [
+        module.router
+        for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit)
+    ]
+    api_routers += [deployments.router, monitors.router]
+    for router in api_routers:  # every route but the health check needs a token, and may answer any error
+        api.include_router(router, responses=None if router is health.router else ERROR_RESPONSES)
     app.include_router(api)
-    app.include_router(scrape.router)
+    app.include_router(scrape.router, responses={401: ERROR_RESPONSES[401]})
+    app.add_middleware(
+        Admission,
+        routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router)],
+        principals=app.state.principal_cache,
+        max_request_bytes=settings.max_request_bytes,
+        route_limits={artifacts.upload_artifact: settings.max_artifact_bytes},
+    )
     return app
 
 

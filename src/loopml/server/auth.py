@@ -1,5 +1,9 @@
 """Bearer-token authentication: every route depends on `CurrentPrincipal` except `GET /api/v1/health`.
 
+The admission middleware (`loopml.server.admission`) authenticates a request before its body is read and
+leaves the principal in the ASGI scope; `current_principal` takes it from there, or authenticates itself
+when the app runs without that middleware.
+
 A successful lookup is cached in-process for `CACHE_SECONDS` (keyed by the sha256 of the secret), so a
 token revoked on another replica stops working within that time; a revocation through this process
 clears the cache at once.
@@ -19,13 +23,38 @@ from loopml.domain import Principal
 from loopml.errors import AuthenticationRequired
 from loopml.governance import GovernanceService
 
-__all__ = ["CACHE_SECONDS", "CurrentPrincipal", "PrincipalCache", "current_principal"]
+__all__ = [
+    "CACHE_SECONDS",
+    "PRINCIPAL_SCOPE_KEY",
+    "CurrentPrincipal",
+    "PrincipalCache",
+    "bearer_secret",
+    "current_principal",
+    "unknown_token",
+]
 
 CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 4096
+PRINCIPAL_SCOPE_KEY = "loopml.principal"
 _HOW = "send Authorization: Bearer <token> (create one with `loopml tokens create`)"
 
 _bearer = HTTPBearer(auto_error=False, description="an API token, `lml_...`")
+
+
+def _key(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def bearer_secret(authorization: str | None) -> str:
+    """The secret of an `Authorization: Bearer <secret>` header; `AuthenticationRequired` without one."""
+    scheme, _, secret = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationRequired(f"this request has no API token: {_HOW}")
+    return secret.strip()
+
+
+def unknown_token() -> AuthenticationRequired:
+    return AuthenticationRequired(f"the API token is unknown or revoked: {_HOW}")
 
 
 class PrincipalCache:
@@ -37,13 +66,21 @@ class PrincipalCache:
         self._entries: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, secret: str) -> Principal | None:
-        key = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-        now = time.monotonic()
+    def cached(self, secret: str) -> Principal | None:
+        """The principal of `secret` if a fresh lookup is cached; never touches the store (safe on the event loop)."""
+        return self._hit(_key(secret), time.monotonic())
+
+    def _hit(self, key: str, now: float) -> Principal | None:
         with self._lock:
             hit = self._entries.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        return hit[0] if hit is not None and hit[1] > now else None
+
+    def authenticate(self, secret: str) -> Principal | None:
+        key = _key(secret)
+        now = time.monotonic()
+        hit = self._hit(key, now)
+        if hit is not None:
+            return hit
         principal = self._governance.authenticate(secret)
         with self._lock:
             if principal is None:
@@ -63,12 +100,15 @@ def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The principal of the request's bearer token; `AuthenticationRequired` (401) without a valid one."""
+    admitted: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if admitted is not None:
+        return admitted
     if credentials is None or not credentials.credentials:
         raise AuthenticationRequired(f"this request has no API token: {_HOW}")
     cache: PrincipalCache = request.app.state.principal_cache
     principal = cache.authenticate(credentials.credentials)
     if principal is None:
-        raise AuthenticationRequired(f"the API token is unknown or revoked: {_HOW}")
+        raise unknown_token()
     return principal
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -42,7 +43,14 @@ from loopml.errors import (
 )
 from loopml.server.responses import OrjsonResponse
 
-__all__ = ["error_response", "install_error_handlers", "status_for"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "ErrorBody",
+    "document_errors",
+    "error_response",
+    "install_error_handlers",
+    "status_for",
+]
 
 logger = logging.getLogger("loopml.server")
 
@@ -134,3 +142,51 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    """Stable, machine-readable: `run_not_found`, `invalid_request`, `payload_too_large`, ..."""
+    message: str
+    """What went wrong and what to fix, for a person."""
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the API."""
+
+    error: ErrorDetail
+
+
+def _declared(description: str) -> dict[str, Any]:
+    # JSON whatever the route's own media type (the HTML report, a streamed download): hence no "model" here,
+    # which FastAPI would file under the route's media type; `document_errors` adds the schema it refers to.
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared("Bad request: malformed JSON, a field of the wrong type or shape, an invalid value"),
+    401: _declared("No API token, or an unknown or revoked one"),
+    403: _declared("The token's role or project scope does not allow this"),
+    404: _declared("No such resource (or not visible to this token)"),
+    409: _declared("Conflicts with the stored state"),
+    413: _declared("The request body is over the server's limit for this route"),
+    422: _declared("Not sent by this server: a request that fails validation is answered 400 `invalid_request`"),
+}
+"""The error answers every authenticated route of the API may give, declared once on its routers."""
+
+
+def document_errors(app: FastAPI) -> None:
+    """Add the error body's schema to the app's OpenAPI document (the schema `ERROR_RESPONSES` refer to)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorBody" not in schemas:
+            body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(body.pop("$defs", {}))
+            schemas["ErrorBody"] = body
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,8 +2,8 @@
 
 An upload is never buffered whole: the worker thread that writes the artifact store pulls the request
 body chunk by chunk from the event loop. If the client disconnects midway, the pull raises, the artifact
-store discards its temporary key, and nothing is published or recorded. Uploads are not bound by
-`max_request_bytes` (that limit is for JSON bodies).
+store discards its temporary key, and nothing is published or recorded. Uploads are bound by
+`max_artifact_bytes` instead of `max_request_bytes` (`loopml.server.admission`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from loopml.domain import DatasetInput
 from loopml.domain.wire import dataset_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Tracking
-from loopml.server.fields import INT64, Name, Text
+from loopml.server.fields import INT64, Integer, Name, Text
 
 router = APIRouter(tags=["datasets"])
 
@@ -22,7 +22,7 @@ class LogDataset(BaseModel):
     name: Name
     digest: Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
     columns: Annotated[list[tuple[Name, Name]], Field(alias="schema", max_length=10_000)]
-    rows: Annotated[int, Field(ge=0, le=INT64)]
+    rows: Annotated[Integer, Field(ge=0, le=INT64)]
     source: Annotated[Text, Field(max_length=4096)] = ""
     role: Literal["training", "validation", "test", "reference"] = "training"
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loopml.domain.wire import deployment_revision_to_json, deployment_to_json, rollout_decision_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Deploy
-from loopml.server.fields import Key, Name
+from loopml.server.fields import Integer, Key, Name, Number
 
 router = APIRouter(tags=["deployments"])
 
@@ -27,11 +27,11 @@ class CreateDeployment(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=600)]
     """`name@alias`, `name/3` or a `models:/` URI; resolved to a version number now."""
     strategy: Literal["direct", "canary", "shadow", "ab"] = "direct"
-    canary_steps: Annotated[list[int], Field(min_length=1, max_length=20)] = [10, 50, 100]
-    analysis_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 300
-    thresholds: Annotated[dict[Key, float | int], Field(max_length=20)] | None = None
+    canary_steps: Annotated[list[Integer], Field(min_length=1, max_length=20)] = [10, 50, 100]
+    analysis_seconds: Annotated[Integer, Field(ge=1, le=7 * 24 * 3600)] = 300
+    thresholds: Annotated[dict[Key, Number | Integer], Field(max_length=20)] | None = None
     sticky_key: Name | None = None
-    ab_weight: Annotated[int, Field(ge=1, le=99)] | None = None
+    ab_weight: Annotated[Integer, Field(ge=1, le=99)] | None = None
     reason: Reason | None = None
 
 

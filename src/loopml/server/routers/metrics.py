@@ -19,7 +19,7 @@ from loopml.domain.wire import decode_float, metric_to_json
 from loopml.errors import InvalidInput, InvalidMetric, PayloadTooLarge
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import ServerSettings, Tracking
-from loopml.server.fields import INT64, Key
+from loopml.server.fields import INT64, Integer, Key, Number
 from loopml.server.json_body import read_json
 
 router = APIRouter(tags=["metrics"])
@@ -37,9 +37,9 @@ class MetricBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     keys: Annotated[list[Key], Field(max_length=MAX_POINTS)]
-    values: Annotated[list[float | Literal["NaN", "Infinity", "-Infinity"]], Field(max_length=MAX_POINTS)]
-    steps: Annotated[list[Annotated[int, Field(ge=-INT64, le=INT64)]], Field(max_length=MAX_POINTS)]
-    timestamps: Annotated[list[Annotated[int, Field(ge=0, le=INT64)]], Field(max_length=MAX_POINTS)]
+    values: Annotated[list[Number | Literal["NaN", "Infinity", "-Infinity"]], Field(max_length=MAX_POINTS)]
+    steps: Annotated[list[Annotated[Integer, Field(ge=-INT64, le=INT64)]], Field(max_length=MAX_POINTS)]
+    timestamps: Annotated[list[Annotated[Integer, Field(ge=0, le=INT64)]], Field(max_length=MAX_POINTS)]
 
 
 def _columns(body: Any) -> MetricColumns:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loopml.domain.wire import model_version_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Registry
-from loopml.server.fields import INT32, Text
+from loopml.server.fields import INT32, Integer, Text
 from loopml.server.routers.models import (
     FilterQuery,
     MaxResultsQuery,
@@ -53,7 +53,7 @@ class SearchVersions(BaseModel):
 
     filter: Text | None = None
     order_by: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] | None = None
-    max_results: Annotated[int, Field(ge=1, le=50_000)] = 1000
+    max_results: Annotated[Integer, Field(ge=1, le=50_000)] = 1000
     page_token: Annotated[str, Field(max_length=200)] | None = None
 
 

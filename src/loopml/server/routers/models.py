@@ -11,7 +11,7 @@ from loopml.domain.wire import model_version_to_json, registered_model_to_json
 from loopml.registry import RegistryService
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Registry
-from loopml.server.fields import INT32, Key, Name, Text
+from loopml.server.fields import INT32, Integer, Key, Name, Text
 
 router = APIRouter(tags=["models"])
 
@@ -46,7 +46,7 @@ class UpdateModel(BaseModel):
 class SetAlias(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: Annotated[int, Field(ge=1, le=INT32)]
+    version: Annotated[Integer, Field(ge=1, le=INT32)]
     reason: Reason | None = None
 
 

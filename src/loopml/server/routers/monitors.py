@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from loopml.domain.monitoring import ALERT_KINDS, Feedback, alert_to_json, monitor_to_json, window_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Monitoring
-from loopml.server.fields import INT32, Key, Millis, Name
+from loopml.server.fields import INT32, Integer, Key, Millis, Name, Number, no_nul
 
 router = APIRouter(tags=["monitoring"])
 
-MonitorName = Annotated[str, Path(min_length=1, max_length=250)]
+MonitorName = Annotated[str, Path(min_length=1, max_length=250), AfterValidator(no_nul)]
 Duration = Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -28,10 +28,10 @@ class CreateMonitor(BaseModel):
     window: Duration = "1d"
     """`1d`, `6h`, `15m`: tumbling windows by time; a bare integer (`1000`): by count of requests."""
     label_delay: Duration = "0s"
-    consecutive: Annotated[int, Field(ge=1, le=1000)] = 3
+    consecutive: Annotated[Integer, Field(ge=1, le=1000)] = 3
     model: Name | None = None
-    version: Annotated[int, Field(ge=1, le=INT32)] | None = None
-    thresholds: Annotated[dict[Key, float], Field(max_length=20)] | None = None
+    version: Annotated[Integer, Field(ge=1, le=INT32)] | None = None
+    thresholds: Annotated[dict[Key, Number], Field(max_length=20)] | None = None
     webhook: Annotated[str, Field(max_length=2000)] | None = None
     kinds: Annotated[list[Literal[ALERT_KINDS]], Field(max_length=10)] | None = None  # type: ignore[valid-type]
     options: Annotated[dict[Key, JsonValue], Field(max_length=20)] | None = None
@@ -143,7 +143,7 @@ def record_feedback(
 def list_alerts(
     principal: CurrentPrincipal,
     service: Monitoring,
-    monitor: Annotated[str | None, Query(min_length=1, max_length=250)] = None,
+    monitor: Annotated[str | None, Query(min_length=1, max_length=250), AfterValidator(no_nul)] = None,
     state: Annotated[Literal["open", "resolved"] | None, Query()] = None,
 ) -> dict[str, Any]:
     return {"alerts": [alert_to_json(a) for a in service.alerts(principal, monitor, state)]}

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loopml.domain.wire import run_to_json
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Tracking
-from loopml.server.fields import ExperimentId, Key, Millis, Name, Text
+from loopml.server.fields import ExperimentId, Integer, Key, Millis, Name, Text
 from loopml.server.responses import OrjsonResponse
 from loopml.tracking import MAX_RESULTS
 
@@ -55,7 +55,7 @@ class SearchRuns(BaseModel):
     experiment_ids: Annotated[list[ExperimentId], Field(min_length=1, max_length=1000)]
     filter: Text | None = None
     order_by: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] | None = None
-    max_results: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 1000
+    max_results: Annotated[Integer, Field(ge=1, le=MAX_RESULTS)] = 1000
     page_token: Annotated[str, Field(max_length=200)] | None = None
 
 
