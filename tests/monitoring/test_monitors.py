@@ -312,3 +312,51 @@ def test_labels_and_options_must_be_plain_json_within_bounds(world: World) -> No
         world.monitoring.create_monitor(EDITOR, "m", "churn", options={"task": "regression", "key_column": 2**70})
     with pytest.raises(InvalidInput):
         world.monitoring.create_monitor(EDITOR, "m", "churn", label_delay="99999999999d")
+
+
+def test_late_labels_update_computed_windows_until_the_horizon_and_alerts_follow(world: World) -> None:
+    with_reference(world)
+    days = [day_records(day, 100, 0.0, seed=day) for day in range(3)]
+    world.log([r for day in days for r in day])
+    world.monitoring.create_monitor(
+        EDITOR, "late", "churn", window="1d", label_delay="1d", consecutive=2, kinds=["metric_drop"],
+        options={"label_horizon": "5d"},
+    )  # fmt: skip
+
+    def labels(right: bool, per_day: int) -> list[dict[str, object]]:
+        return [
+            {"request_id": r.request_id, "label": r.outputs[0] if right else 1 - r.outputs[0]}
+            for day in days
+            for r in day[:per_day]
+        ]
+
+    def judged() -> list[tuple[int, bool | None]]:
+        return [(w.labelled_rows, w.breaches["metric_drop"]) for w in world.monitoring.windows(VIEWER, "late")]
+
+    world.monitoring.record_feedback(EDITOR, labels(right=True, per_day=10))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 4 * DAY)
+    assert result.windows == 3 and judged() == [(10, None)] * 3  # too few labels to judge
+    # the rest of the labels arrive after the windows were computed, and the model was wrong
+    world.monitoring.record_feedback(EDITOR, labels(right=False, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY)
+    assert result.performance == 3 and judged() == [(100, True)] * 3
+    assert result.opened == [f"late:metric_drop:{T0}"]
+    assert world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY).performance == 0  # nothing new
+    # corrected labels: the windows no longer breach, so the alert they raised resolves
+    world.monitoring.record_feedback(EDITOR, labels(right=True, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY + 1)
+    assert judged() == [(100, False)] * 3 and result.resolved == [f"late:metric_drop:{T0}"]
+    # a run past day 0's horizon (its end + 5d) makes day 0 final; labels that come later leave it alone
+    world.monitoring.run_monitor(EDITOR, "late", now=T0 + 6 * DAY + 1)
+    world.monitoring.record_feedback(EDITOR, labels(right=False, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 6 * DAY + 2)
+    assert judged() == [(100, False), (100, True), (100, True)] and result.performance == 2
+
+
+def test_label_horizon_option_is_checked(world: World) -> None:
+    with pytest.raises(InvalidInput, match="label horizon"):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", label_delay="3d", options={"label_horizon": "1d"})
+    with pytest.raises(InvalidInput):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "soon"})
+    monitor = world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "2d"})
+    assert monitor.options["label_horizon"] == 2 * 86_400

@@ -22,18 +22,20 @@ app = typer.Typer(help="Monitors over live traffic: drift, late labels, alerts, 
 NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
 
 
-def _labels(text: str | None) -> tuple[str, str | None]:
-    """`delay=2d[,key=COLUMN]` -> (label delay, business-key column)."""
-    delay, key = "0s", None
+def _labels(text: str | None) -> tuple[str, dict[str, str]]:
+    """`delay=2d[,key=COLUMN][,horizon=7d]` -> (label delay, monitor options)."""
+    delay, options = "0s", {}
     for part in filter(None, (text or "").split(",")):
         name, _, value = part.partition("=")
         if name.strip() == "delay" and value:
             delay = value.strip()
         elif name.strip() == "key" and value:
-            key = value.strip()
+            options["key_column"] = value.strip()
+        elif name.strip() == "horizon" and value:
+            options["label_horizon"] = value.strip()
         else:
-            raise InvalidInput(f"--labels takes delay=DURATION[,key=COLUMN], got {part!r}")
-    return delay, key
+            raise InvalidInput(f"--labels takes delay=DURATION[,key=COLUMN][,horizon=DURATION], got {part!r}")
+    return delay, options
 
 
 def _window(monitor: Monitor) -> str:
@@ -47,7 +49,11 @@ def create(
     deployment: Annotated[str, typer.Option(help="The deployment whose request log to watch.")],
     window: Annotated[str, typer.Option(help="Tumbling window: a duration (1d, 6h) or a count of requests.")] = "1d",
     labels: Annotated[
-        str | None, typer.Option(help="Late labels: delay=2d (wait before judging performance), key=COLUMN.")
+        str | None,
+        typer.Option(
+            help="Late labels: delay=2d (wait before judging performance), key=COLUMN, horizon=7d (labels update a "
+            "window until its end + horizon)."
+        ),
     ] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Consecutive breaching windows per alert.")] = 3,
     webhook: Annotated[str | None, typer.Option(help="URL the alerts are POSTed to (admin only).")] = None,
@@ -59,7 +65,7 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Create a monitor of a deployment."""
-    delay, key = _labels(labels)
+    delay, options = _labels(labels)
     monitor = (
         state(ctx)
         .client()
@@ -73,7 +79,7 @@ def create(
             version=version,
             webhook=webhook,
             kinds=[x.strip() for x in kinds.split(",")] if kinds else None,
-            options={"key_column": key} if key else None,
+            options=options or None,
         )
     )
     if json:

@@ -50,7 +50,10 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 registration metric; `error_rate`: share of 5xx answers; `contract_violation_rate`: share of 400/422 answers
 (inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
 rows for performance) are recorded but not judged."""
-OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics"})
+OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "label_horizon"})
+DEFAULT_LABEL_HORIZON_SECONDS = 7 * 86_400
+"""How long after a window's end labels that arrive still update its performance, unless the monitor's
+`label_horizon` option says otherwise (never shorter than the label delay)."""
 CONTRACT_STATUSES = (400, 422)
 MAX_WINDOWS_PER_RUN = 10_000
 _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
@@ -147,6 +150,14 @@ class MonitoringService:
             raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
         if checked_options.get("task") not in (None, "classification", "regression"):
             raise InvalidInput("task must be 'classification' or 'regression'")
+        label_delay_seconds = parse_duration(label_delay)
+        if "label_horizon" in checked_options:
+            horizon = parse_duration(checked_options["label_horizon"])
+            if horizon < label_delay_seconds:
+                raise InvalidInput(
+                    f"the label horizon ({horizon}s) must not be shorter than the label delay ({label_delay_seconds}s)"
+                )
+            checked_options["label_horizon"] = horizon
         if model is not None:
             check_name("model", model)
         if version is not None and (model is None or isinstance(version, bool) or not isinstance(version, int)):
@@ -158,7 +169,7 @@ class MonitoringService:
             version=version,
             window_seconds=window_seconds,
             window_rows=window_rows,
-            label_delay_seconds=parse_duration(label_delay),
+            label_delay_seconds=label_delay_seconds,
             consecutive=consecutive,
             thresholds=merged,
             webhook=None if webhook is None else check_webhook_url(webhook),
@@ -225,8 +236,16 @@ class MonitoringService:
         with self.store.read() as unit:
             monitor = unit.monitors.get(name)
             known = unit.monitors.windows(name)
+            received = unit.monitoring.labels_received_until()
         delay = monitor.label_delay_seconds * 1000
-        pending = [w for w in known if w.performance is None and w.rows > 0 and now >= w.end_time + delay]
+        horizon = label_horizon_seconds(monitor) * 1000
+        ready = [w for w in known if w.rows > 0 and now >= w.end_time + delay and w.updated_at < w.end_time + horizon]
+        pending = [w for w in ready if _labels_changed(w, received)]
+        waiting = {w.start_time for w in pending}
+        # the horizon passed with no label since the last computation: the window's performance is final
+        closed = [
+            replace(w, updated_at=now) for w in ready if w.start_time not in waiting and now >= w.end_time + horizon
+        ]
         cursor = known[-1].end_time if known else 0
         start = min([cursor, *(w.start_time for w in pending)])
         with self.store.read() as unit:
@@ -239,10 +258,12 @@ class MonitoringService:
             records = Records(_slice(table, times, begin, end))
             window = self._window(monitor, records, begin, end, now, profiles)
             if now >= end + delay:
-                window = self._with_performance(principal, monitor, window, records, now)
+                window = self._with_performance(principal, monitor, window, records, now, received)
             computed.append(window)
         updated = [
-            self._with_performance(principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now)
+            self._with_performance(
+                principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now, received
+            )
             for w in pending
         ]
         result = RunResult(
@@ -250,7 +271,7 @@ class MonitoringService:
         )
         with self.store.write(principal.actor) as unit:
             unit.monitors.lock(name)
-            for window in [*updated, *computed]:
+            for window in [*closed, *updated, *computed]:
                 unit.monitors.put_window(window)
             self._update_alerts(unit, monitor, result)
             unit.monitors.mark_run(name, now, len(computed))
@@ -355,7 +376,7 @@ class MonitoringService:
         )
 
     def _with_performance(
-        self, principal: Principal, monitor: Monitor, window: MonitorWindow, records: Records, now: int
+        self, principal: Principal, monitor: Monitor, window: MonitorWindow, records: Records, now: int, received: int
     ) -> MonitorWindow:
         key_column = monitor.options.get("key_column")
         requests = list(records.rows())
@@ -379,8 +400,16 @@ class MonitoringService:
                     predicted.append(int(np.argmax(answer)))
                 else:
                     predicted.append(answer)
-        performance: dict[str, Any] = {"labelled_rows": len(truth), "metrics": {}, "reference": {}, "drops": {}}
+        performance: dict[str, Any] = {
+            "labelled_rows": len(truth),
+            "metrics": {},
+            "reference": {},
+            "drops": {},
+            "labels_received_until": received,
+        }
         breaches = dict(window.breaches)
+        if "metric_drop" in breaches:
+            breaches["metric_drop"] = None  # judged again below from the labels stored now
         if truth:
             task = monitor.options.get("task") or infer_task(truth, predicted)
             try:
@@ -434,9 +463,11 @@ class MonitoringService:
     def _update_alerts(self, unit: Any, monitor: Monitor, result: RunResult) -> None:
         history: list[MonitorWindow] = unit.monitors.windows(monitor.name)
         by_start = {w.start_time: w for w in history}
+        holding: set[str] = set()
         for kind in monitor.kinds:
             for streak in streaks(history, kind, monitor.consecutive):
                 key = f"{monitor.name}:{kind}:{streak.first_window}"
+                holding.add(key)
                 details = {"windows": streak.windows, **_detail(kind, by_start[streak.last_window])}
                 before = {a.dedupe_key for a in unit.monitors.alerts(monitor.name)}
                 alert = unit.monitors.open_alert(monitor.name, kind, key, streak.first_window, details)
@@ -449,6 +480,11 @@ class MonitoringService:
                     result.resolved.append(key)
                 elif alert.last_window != streak.last_window:
                     unit.monitors.update_alert(alert, streak.last_window, details)
+        # late labels judged a window again and its streak no longer holds: the alert was not borne out
+        for alert in unit.monitors.alerts(monitor.name, "open"):
+            if alert.dedupe_key not in holding:
+                unit.monitors.resolve_alert(alert, alert.last_window)
+                result.resolved.append(alert.dedupe_key)
 
     def _deliver(self, principal: Principal, monitor: Monitor, result: RunResult) -> None:
         assert monitor.webhook is not None
@@ -464,6 +500,22 @@ class MonitoringService:
                 result.delivered += 1
             else:
                 result.delivery_errors.append(f"{alert.dedupe_key}: {error}")
+
+
+def label_horizon_seconds(monitor: Monitor) -> int:
+    """How long after a window's end late labels still update its performance (see
+    `DEFAULT_LABEL_HORIZON_SECONDS`)."""
+    given = monitor.options.get("label_horizon")
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    return max(DEFAULT_LABEL_HORIZON_SECONDS, monitor.label_delay_seconds)
+
+
+def _labels_changed(window: MonitorWindow, received: int) -> bool:
+    """Whether the window's performance is (re)computed: never computed yet, or labels arrived since it was."""
+    if window.performance is None:
+        return True
+    return received > int(window.performance.get("labels_received_until") or 0)
 
 
 def _thresholds(given: Mapping[str, Any]) -> dict[str, float]:

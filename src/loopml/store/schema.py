@@ -406,6 +406,7 @@ feedback = Table(
     Column("label", Text, nullable=False),
     Column("label_time", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
+    Index("ix_feedback_received_at", "received_at"),
 )
 """Ground truth that arrived after the prediction, by request id or by a business key (a column of the
 inputs named by the monitor). A label sent again for the same id replaces the earlier one."""
