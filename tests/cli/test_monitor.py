@@ -61,6 +61,8 @@ def test_monitor_commands(cli: Cli, tmp_path: Path) -> None:
     assert ran.exit_code == 0, ran.output
     result = json.loads(ran.output)
     assert result["windows"] == 4 and len(result["opened"]) == 0  # two drifted days, k = 3
+    again = cli("monitor", "run", "bike")
+    assert again.exit_code == 0 and "0 new windows" in again.output and "0 requests pending" in again.output
     shown = cli("monitor", "windows", "bike", "--json")
     breaches = [w["breaches"]["drift"] for w in json.loads(shown.output)]
     assert breaches == [False, False, True, True]

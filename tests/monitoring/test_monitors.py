@@ -15,11 +15,12 @@ from sklearn import metrics as skm
 
 from loopml.data import build_profile
 from loopml.errors import AlreadyExists, InvalidInput, MonitorNotFound, NotFound, PermissionDenied
-from loopml.monitoring import StoreSegmentPublisher
+from loopml.monitoring import MonitoringService, StoreSegmentPublisher
 from loopml.monitoring.gauges import exposition
 from loopml.monitoring.performance import classification_metrics, regression_metrics
 from loopml.monitoring.windows import parse_duration, parse_window
-from loopml.serving.segments import segment_meta
+from loopml.serving.request_log import RequestLog
+from loopml.serving.segments import SegmentMeta, segment_meta
 from loopml.store import read_events
 
 from .support import ADMIN, DAY, EDITOR, T0, VIEWER, World, record, webhook_server
@@ -360,3 +361,36 @@ def test_label_horizon_option_is_checked(world: World) -> None:
         world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "soon"})
     monitor = world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "2d"})
     assert monitor.options["label_horizon"] == 2 * 86_400
+
+
+class UnreachableStore:
+    """A segment publisher whose artifact store cannot be reached: sealed segments wait in the directory."""
+
+    def publish(self, path: Path, meta: SegmentMeta) -> None:
+        raise OSError(f"artifact store unreachable: {meta.name} stays at {path}")
+
+
+def test_a_window_waits_for_requests_not_yet_published_and_the_run_counts_them(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    world.log(day_records(0, 50, 0.0, seed=1))  # published
+    directory = tmp_path / "replicas"
+    service = MonitoringService(world.store, world.artifacts, world.registry, request_log=directory)
+    service.create_monitor(EDITOR, "fresh", "churn", window="1d")
+    late = day_records(0, 30, 0.0, seed=2, prefix="late")  # the same day, still on a replica's disk
+    stuck = RequestLog(directory, publisher=UnreachableStore(), flush_ms=60_000, seal_seconds=3600)
+    stuck.append(late[0])
+    stuck.seal()  # sealed, its publish failed: it waits in the directory
+    publisher = StoreSegmentPublisher(world.store, world.artifacts)
+    log = RequestLog(directory, publisher=publisher, flush_ms=60_000, seal_seconds=3600)
+    for item in late[1:]:
+        log.append(item)
+    log.flush()  # on disk in the open segment, not published
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (0, 30)  # day 0 is over, but 30 of its requests are on their way
+    log.close()
+    stuck.publisher = StoreSegmentPublisher(world.store, world.artifacts)  # the store is back
+    stuck.close()
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (1, 0)
+    (window,) = service.windows(VIEWER, "fresh")
+    assert window.rows == 80

@@ -65,7 +65,7 @@ def test_monitor_lifecycle_over_rest(api: Api, tmp_path: Path) -> None:
     assert api.client.post(f"{API}/feedback", json=single, headers=headers).json() == {"recorded": 1}
     run = api.client.post(f"{API}/monitors/churn/run", json={"now": T0 + 3 * DAY}, headers=headers)
     assert run.status_code == 200, run.text
-    assert run.json()["run"]["windows"] == 3
+    assert run.json()["run"]["windows"] == 3 and run.json()["run"]["pending"] == 0
     assert run.json()["run"]["opened"]  # two shifted days in a row: k = 2
     windows = api.client.get(f"{API}/monitors/churn/windows", headers=headers).json()["windows"]
     assert [w["breaches"]["drift"] for w in windows] == [False, True, True]

@@ -123,7 +123,8 @@ def run(ctx: typer.Context, name: NameArgument, json: JsonOption = False) -> Non
     console = output.stdout()
     console.print(
         f"monitor {name}: {result['windows']} new windows, {result['performance']} with performance; "
-        f"{len(result['opened'])} alerts opened, {len(result['resolved'])} resolved"
+        f"{len(result['opened'])} alerts opened, {len(result['resolved'])} resolved; "
+        f"{result.get('pending', 0)} requests pending (logged, not yet published)"
     )
     for problem in result["delivery_errors"]:
         output.stderr().print(f"webhook: {problem}")

@@ -292,7 +292,7 @@ class LocalBackend:
     def monitoring(self) -> MonitoringService:
         from loopml.monitoring import MonitoringService
 
-        return MonitoringService(self.store, self.artifacts, self.registry)
+        return MonitoringService(self.store, self.artifacts, self.registry, request_log=self.request_log_dir)
 
     def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None:
         self.monitoring.set_reference_profile(self.principal, name, version, profile)

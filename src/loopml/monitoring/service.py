@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
-from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records
+from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records, unpublished_times
 from loopml.registry import RegistryService
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
@@ -62,7 +63,9 @@ _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
 @dataclass
 class RunResult:
     """What one run did: windows computed, windows whose performance was filled in, alerts opened and resolved,
-    webhook deliveries acknowledged and failed."""
+    webhook deliveries acknowledged and failed, and `pending`: requests after the last computed window that the
+    replicas logged but have not published yet (counted from the request-log directory, when the service has
+    one); no window that holds one of them is computed until they are published."""
 
     monitor: str
     windows: int = 0
@@ -71,13 +74,24 @@ class RunResult:
     resolved: list[str] = field(default_factory=list)
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
+    pending: int = 0
 
 
 class MonitoringService:
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, registry: RegistryService | None = None) -> None:
+    """`request_log`: the directory the serving replicas log to (`LOOPML_REQUEST_LOG_DIR`), when this process
+    can read it: runs then count the requests not yet published and hold back the windows that hold them."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        registry: RegistryService | None = None,
+        request_log: Path | str | None = None,
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.registry = registry or RegistryService(store)
+        self.request_log = None if request_log is None else Path(request_log)
 
     # -- reference profiles ----------------------------------------------------------------------------
 
@@ -248,13 +262,20 @@ class MonitoringService:
         ]
         cursor = known[-1].end_time if known else 0
         start = min([cursor, *(w.start_time for w in pending)])
+        # the unpublished tail is read before the registered segments (see `unpublished_times`)
+        tail = (
+            unpublished_times(self.request_log, monitor.deployment, cursor)
+            if self.request_log is not None
+            else np.zeros(0, dtype=np.int64)
+        )
         with self.store.read() as unit:
             segments = unit.monitoring.segments(monitor.deployment, start=start)
         table = read_records(self.artifacts, segments, monitor.deployment, start)
         times = np.asarray(table["time_ms"].to_numpy(zero_copy_only=False), dtype=np.int64)
         computed: list[MonitorWindow] = []
         profiles: dict[tuple[str, int], Profile | None] = {}
-        for begin, end in _new_windows(monitor, times, cursor, now)[:MAX_WINDOWS_PER_RUN]:
+        before = int(tail[0]) if len(tail) else None
+        for begin, end in _new_windows(monitor, times, cursor, now, before)[:MAX_WINDOWS_PER_RUN]:
             records = Records(_slice(table, times, begin, end))
             window = self._window(monitor, records, begin, end, now, profiles)
             if now >= end + delay:
@@ -267,7 +288,10 @@ class MonitoringService:
             for w in pending
         ]
         result = RunResult(
-            name, windows=len(computed), performance=len(updated) + sum(w.performance is not None for w in computed)
+            name,
+            windows=len(computed),
+            performance=len(updated) + sum(w.performance is not None for w in computed),
+            pending=len(tail),
         )
         with self.store.write(principal.actor) as unit:
             unit.monitors.lock(name)
@@ -564,13 +588,18 @@ def _plain_json(what: str, value: object, limit: int) -> None:
         raise InvalidInput(f"{what} contains a NUL character, which no store can keep")
 
 
-def _new_windows(monitor: Monitor, times: np.ndarray, cursor: int, now: int) -> list[tuple[int, int]]:
+def _new_windows(
+    monitor: Monitor, times: np.ndarray, cursor: int, now: int, before: int | None = None
+) -> list[tuple[int, int]]:
+    """The complete windows not computed yet; none may end after `before` (the earliest request not published
+    yet), so a window never misses a request that is still on its way."""
     grace = int(float(monitor.options.get("grace_seconds") or 0) * 1000)
-    later = times[(times >= cursor) & (times < now)]
+    until = now if before is None else min(now, before)
+    later = times[(times >= cursor) & (times < until)]
     if monitor.window_seconds is not None:
         size = monitor.window_seconds * 1000
         starts = np.unique(later // size) * size
-        return [(int(s), int(s) + size) for s in starts if s + size + grace <= now]
+        return [(int(s), int(s) + size) for s in starts if s + size + grace <= now and s + size <= until]
     rows = int(monitor.window_rows or 0)
     found = []
     i = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from loopml.artifacts import ArtifactStore
 from loopml.domain.monitoring import LogSegment
 from loopml.errors import InvalidInput
 
-__all__ = ["Records", "parse_duration", "parse_window", "read_records"]
+__all__ = ["Records", "parse_duration", "parse_window", "read_records", "unpublished_times"]
 
 MAX_SECONDS = 10 * 365 * 86_400
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -78,6 +79,35 @@ def read_records(artifacts: ArtifactStore, segments: Sequence[LogSegment], deplo
     # the same request may sit in two segments if a publish was retried under another name: keep one
     _, first = np.unique(np.asarray(joined["request_id"].to_pylist(), dtype=object), return_index=True)
     return joined.take(pa.array(np.sort(first)))
+
+
+def unpublished_times(directory: Path, deployment: str, start: int) -> np.ndarray:
+    """The times (ms, sorted) of `deployment`'s requests logged at or after `start` that sit in the replicas'
+    request-log `directory` but are not published yet: open segments (flushed every 200 ms) and sealed segments
+    waiting for their publish. A monitor holds back a window while this tail still has requests of it."""
+    from loopml.serving import read_open_segment
+
+    found: list[np.ndarray] = []
+    if not directory.is_dir():
+        return np.zeros(0, dtype=np.int64)
+    # open segments first: a record moves open -> sealed -> published (registered before the file goes), so
+    # reading in that order, and the registered segments last, sees every record at least once
+    for path in sorted(directory.glob("segment-*.open")):
+        try:
+            columns, _torn = read_open_segment(path)
+        except FileNotFoundError:  # sealed since it was listed: it is a Parquet file now, or published
+            continue
+        times = np.asarray(columns["time_ms"], dtype=np.int64)
+        names = np.asarray(columns["deployment"], dtype=object)
+        found.append(times[(names == deployment) & (times >= start)])
+    for path in sorted(directory.glob("segment-*.parquet")):
+        try:
+            table = pq.read_table(path, columns=["deployment", "time_ms"])
+        except (FileNotFoundError, pa.ArrowInvalid):  # published (moved) since it was listed, or being written
+            continue
+        keep = pc.and_(pc.equal(table["deployment"], deployment), pc.greater_equal(table["time_ms"], start))
+        found.append(table.filter(keep)["time_ms"].to_numpy())
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 _EMPTY = [

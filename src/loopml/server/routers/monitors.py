@@ -109,6 +109,7 @@ def run_monitor(
             "resolved": result.resolved,
             "delivered": result.delivered,
             "delivery_errors": result.delivery_errors,
+            "pending": result.pending,
         }
     }
 
