@@ -394,3 +394,47 @@ def test_a_window_waits_for_requests_not_yet_published_and_the_run_counts_them(w
     assert (result.windows, result.pending) == (1, 0)
     (window,) = service.windows(VIEWER, "fresh")
     assert window.rows == 80
+
+
+def test_metric_drop_compares_with_the_replaced_version_and_the_champion(world: World) -> None:
+    world.register("churn", {"accuracy": 0.9})
+    world.register("churn", {"accuracy": 0.5})  # v2 promised little at registration
+    world.register("churn", {"accuracy": 0.95})
+    world.registry.set_alias(EDITOR, "churn", "champion", 3)
+    rng = np.random.default_rng(5)
+    records, labels = [], []
+    for day in range(5):
+        version, right = (1, 1.0) if day < 2 else (2, 0.7)  # v2 takes over on day 2 and is worse than v1 was
+        for i in range(100):
+            predicted = int(rng.integers(0, 2))
+            request_id = f"v{day}-{i}"
+            records.append(record(request_id, T0 + day * DAY + i, {"x": [0.0]}, [predicted], version=version))
+            labels.append({"request_id": request_id, "label": predicted if i < 100 * right else 1 - predicted})
+    world.log(records)
+    world.monitoring.record_feedback(EDITOR, labels)
+    for name, baseline in (("own", "registration"), ("replaced", ["registration", "replaced"]), ("champ", "champion")):
+        world.monitoring.create_monitor(
+            EDITOR, name, "churn", window="1d", consecutive=2, kinds=["metric_drop"], options={"baseline": baseline}
+        )
+        world.monitoring.run_monitor(EDITOR, name, now=T0 + 5 * DAY)
+
+    def verdicts(name: str) -> list[bool | None]:
+        return [w.breaches["metric_drop"] for w in world.monitoring.windows(VIEWER, name)]
+
+    assert verdicts("own") == [False, False, False, False, False]  # 0.7 realised beats the 0.5 registered
+    assert verdicts("replaced") == [False, False, True, True, True]  # v1 realised 1.0 on live traffic
+    day2 = world.monitoring.windows(VIEWER, "replaced")[2].performance
+    assert day2 is not None and day2["baselines"]["replaced"]["version"] == 1
+    assert day2["baselines"]["replaced"]["source"] == "realised"
+    assert day2["baselines"]["replaced"]["metrics"]["accuracy"] == pytest.approx(1.0)
+    assert day2["drops"]["replaced.accuracy"] == pytest.approx(-0.3)
+    assert [a.kind for a in world.monitoring.alerts(VIEWER, "replaced")] == ["metric_drop"]
+    assert verdicts("champ") == [False, False, True, True, True]  # v3, the champion, registered 0.95
+    page = world.monitoring.report_html(VIEWER, "replaced")
+    assert page.count("version changed") == 1 and "churn v2 takes over" in page
+
+
+def test_baseline_option_is_checked(world: World) -> None:
+    for bad in ("yesterday", [], ["replaced", "replaced"], 3):
+        with pytest.raises(InvalidInput, match="baseline"):
+            world.monitoring.create_monitor(EDITOR, "m", "churn", options={"baseline": bad})

@@ -27,6 +27,7 @@ from loopml.domain.monitoring import ALERT_KINDS, Alert, Feedback, Monitor, Moni
 from loopml.domain.validation import check_name
 from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
+from loopml.monitoring.baselines import CHAMPION_ALIAS, check_baselines, replaced
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
 from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records, unpublished_times
@@ -51,7 +52,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 registration metric; `error_rate`: share of 5xx answers; `contract_violation_rate`: share of 400/422 answers
 (inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
 rows for performance) are recorded but not judged."""
-OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "label_horizon"})
+OPTIONS = frozenset(
+    {"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "label_horizon", "baseline"}
+)
 DEFAULT_LABEL_HORIZON_SECONDS = 7 * 86_400
 """How long after a window's end labels that arrive still update its performance, unless the monitor's
 `label_horizon` option says otherwise (never shorter than the label delay)."""
@@ -162,6 +165,8 @@ class MonitoringService:
         extra = sorted(set(checked_options) - OPTIONS)
         if extra:
             raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
+        if "baseline" in checked_options:
+            checked_options["baseline"] = check_baselines(checked_options["baseline"])
         if checked_options.get("task") not in (None, "classification", "regression"):
             raise InvalidInput("task must be 'classification' or 'regression'")
         label_delay_seconds = parse_duration(label_delay)
@@ -279,11 +284,11 @@ class MonitoringService:
             records = Records(_slice(table, times, begin, end))
             window = self._window(monitor, records, begin, end, now, profiles)
             if now >= end + delay:
-                window = self._with_performance(principal, monitor, window, records, now, received)
+                window = self._with_performance(principal, monitor, window, records, now, received, [*known, *computed])
             computed.append(window)
         updated = [
             self._with_performance(
-                principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now, received
+                principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now, received, known
             )
             for w in pending
         ]
@@ -400,7 +405,14 @@ class MonitoringService:
         )
 
     def _with_performance(
-        self, principal: Principal, monitor: Monitor, window: MonitorWindow, records: Records, now: int, received: int
+        self,
+        principal: Principal,
+        monitor: Monitor,
+        window: MonitorWindow,
+        records: Records,
+        now: int,
+        received: int,
+        history: Sequence[MonitorWindow] = (),
     ) -> MonitorWindow:
         key_column = monitor.options.get("key_column")
         requests = list(records.rows())
@@ -447,32 +459,72 @@ class MonitoringService:
             except (InvalidInput, ValueError, TypeError) as error:
                 performance["error"] = f"labels and predictions do not fit a {task} task: {error}"
                 metrics = {}
-            reference = self._reference_metrics(principal, monitor, window)
-            drops = metric_drops(metrics, reference, monitor.thresholds["metric_drop"])
+            baselines = self._baselines(principal, monitor, window, history)
+            reference = next(iter(baselines.values()))["metrics"] if baselines else {}
+            drops: dict[str, float] = {}
+            for baseline, compared in baselines.items():
+                compared["drops"] = metric_drops(metrics, compared["metrics"], monitor.thresholds["metric_drop"])
+                prefix = "" if baseline == "registration" else f"{baseline}."
+                drops.update({prefix + k: v for k, v in compared["drops"].items()})
             quantiles = np.quantile(np.asarray(delays), [0.5, 0.9, 1.0])
             performance.update(
                 task=task,
                 metrics={k: _finite(v) for k, v in metrics.items()},
                 reference=reference,
                 drops=drops,
+                baselines=baselines,
                 label_delay_seconds={
                     "p50": float(quantiles[0]),
                     "p90": float(quantiles[1]),
                     "max": float(quantiles[2]),
                 },
             )
-            if "metric_drop" in breaches and len(truth) >= monitor.thresholds["min_labels"] and reference:
+            compared_with = any(b["metrics"] for b in baselines.values())
+            if "metric_drop" in breaches and len(truth) >= monitor.thresholds["min_labels"] and compared_with:
                 breaches["metric_drop"] = bool(drops)
         return replace(window, labelled_rows=len(truth), performance=performance, breaches=breaches, updated_at=now)
 
-    def _reference_metrics(self, principal: Principal, monitor: Monitor, window: MonitorWindow) -> dict[str, float]:
-        given = monitor.options.get("reference_metrics")
-        if isinstance(given, Mapping) and given:
-            return {str(k): float(v) for k, v in given.items()}
-        if window.model is None or window.version is None:
-            return {}
+    def _baselines(
+        self, principal: Principal, monitor: Monitor, window: MonitorWindow, history: Sequence[MonitorWindow]
+    ) -> dict[str, dict[str, Any]]:
+        """Per baseline of the monitor (see `loopml.monitoring.baselines`): the version compared with, where its
+        metrics come from, and the metrics; a baseline with nothing to compare with is left out."""
+        found: dict[str, dict[str, Any]] = {}
+        for baseline in monitor.options.get("baseline") or ["registration"]:
+            version: tuple[str, int] | None = None
+            source, metrics, at = "registration", {}, None
+            if baseline == "registration":
+                version = None if window.model is None or window.version is None else (window.model, window.version)
+                metrics = self._reference_metrics(principal, monitor, window)
+            elif baseline == "replaced" and (before := replaced(window, history)) is not None:
+                latest, model, number = before
+                version = (model, number)
+                if latest is not None and latest.performance is not None:
+                    source, at = "realised", latest.start_time
+                    metrics = {k: float(v) for k, v in latest.performance["metrics"].items() if v is not None}
+                else:
+                    metrics = self._registration_metrics(principal, model, number)
+            elif baseline == "champion" and window.model is not None:
+                try:
+                    champion = self.registry.get_alias(principal, window.model, CHAMPION_ALIAS)
+                except NotFound:
+                    continue
+                if champion.version != window.version:  # the champion serving is compared with its registration
+                    version = (champion.name, champion.version)
+                    metrics = self._registration_metrics(principal, champion.name, champion.version)
+            if metrics:
+                found[baseline] = {
+                    "model": None if version is None else version[0],
+                    "version": None if version is None else version[1],
+                    "source": source,
+                    "window": at,
+                    "metrics": metrics,
+                }
+        return found
+
+    def _registration_metrics(self, principal: Principal, model: str, number: int) -> dict[str, float]:
         try:
-            version = self.registry.get_version(principal, window.model, window.version)
+            version = self.registry.get_version(principal, model, number)
         except NotFound:
             return {}
         found: dict[str, float] = {}
@@ -483,6 +535,14 @@ class MonitoringService:
                     found[name] = float(value)
                     break
         return found
+
+    def _reference_metrics(self, principal: Principal, monitor: Monitor, window: MonitorWindow) -> dict[str, float]:
+        given = monitor.options.get("reference_metrics")
+        if isinstance(given, Mapping) and given:
+            return {str(k): float(v) for k, v in given.items()}
+        if window.model is None or window.version is None:
+            return {}
+        return self._registration_metrics(principal, window.model, window.version)
 
     def _update_alerts(self, unit: Any, monitor: Monitor, result: RunResult) -> None:
         history: list[MonitorWindow] = unit.monitors.windows(monitor.name)
