@@ -14,8 +14,9 @@ import pytest
 from sklearn import metrics as skm
 
 from loopml.data import build_profile
+from loopml.domain.monitoring import window_to_json
 from loopml.errors import AlreadyExists, InvalidInput, MonitorNotFound, NotFound, PermissionDenied
-from loopml.monitoring import MonitoringService, StoreSegmentPublisher
+from loopml.monitoring import MonitoringService, StoreSegmentPublisher, read_backfill_labels, read_backfill_requests
 from loopml.monitoring.gauges import exposition
 from loopml.monitoring.performance import classification_metrics, regression_metrics
 from loopml.monitoring.windows import parse_duration, parse_window
@@ -438,3 +439,75 @@ def test_baseline_option_is_checked(world: World) -> None:
     for bad in ("yesterday", [], ["replaced", "replaced"], 3):
         with pytest.raises(InvalidInput, match="baseline"):
             world.monitoring.create_monitor(EDITOR, "m", "churn", options={"baseline": bad})
+
+
+def test_backfill_of_a_file_gives_the_same_windows_as_serving_those_requests(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    served = [r for day, shift in enumerate([0.0, 0.0, 2.0, 2.0]) for r in day_records(day, 120, shift, seed=day)]
+    world.log(served)
+    rng = np.random.default_rng(11)
+    truth = [int(r.outputs[0]) if rng.random() < 0.8 else 1 - int(r.outputs[0]) for r in served]
+    rows = pd.DataFrame(
+        {
+            "request_id": [r.request_id for r in served],
+            "time_ms": [r.time_ms for r in served],
+            "x": [r.inputs["x"][0] for r in served],
+            "city": [r.inputs["city"][0] for r in served],
+            "prediction": [r.outputs[0] for r in served],
+        }
+    )
+    rows.to_parquet(tmp_path / "requests.parquet")
+    pd.DataFrame({"request_id": rows["request_id"], "label": truth}).to_csv(tmp_path / "labels.csv", index=False)
+    world.monitoring.record_feedback(EDITOR, read_backfill_labels(tmp_path / "labels.csv"))
+    settings = {"window": "1d", "label_delay": "1d", "consecutive": 2, "model": "churn", "version": 1}
+    world.monitoring.create_monitor(EDITOR, "served", "churn", **settings)  # type: ignore[arg-type]
+    world.monitoring.create_monitor(EDITOR, "backtest", "nothing-served", **settings)  # type: ignore[arg-type]
+    live = world.monitoring.run_monitor(EDITOR, "served", now=T0 + 6 * DAY)
+    requests = read_backfill_requests(tmp_path / "requests.parquet")
+    replay = world.monitoring.backfill(EDITOR, "backtest", requests, now=T0 + 6 * DAY)
+
+    def comparable(name: str) -> list[dict[str, object]]:
+        return [{**window_to_json(w), "monitor": None} for w in world.monitoring.windows(VIEWER, name)]
+
+    assert len(comparable("served")) == 4 and comparable("backtest") == comparable("served")
+    assert (replay.windows, replay.performance) == (live.windows, live.performance) == (4, 4)
+    assert [a.split(":", 1)[1] for a in replay.opened] == [a.split(":", 1)[1] for a in live.opened] != []
+    with pytest.raises(InvalidInput, match="already has windows"):
+        world.monitoring.backfill(EDITOR, "backtest", requests, now=T0 + 6 * DAY)
+
+
+def test_windows_by_event_time_and_a_backfill_by_event_time_alone(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    # requests served on day 9 about rides on days 0-2: by arrival they all fall in one window
+    rides = []
+    for day in range(3):
+        for i in range(40):
+            happened = T0 + day * DAY + i * 60_000
+            stamp = pd.Timestamp(happened, unit="ms").isoformat()
+            rides.append(record(f"e{day}-{i}", T0 + 9 * DAY + day * 1000 + i, {"x": [0.1], "ts": [stamp]}, [1]))
+    world.log(rides)
+    world.monitoring.create_monitor(EDITOR, "arrival", "churn", window="1d")
+    world.monitoring.create_monitor(EDITOR, "event", "churn", window="1d", options={"time_field": "ts"})
+    world.monitoring.run_monitor(EDITOR, "arrival", now=T0 + 10 * DAY)
+    world.monitoring.run_monitor(EDITOR, "event", now=T0 + 10 * DAY)
+    assert [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "arrival")] == [(T0 + 9 * DAY, 120)]
+    by_event = [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "event")]
+    assert by_event == [(T0, 40), (T0 + DAY, 40), (T0 + 2 * DAY, 40)]
+    # a file with the event time and no serving time builds the same windows
+    frame = pd.DataFrame(
+        {
+            "request_id": [r.request_id for r in rides],
+            "x": [0.1] * len(rides),
+            "ts": pd.to_datetime([r.inputs["ts"][0] for r in rides]),
+            "prediction": [1] * len(rides),
+        }
+    )
+    frame.to_csv(tmp_path / "rides.csv", index=False)
+    world.monitoring.create_monitor(
+        EDITOR, "event-backtest", "churn", window="1d", model="churn", version=1, options={"time_field": "ts"}
+    )
+    requests = read_backfill_requests(tmp_path / "rides.csv", time_column="ts")
+    world.monitoring.backfill(EDITOR, "event-backtest", requests, now=T0 + 10 * DAY)
+    assert [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "event-backtest")] == by_event
+    with pytest.raises(InvalidInput, match="time window"):
+        world.monitoring.create_monitor(EDITOR, "bad", "churn", window="100", options={"time_field": "ts"})

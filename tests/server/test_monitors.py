@@ -7,11 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from loopml.data import build_profile
 from loopml.domain import Principal, Role
 from loopml.monitoring import StoreSegmentPublisher
+from loopml.monitoring.windows import read_records
 from loopml.serving.records import RequestRecord
 from loopml.serving.request_log import RequestLog
 
@@ -107,3 +109,41 @@ def test_bad_monitor_and_feedback_bodies_are_400s(api: Api) -> None:
     viewer = api.token("viewer")
     denied = api.client.post(f"{API}/monitors", json={"name": "m", "deployment": "d"}, headers=api.headers(viewer))
     assert denied.status_code == 403
+
+
+def test_backfill_over_rest_gives_the_windows_of_the_served_requests(api: Api, tmp_path: Path) -> None:
+    prepare(api, tmp_path)
+    headers = api.headers()
+    for name in ("live", "past"):
+        body = {"name": name, "deployment": "churn", "model": "churn", "version": 1, "consecutive": 2}
+        assert api.client.post(f"{API}/monitors", json=body, headers=headers).status_code == 200
+    api.client.post(f"{API}/monitors/live/run", json={"now": T0 + 3 * DAY}, headers=headers)
+    with api.store.read() as unit:
+        segments = unit.monitoring.segments("churn")
+    logged = read_records(api.app.state.tracking.artifacts, segments, "churn", 0).to_pylist()
+    requests = [
+        {
+            "request_id": r["request_id"],
+            "time_ms": r["time_ms"],
+            "inputs": orjson.loads(r["inputs"]),
+            "outputs": orjson.loads(r["outputs"]),
+        }
+        for r in logged
+    ]
+    filled = api.client.post(
+        f"{API}/monitors/past/backfill", json={"requests": requests, "now": T0 + 3 * DAY}, headers=headers
+    )
+    assert filled.status_code == 200, filled.text
+    assert filled.json()["run"]["windows"] == 3 and filled.json()["run"]["opened"]
+    got = {
+        name: [
+            (w["rows"], w["drift"])
+            for w in api.client.get(f"{API}/monitors/{name}/windows", headers=headers).json()["windows"]
+        ]
+        for name in ("live", "past")
+    }
+    assert got["past"] == got["live"]
+    again = api.client.post(f"{API}/monitors/past/backfill", json={"requests": requests}, headers=headers)
+    assert again.status_code == 400 and "already has windows" in again.text
+    bad = api.client.post(f"{API}/monitors/live/backfill", json={"requests": [{"request_id": "a"}]}, headers=headers)
+    assert bad.status_code == 400 and "time_ms" in bad.text

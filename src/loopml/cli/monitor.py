@@ -130,6 +130,34 @@ def run(ctx: typer.Context, name: NameArgument, json: JsonOption = False) -> Non
         output.stderr().print(f"webhook: {problem}")
 
 
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    name: NameArgument,
+    requests: Annotated[
+        Path, typer.Option(help="Past requests, .parquet or .csv: one row per request, the answer in 'prediction'.")
+    ],
+    labels: Annotated[
+        Path | None, typer.Option(help="Their labels, .parquet or .csv: label plus request_id or key.")
+    ] = None,
+    prediction_column: Annotated[
+        str | None, typer.Option(help="The column with the model's answers (default: prediction).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Build a new monitor's windows from files of past requests and labels (a backtest, without serving)."""
+    result = state(ctx).client().monitors.backfill(name, requests, labels, prediction_column=prediction_column)
+    if json:
+        output.print_json(result)
+        return
+    output.stdout().print(
+        f"monitor {name}: {result['windows']} windows backfilled, {result['performance']} with performance; "
+        f"{len(result['opened'])} alerts opened, {len(result['resolved'])} resolved"
+    )
+    for problem in result["delivery_errors"]:
+        output.stderr().print(f"webhook: {problem}")
+
+
 @app.command("windows")
 def windows(
     ctx: typer.Context,

@@ -490,6 +490,13 @@ class HttpBackend:
         run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/run", json={"now": now})["run"]
         return run
 
+    def backfill_monitor(
+        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> dict[str, Any]:
+        body = {"requests": list(requests), "now": now}
+        run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/backfill", json=body)["run"]
+        return run
+
     def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
         params = {} if limit is None else {"limit": limit}
         found = self._json("GET", f"/monitors/{_path(name)}/windows", params=params)

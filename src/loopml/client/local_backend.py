@@ -338,6 +338,11 @@ class LocalBackend:
     def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
         return asdict(self.monitoring.run_monitor(self.principal, name, now))
 
+    def backfill_monitor(
+        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> dict[str, Any]:
+        return asdict(self.monitoring.backfill(self.principal, name, requests, now))
+
     def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
         return self.monitoring.windows(self.principal, name, limit)
 

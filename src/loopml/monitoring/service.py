@@ -30,7 +30,15 @@ from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhoo
 from loopml.monitoring.baselines import CHAMPION_ALIAS, check_baselines, replaced
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
-from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records, unpublished_times
+from loopml.monitoring.windows import (
+    Records,
+    event_times,
+    order_records,
+    parse_duration,
+    parse_window,
+    read_records,
+    unpublished_times,
+)
 from loopml.registry import RegistryService
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
@@ -53,14 +61,28 @@ registration metric; `error_rate`: share of 5xx answers; `contract_violation_rat
 (inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
 rows for performance) are recorded but not judged."""
 OPTIONS = frozenset(
-    {"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "label_horizon", "baseline"}
+    {
+        "task",
+        "key_column",
+        "prediction_column",
+        "grace_seconds",
+        "reference_metrics",
+        "label_horizon",
+        "baseline",
+        "time_field",
+    }
 )
 DEFAULT_LABEL_HORIZON_SECONDS = 7 * 86_400
 """How long after a window's end labels that arrive still update its performance, unless the monitor's
 `label_horizon` option says otherwise (never shorter than the label delay)."""
 CONTRACT_STATUSES = (400, 422)
 MAX_WINDOWS_PER_RUN = 10_000
+MAX_BACKFILL = 1_000_000
+"""Requests per backfill call."""
+_REQUEST_FIELDS = frozenset({"request_id", "time_ms", "model", "version", "status", "inputs", "outputs"})
 _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+"""As the request log writes inputs and outputs (`loopml.serving.segments`), so a backfill reads the same."""
 
 
 @dataclass
@@ -165,6 +187,11 @@ class MonitoringService:
         extra = sorted(set(checked_options) - OPTIONS)
         if extra:
             raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
+        time_field = checked_options.get("time_field")
+        if time_field is not None and (not isinstance(time_field, str) or not 1 <= len(time_field) <= 250):
+            raise InvalidInput("time_field must name an input field (a string of 1 to 250 characters)")
+        if time_field is not None and window_seconds is None:
+            raise InvalidInput("time_field needs a time window (1h, 1d): count windows follow the order of arrival")
         if "baseline" in checked_options:
             checked_options["baseline"] = check_baselines(checked_options["baseline"])
         if checked_options.get("task") not in (None, "classification", "regression"):
@@ -269,23 +296,17 @@ class MonitoringService:
         start = min([cursor, *(w.start_time for w in pending)])
         # the unpublished tail is read before the registered segments (see `unpublished_times`)
         tail = (
-            unpublished_times(self.request_log, monitor.deployment, cursor)
+            unpublished_times(self.request_log, monitor.deployment, cursor, monitor.options.get("time_field"))
             if self.request_log is not None
             else np.zeros(0, dtype=np.int64)
         )
         with self.store.read() as unit:
             segments = unit.monitoring.segments(monitor.deployment, start=start)
         table = read_records(self.artifacts, segments, monitor.deployment, start)
-        times = np.asarray(table["time_ms"].to_numpy(zero_copy_only=False), dtype=np.int64)
-        computed: list[MonitorWindow] = []
-        profiles: dict[tuple[str, int], Profile | None] = {}
-        before = int(tail[0]) if len(tail) else None
-        for begin, end in _new_windows(monitor, times, cursor, now, before)[:MAX_WINDOWS_PER_RUN]:
-            records = Records(_slice(table, times, begin, end))
-            window = self._window(monitor, records, begin, end, now, profiles)
-            if now >= end + delay:
-                window = self._with_performance(principal, monitor, window, records, now, received, [*known, *computed])
-            computed.append(window)
+        times = event_times(table, monitor.options.get("time_field"))
+        before = int(tail.min()) if len(tail) else None
+        spans = _new_windows(monitor, times, cursor, now, before)[:MAX_WINDOWS_PER_RUN]
+        computed = self._compute(principal, monitor, table, times, spans, known, now, received)
         updated = [
             self._with_performance(
                 principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now, received, known
@@ -301,6 +322,47 @@ class MonitoringService:
         with self.store.write(principal.actor) as unit:
             unit.monitors.lock(name)
             for window in [*closed, *updated, *computed]:
+                unit.monitors.put_window(window)
+            self._update_alerts(unit, monitor, result)
+            unit.monitors.mark_run(name, now, len(computed))
+        if monitor.webhook:
+            self._deliver(principal, monitor, result)
+        return result
+
+    def backfill(
+        self, principal: Principal, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> RunResult:
+        """Compute a monitor's windows from past requests instead of the request log (a backtest): the same
+        windows, drift, performance (from the labels stored now) and alerts that serving these requests and
+        running the monitor at `now` would give. Each request is a dict like a logged record: `request_id`,
+        `time_ms`, `inputs` (`{column: [values]}`), `outputs` (a list), and optionally `model`, `version` (default:
+        the monitor's pinned version) and `status` (200). The monitor must not have windows yet."""
+        principal.require(Role.EDITOR)
+        now = now_ms() if now is None else int(now)
+        if not requests:
+            raise InvalidInput("no requests to backfill")
+        if len(requests) > MAX_BACKFILL:
+            raise InvalidInput(f"{len(requests)} requests in one backfill; send at most {MAX_BACKFILL}")
+        with self.store.read() as unit:
+            monitor = unit.monitors.get(name)
+            known = unit.monitors.windows(name)
+            received = unit.monitoring.labels_received_until()
+        table = order_records(_requests_table(monitor, requests))
+        if known:
+            raise InvalidInput(
+                f"monitor {name!r} already has windows; backfill into a new monitor (same settings, another name)"
+            )
+        times = event_times(table, monitor.options.get("time_field"))
+        spans = _new_windows(monitor, times, 0, now)
+        if len(spans) > MAX_WINDOWS_PER_RUN:
+            raise InvalidInput(f"the requests span {len(spans)} windows; backfill at most {MAX_WINDOWS_PER_RUN}")
+        computed = self._compute(principal, monitor, table, times, spans, known, now, received)
+        result = RunResult(name, windows=len(computed), performance=sum(w.performance is not None for w in computed))
+        with self.store.write(principal.actor) as unit:
+            unit.monitors.lock(name)
+            if unit.monitors.windows(name):
+                raise InvalidInput(f"monitor {name!r} got windows while the backfill ran; backfill into a new one")
+            for window in computed:
                 unit.monitors.put_window(window)
             self._update_alerts(unit, monitor, result)
             unit.monitors.mark_run(name, now, len(computed))
@@ -334,6 +396,30 @@ class MonitoringService:
         return render_report(monitor, windows, profile)
 
     # -- internals -------------------------------------------------------------------------------------
+
+    def _compute(
+        self,
+        principal: Principal,
+        monitor: Monitor,
+        table: pa.Table,
+        times: np.ndarray,
+        spans: Sequence[tuple[int, int]],
+        known: Sequence[MonitorWindow],
+        now: int,
+        received: int,
+    ) -> list[MonitorWindow]:
+        """The windows `spans` of `table` (placed by `times`), with their performance once the label delay after
+        them has passed at `now`."""
+        delay = monitor.label_delay_seconds * 1000
+        computed: list[MonitorWindow] = []
+        profiles: dict[tuple[str, int], Profile | None] = {}
+        for begin, end in spans:
+            records = Records(_slice(table, times, begin, end))
+            window = self._window(monitor, records, begin, end, now, profiles)
+            if now >= end + delay:
+                window = self._with_performance(principal, monitor, window, records, now, received, [*known, *computed])
+            computed.append(window)
+        return computed
 
     def _profile(self, cache: dict[tuple[str, int], Profile | None], model: str, version: int) -> Profile | None:
         if (model, version) not in cache:
@@ -670,6 +756,58 @@ def _new_windows(
         found.append((int(later[i]), int(later[j - 1]) + 1))
         i = j
     return found
+
+
+def _requests_table(monitor: Monitor, requests: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Backfill requests as request-log records (inputs and outputs as JSON text, like the serving replicas)."""
+    columns: dict[str, list[Any]] = {name: [] for name in ("request_id", "time_ms", "model", "version", "status")}
+    texts: dict[str, list[str]] = {"inputs": [], "outputs": []}
+    for i, request in enumerate(requests):
+        if not isinstance(request, Mapping):
+            raise InvalidInput(f"requests[{i}] must be an object")
+        unknown = sorted(set(request) - _REQUEST_FIELDS)
+        if unknown:
+            raise InvalidInput(
+                f"requests[{i}] has unknown fields {unknown}; known: {', '.join(sorted(_REQUEST_FIELDS))}"
+            )
+        request_id, time_ms = request.get("request_id"), request.get("time_ms")
+        if not isinstance(request_id, str) or not 1 <= len(request_id) <= 250 or "\x00" in request_id:
+            raise InvalidInput(f"requests[{i}].request_id must be a string of 1 to 250 characters")
+        if isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms < 2**62:
+            raise InvalidInput(f"requests[{i}].time_ms must be an integer (ms since the epoch)")
+        model = request.get("model", monitor.model)
+        version = request.get("version", monitor.version if model == monitor.model else None)
+        if not isinstance(model, str) or isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(
+                f"requests[{i}] names no model version: give model and version, or pin the monitor to one"
+            )
+        status = request.get("status", 200)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise InvalidInput(f"requests[{i}].status must be an HTTP status code")
+        inputs, outputs = request.get("inputs"), request.get("outputs")
+        if not isinstance(inputs, Mapping) or not isinstance(outputs, list):
+            raise InvalidInput(f"requests[{i}] needs inputs ({{column: [values]}}) and outputs (a list)")
+        for what, content in (("inputs", inputs), ("outputs", outputs)):
+            try:
+                texts[what].append(orjson.dumps(content, option=_JSON_OPTIONS).decode())
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise InvalidInput(f"requests[{i}].{what} must be plain JSON: {exc}") from None
+        columns["request_id"].append(request_id)
+        columns["time_ms"].append(time_ms)
+        columns["model"].append(model)
+        columns["version"].append(version)
+        columns["status"].append(status)
+    return pa.table(
+        {
+            "request_id": pa.array(columns["request_id"], pa.string()),
+            "time_ms": pa.array(columns["time_ms"], pa.int64()),
+            "model": pa.array(columns["model"], pa.string()),
+            "version": pa.array(columns["version"], pa.int64()),
+            "status": pa.array(columns["status"], pa.int32()),
+            "inputs": pa.array(texts["inputs"], pa.string()),
+            "outputs": pa.array(texts["outputs"], pa.string()),
+        }
+    )
 
 
 def _slice(table: pa.Table, times: np.ndarray, begin: int, end: int) -> pa.Table:
