@@ -511,3 +511,19 @@ def test_windows_by_event_time_and_a_backfill_by_event_time_alone(world: World, 
     assert [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "event-backtest")] == by_event
     with pytest.raises(InvalidInput, match="time window"):
         world.monitoring.create_monitor(EDITOR, "bad", "churn", window="100", options={"time_field": "ts"})
+
+
+def test_a_dead_replicas_leftover_segment_is_pending_but_holds_no_window_back(world: World, tmp_path: Path) -> None:
+    from loopml.serving.segments import OpenSegment, encode_record
+
+    with_reference(world)
+    world.log(day_records(0, 50, 0.0, seed=1))
+    directory = tmp_path / "replicas"
+    directory.mkdir()
+    leftover = OpenSegment(directory / "segment-deadhost-1-abcdef-000001.open")  # its process died
+    leftover.write([encode_record(r) for r in day_records(0, 5, 0.0, seed=2, prefix="dead")])
+    leftover.close()
+    service = MonitoringService(world.store, world.artifacts, world.registry, request_log=directory)
+    service.create_monitor(EDITOR, "fresh", "churn", window="1d")
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (1, 5)

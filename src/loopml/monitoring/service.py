@@ -295,16 +295,15 @@ class MonitoringService:
         cursor = known[-1].end_time if known else 0
         start = min([cursor, *(w.start_time for w in pending)])
         # the unpublished tail is read before the registered segments (see `unpublished_times`)
-        tail = (
-            unpublished_times(self.request_log, monitor.deployment, cursor, monitor.options.get("time_field"))
-            if self.request_log is not None
-            else np.zeros(0, dtype=np.int64)
-        )
+        tail = held = np.zeros(0, dtype=np.int64)
+        if self.request_log is not None:
+            time_field = monitor.options.get("time_field")
+            tail, held = unpublished_times(self.request_log, monitor.deployment, cursor, time_field)
         with self.store.read() as unit:
             segments = unit.monitoring.segments(monitor.deployment, start=start)
         table = read_records(self.artifacts, segments, monitor.deployment, start)
         times = event_times(table, monitor.options.get("time_field"))
-        before = int(tail.min()) if len(tail) else None
+        before = int(held.min()) if len(held) else None
         spans = _new_windows(monitor, times, cursor, now, before)[:MAX_WINDOWS_PER_RUN]
         computed = self._compute(principal, monitor, table, times, spans, known, now, received)
         updated = [

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,19 +135,24 @@ def event_time(value: Any) -> int | None:
     return None
 
 
-def unpublished_times(directory: Path, deployment: str, start: int, time_field: str | None = None) -> np.ndarray:
+def unpublished_times(
+    directory: Path, deployment: str, start: int, time_field: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The times (ms, sorted; see `event_times`) of `deployment`'s requests logged at or after `start` that sit
-    in the replicas' request-log `directory` but are not published yet: open segments (flushed every 200 ms)
-    and sealed segments waiting for their publish. A monitor holds back a window while this tail still has
-    requests of it."""
+    in the replicas' request-log `directory` but are not published yet (open segments, flushed every 200 ms, and
+    sealed segments waiting for their publish): all of them, and those in files a running replica holds. A
+    monitor holds back a window while a running replica still holds requests of it; a dead replica's files wait
+    for the next replica that starts on the directory to recover them, and do not hold windows back."""
     from loopml.serving import read_open_segment
 
-    found: list[np.ndarray] = []
+    every: list[np.ndarray] = []
+    held: list[np.ndarray] = []
     if not directory.is_dir():
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # open segments first: a record moves open -> sealed -> published (registered before the file goes), so
     # reading in that order, and the registered segments last, sees every record at least once
     for path in sorted(directory.glob("segment-*.open")):
+        live = _held(path)
         try:
             columns, _torn = read_open_segment(path)
         except FileNotFoundError:  # sealed since it was listed: it is a Parquet file now, or published
@@ -154,15 +161,46 @@ def unpublished_times(directory: Path, deployment: str, start: int, time_field: 
             continue
         tail = pa.table({name: columns[name] for name in ("deployment", "time_ms", "inputs")})
         keep = pc.and_(pc.equal(tail["deployment"], deployment), pc.greater_equal(tail["time_ms"], start))
-        found.append(event_times(tail.filter(keep), time_field))
+        times = event_times(tail.filter(keep), time_field)
+        every.append(times)
+        if live:
+            held.append(times)
     for path in sorted(directory.glob("segment-*.parquet")):
+        live = _held(path)
         try:
             table = pq.read_table(path, columns=["deployment", "time_ms", "inputs"])
         except (FileNotFoundError, pa.ArrowInvalid):  # published (moved) since it was listed, or being written
             continue
         keep = pc.and_(pc.equal(table["deployment"], deployment), pc.greater_equal(table["time_ms"], start))
-        found.append(event_times(table.filter(keep), time_field))
-    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        times = event_times(table.filter(keep), time_field)
+        every.append(times)
+        if live:
+            held.append(times)
+    return _sorted(every), _sorted(held)
+
+
+def _sorted(parts: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _held(path: Path) -> bool:
+    """Whether a running process holds `path` (the request log locks its files with `flock` while it owns them).
+    The probe takes a shared lock for an instant, never the exclusive one a replica claims a file with."""
+    if sys.platform == "win32":  # pragma: no cover - no flock; one replica per directory on Windows
+        return True
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 _EMPTY = [
