@@ -569,6 +569,14 @@ class MonitoringService:
                 breaches["metric_drop"] = bool(drops)
         return replace(window, labelled_rows=len(truth), performance=performance, breaches=breaches, updated_at=now)
 
+    def _reference_metrics(self, principal: Principal, monitor: Monitor, window: MonitorWindow) -> dict[str, float]:
+        given = monitor.options.get("reference_metrics")
+        if isinstance(given, Mapping) and given:
+            return {str(k): float(v) for k, v in given.items()}
+        if window.model is None or window.version is None:
+            return {}
+        return self._registration_metrics(principal, window.model, window.version)
+
     def _baselines(
         self, principal: Principal, monitor: Monitor, window: MonitorWindow, history: Sequence[MonitorWindow]
     ) -> dict[str, dict[str, Any]]:
@@ -620,14 +628,6 @@ class MonitoringService:
                     found[name] = float(value)
                     break
         return found
-
-    def _reference_metrics(self, principal: Principal, monitor: Monitor, window: MonitorWindow) -> dict[str, float]:
-        given = monitor.options.get("reference_metrics")
-        if isinstance(given, Mapping) and given:
-            return {str(k): float(v) for k, v in given.items()}
-        if window.model is None or window.version is None:
-            return {}
-        return self._registration_metrics(principal, window.model, window.version)
 
     def _update_alerts(self, unit: Any, monitor: Monitor, result: RunResult) -> None:
         history: list[MonitorWindow] = unit.monitors.windows(monitor.name)
