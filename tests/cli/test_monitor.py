@@ -115,3 +115,15 @@ def test_monitor_backfill_from_files(cli: Cli, tmp_path: Path) -> None:
     assert again.exit_code != 0 and "already has windows" in again.output
     missing = cli("monitor", "backfill", "past", "--requests", str(tmp_path / "nope.parquet"))
     assert missing.exit_code != 0 and "no such file" in missing.output
+
+
+def test_monitor_create_with_event_time_baselines_and_a_label_horizon(cli: Cli) -> None:
+    created = cli(
+        "monitor", "create", "m", "--deployment", "d", "--labels", "delay=1d,horizon=14d",
+        "--time-field", "ts", "--baseline", "registration,replaced", "--json",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    options = json.loads(created.output)["options"]
+    assert options == {"label_horizon": 14 * 86_400, "time_field": "ts", "baseline": ["registration", "replaced"]}
+    bad = cli("monitor", "create", "n", "--deployment", "d", "--baseline", "yesterday")
+    assert bad.exit_code != 0 and "baseline" in bad.output

@@ -7,7 +7,7 @@ loopml monitor run bike && loopml monitor report bike --html report.html
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,9 +22,10 @@ app = typer.Typer(help="Monitors over live traffic: drift, late labels, alerts, 
 NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
 
 
-def _labels(text: str | None) -> tuple[str, dict[str, str]]:
+def _labels(text: str | None) -> tuple[str, dict[str, Any]]:
     """`delay=2d[,key=COLUMN][,horizon=7d]` -> (label delay, monitor options)."""
-    delay, options = "0s", {}
+    delay = "0s"
+    options: dict[str, Any] = {}
     for part in filter(None, (text or "").split(",")):
         name, _, value = part.partition("=")
         if name.strip() == "delay" and value:
@@ -62,10 +63,21 @@ def create(
     kinds: Annotated[
         str | None, typer.Option(help="Alert kinds, comma-separated: drift,prediction_drift,metric_drop,...")
     ] = None,
+    time_field: Annotated[
+        str | None, typer.Option(help="Window by this input field's time (event time), not by arrival.")
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="metric_drop compares with: registration, replaced, champion (comma-separated)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Create a monitor of a deployment."""
     delay, options = _labels(labels)
+    if time_field:
+        options["time_field"] = time_field
+    if baseline:
+        options["baseline"] = [b.strip() for b in baseline.split(",") if b.strip()]
     monitor = (
         state(ctx)
         .client()
