@@ -1,5 +1,6 @@
-"""Files of past requests and labels (Parquet or CSV) as backfill input: what `loopml monitor backfill` and
-`client.monitors.backfill` send to `MonitoringService.backfill` and the feedback store.
+"""Backfill input: files of past requests and labels (Parquet or CSV) turned into what `loopml monitor
+backfill` and `client.monitors.backfill` send (request-log records and feedback items), and those records into
+the table `MonitoringService.backfill` computes windows from, encoded as the request log encodes them.
 
 A requests file has one row per request: the model's answer in the prediction column (`prediction` unless
 told otherwise), every other column an input, except these reserved ones: `request_id` (default: `row-<n>`),
@@ -10,17 +11,24 @@ told otherwise), every other column an input, except these reserved ones: `reque
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
+import pyarrow as pa
 
+from loopml.domain.monitoring import Monitor
 from loopml.errors import InvalidInput
 from loopml.monitoring.windows import event_time
 
-__all__ = ["read_backfill_labels", "read_backfill_requests"]
+__all__ = ["read_backfill_labels", "read_backfill_requests", "requests_table"]
 
 RESERVED = ("request_id", "time_ms", "model", "version", "status")
+_REQUEST_FIELDS = frozenset({"request_id", "time_ms", "model", "version", "status", "inputs", "outputs"})
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+"""As the request log writes inputs and outputs (`loopml.serving.segments`), so a backfill reads the same."""
 
 
 def read_backfill_requests(
@@ -80,6 +88,58 @@ def read_backfill_labels(source: str | Path | pd.DataFrame) -> list[dict[str, An
             item["time_ms"] = _integer(frame["time_ms"].iloc[i], name, "time_ms", i)
         items.append(item)
     return items
+
+
+def requests_table(monitor: Monitor, requests: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Backfill requests as request-log records (inputs and outputs as JSON text, like the serving replicas)."""
+    columns: dict[str, list[Any]] = {name: [] for name in ("request_id", "time_ms", "model", "version", "status")}
+    texts: dict[str, list[str]] = {"inputs": [], "outputs": []}
+    for i, request in enumerate(requests):
+        if not isinstance(request, Mapping):
+            raise InvalidInput(f"requests[{i}] must be an object")
+        unknown = sorted(set(request) - _REQUEST_FIELDS)
+        if unknown:
+            raise InvalidInput(
+                f"requests[{i}] has unknown fields {unknown}; known: {', '.join(sorted(_REQUEST_FIELDS))}"
+            )
+        request_id, time_ms = request.get("request_id"), request.get("time_ms")
+        if not isinstance(request_id, str) or not 1 <= len(request_id) <= 250 or "\x00" in request_id:
+            raise InvalidInput(f"requests[{i}].request_id must be a string of 1 to 250 characters")
+        if isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms < 2**62:
+            raise InvalidInput(f"requests[{i}].time_ms must be an integer (ms since the epoch)")
+        model = request.get("model", monitor.model)
+        version = request.get("version", monitor.version if model == monitor.model else None)
+        if not isinstance(model, str) or isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(
+                f"requests[{i}] names no model version: give model and version, or pin the monitor to one"
+            )
+        status = request.get("status", 200)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise InvalidInput(f"requests[{i}].status must be an HTTP status code")
+        inputs, outputs = request.get("inputs"), request.get("outputs")
+        if not isinstance(inputs, Mapping) or not isinstance(outputs, list):
+            raise InvalidInput(f"requests[{i}] needs inputs ({{column: [values]}}) and outputs (a list)")
+        for what, content in (("inputs", inputs), ("outputs", outputs)):
+            try:
+                texts[what].append(orjson.dumps(content, option=_JSON_OPTIONS).decode())
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                raise InvalidInput(f"requests[{i}].{what} must be plain JSON: {exc}") from None
+        columns["request_id"].append(request_id)
+        columns["time_ms"].append(time_ms)
+        columns["model"].append(model)
+        columns["version"].append(version)
+        columns["status"].append(status)
+    return pa.table(
+        {
+            "request_id": pa.array(columns["request_id"], pa.string()),
+            "time_ms": pa.array(columns["time_ms"], pa.int64()),
+            "model": pa.array(columns["model"], pa.string()),
+            "version": pa.array(columns["version"], pa.int64()),
+            "status": pa.array(columns["status"], pa.int32()),
+            "inputs": pa.array(texts["inputs"], pa.string()),
+            "outputs": pa.array(texts["outputs"], pa.string()),
+        }
+    )
 
 
 def _frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:

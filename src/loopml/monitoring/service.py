@@ -27,6 +27,7 @@ from loopml.domain.monitoring import ALERT_KINDS, Alert, Feedback, Monitor, Moni
 from loopml.domain.validation import check_name
 from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
+from loopml.monitoring.backfill import requests_table
 from loopml.monitoring.baselines import CHAMPION_ALIAS, check_baselines, replaced
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
@@ -79,10 +80,7 @@ CONTRACT_STATUSES = (400, 422)
 MAX_WINDOWS_PER_RUN = 10_000
 MAX_BACKFILL = 1_000_000
 """Requests per backfill call."""
-_REQUEST_FIELDS = frozenset({"request_id", "time_ms", "model", "version", "status", "inputs", "outputs"})
 _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-"""As the request log writes inputs and outputs (`loopml.serving.segments`), so a backfill reads the same."""
 
 
 @dataclass
@@ -346,7 +344,7 @@ class MonitoringService:
             monitor = unit.monitors.get(name)
             known = unit.monitors.windows(name)
             received = unit.monitoring.labels_received_until()
-        table = order_records(_requests_table(monitor, requests))
+        table = order_records(requests_table(monitor, requests))
         if known:
             raise InvalidInput(
                 f"monitor {name!r} already has windows; backfill into a new monitor (same settings, another name)"
@@ -755,58 +753,6 @@ def _new_windows(
         found.append((int(later[i]), int(later[j - 1]) + 1))
         i = j
     return found
-
-
-def _requests_table(monitor: Monitor, requests: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Backfill requests as request-log records (inputs and outputs as JSON text, like the serving replicas)."""
-    columns: dict[str, list[Any]] = {name: [] for name in ("request_id", "time_ms", "model", "version", "status")}
-    texts: dict[str, list[str]] = {"inputs": [], "outputs": []}
-    for i, request in enumerate(requests):
-        if not isinstance(request, Mapping):
-            raise InvalidInput(f"requests[{i}] must be an object")
-        unknown = sorted(set(request) - _REQUEST_FIELDS)
-        if unknown:
-            raise InvalidInput(
-                f"requests[{i}] has unknown fields {unknown}; known: {', '.join(sorted(_REQUEST_FIELDS))}"
-            )
-        request_id, time_ms = request.get("request_id"), request.get("time_ms")
-        if not isinstance(request_id, str) or not 1 <= len(request_id) <= 250 or "\x00" in request_id:
-            raise InvalidInput(f"requests[{i}].request_id must be a string of 1 to 250 characters")
-        if isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms < 2**62:
-            raise InvalidInput(f"requests[{i}].time_ms must be an integer (ms since the epoch)")
-        model = request.get("model", monitor.model)
-        version = request.get("version", monitor.version if model == monitor.model else None)
-        if not isinstance(model, str) or isinstance(version, bool) or not isinstance(version, int):
-            raise InvalidInput(
-                f"requests[{i}] names no model version: give model and version, or pin the monitor to one"
-            )
-        status = request.get("status", 200)
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise InvalidInput(f"requests[{i}].status must be an HTTP status code")
-        inputs, outputs = request.get("inputs"), request.get("outputs")
-        if not isinstance(inputs, Mapping) or not isinstance(outputs, list):
-            raise InvalidInput(f"requests[{i}] needs inputs ({{column: [values]}}) and outputs (a list)")
-        for what, content in (("inputs", inputs), ("outputs", outputs)):
-            try:
-                texts[what].append(orjson.dumps(content, option=_JSON_OPTIONS).decode())
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                raise InvalidInput(f"requests[{i}].{what} must be plain JSON: {exc}") from None
-        columns["request_id"].append(request_id)
-        columns["time_ms"].append(time_ms)
-        columns["model"].append(model)
-        columns["version"].append(version)
-        columns["status"].append(status)
-    return pa.table(
-        {
-            "request_id": pa.array(columns["request_id"], pa.string()),
-            "time_ms": pa.array(columns["time_ms"], pa.int64()),
-            "model": pa.array(columns["model"], pa.string()),
-            "version": pa.array(columns["version"], pa.int64()),
-            "status": pa.array(columns["status"], pa.int32()),
-            "inputs": pa.array(texts["inputs"], pa.string()),
-            "outputs": pa.array(texts["outputs"], pa.string()),
-        }
-    )
 
 
 def _slice(table: pa.Table, times: np.ndarray, begin: int, end: int) -> pa.Table:
