@@ -61,6 +61,8 @@ def test_monitor_commands(cli: Cli, tmp_path: Path) -> None:
     assert ran.exit_code == 0, ran.output
     result = json.loads(ran.output)
     assert result["windows"] == 4 and len(result["opened"]) == 0  # two drifted days, k = 3
+    again = cli("monitor", "run", "bike")
+    assert again.exit_code == 0 and "0 new windows" in again.output and "0 requests pending" in again.output
     shown = cli("monitor", "windows", "bike", "--json")
     breaches = [w["breaches"]["drift"] for w in json.loads(shown.output)]
     assert breaches == [False, False, True, True]
@@ -85,3 +87,50 @@ def test_positive_class_option(cli: Cli, tmp_path: Path) -> None:
     created = cli("monitor", "create", "m", "--deployment", "bike-demand", "--positive-class", "churned", "--json")
     assert created.exit_code == 0, created.output
     assert json.loads(created.output)["options"] == {"positive_class": "churned"}
+
+
+def test_monitor_backfill_from_files(cli: Cli, tmp_path: Path) -> None:
+    seed(cli, tmp_path)
+    served = cli("monitor", "create", "live", "--deployment", "bike-demand", "--model", "bike", "--version", "1")
+    assert served.exit_code == 0, served.output
+    assert cli("monitor", "run", "live").exit_code == 0
+    rng = np.random.default_rng(0)
+    rng.normal(0.3, 0.1, 4000)  # the reference profile's draw in seed()
+    days = [rng.normal(mean, 0.1, 200) for mean in (0.3, 0.3, 0.7, 0.7)]
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"d{day}-{i}" for day in range(4) for i in range(200)],
+            "time_ms": [T0 + day * DAY + i for day in range(4) for i in range(200)],
+            "temp": np.concatenate(days),
+            "prediction": 100.0,
+        }
+    )
+    frame.to_csv(tmp_path / "past.csv", index=False)
+    created = cli("monitor", "create", "past", "--deployment", "bike-demand", "--model", "bike", "--version", "1")
+    assert created.exit_code == 0, created.output
+    filled = cli("monitor", "backfill", "past", "--requests", str(tmp_path / "past.csv"))
+    assert filled.exit_code == 0, filled.output
+    assert "4 windows backfilled" in filled.output
+    shown = {
+        name: [
+            (w["rows"], w["breaches"]["drift"]) for w in json.loads(cli("monitor", "windows", name, "--json").output)
+        ]
+        for name in ("live", "past")
+    }
+    assert shown["past"] == shown["live"] == [(200, False), (200, False), (200, True), (200, True)]
+    again = cli("monitor", "backfill", "past", "--requests", str(tmp_path / "past.csv"))
+    assert again.exit_code != 0 and "already has windows" in again.output
+    missing = cli("monitor", "backfill", "past", "--requests", str(tmp_path / "nope.parquet"))
+    assert missing.exit_code != 0 and "no such file" in missing.output
+
+
+def test_monitor_create_with_event_time_baselines_and_a_label_horizon(cli: Cli) -> None:
+    created = cli(
+        "monitor", "create", "m", "--deployment", "d", "--labels", "delay=1d,horizon=14d",
+        "--time-field", "ts", "--baseline", "registration,replaced", "--json",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    options = json.loads(created.output)["options"]
+    assert options == {"label_horizon": 14 * 86_400, "time_field": "ts", "baseline": ["registration", "replaced"]}
+    bad = cli("monitor", "create", "n", "--deployment", "d", "--baseline", "yesterday")
+    assert bad.exit_code != 0 and "baseline" in bad.output

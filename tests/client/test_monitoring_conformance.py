@@ -103,3 +103,31 @@ def test_log_model_with_training_data_stores_the_reference_profile(client: loopm
     assert (profile.prediction_column, profile.label_column) == ("prediction", "cnt")
     assert profile.row_count == 500 and set(profile.columns) == {"temp", "hum", "cnt", "prediction"}
     assert profile["prediction"].mean == pytest.approx(float(np.mean(model.predict(frame[["temp", "hum"]]))))
+
+
+def test_backfill_from_files(client: loopml.Client, tmp_path: Path) -> None:
+    seed(tmp_path)
+    client.monitors.create("live", "churn", "1d", model="churn", version=1)
+    client.monitors.create("past", "elsewhere", "1d", model="churn", version=1)
+    client.monitors.run("live", now=T0 + 2 * DAY)
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, 1, 120)  # the same draw as seed()
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"r{day}-{i}" for day in range(2) for i in range(60)],
+            "time_ms": [T0 + day * DAY + i for day in range(2) for i in range(60)],
+            "x": values,
+            "answer": (values > 0).astype(int),
+        }
+    )
+    frame.to_parquet(tmp_path / "past.parquet")
+    labels = pd.DataFrame({"request_id": frame["request_id"], "label": 1})
+    result = client.monitors.backfill(
+        "past", tmp_path / "past.parquet", labels, prediction_column="answer", now=T0 + 2 * DAY
+    )
+    assert (result["windows"], result["performance"]) == (2, 2)
+    live, past = client.monitors.windows("live"), client.monitors.windows("past")
+    assert [(w.start_time, w.rows) for w in past] == [(w.start_time, w.rows) for w in live]
+    assert past[0].labelled_rows == 60 and past[0].performance is not None
+    with pytest.raises(InvalidInput, match="prediction"):
+        client.monitors.backfill("past", tmp_path / "past.parquet")

@@ -14,12 +14,14 @@ import pytest
 from sklearn import metrics as skm
 
 from loopml.data import build_profile
+from loopml.domain.monitoring import window_to_json
 from loopml.errors import AlreadyExists, InvalidInput, MonitorNotFound, NotFound, PermissionDenied
-from loopml.monitoring import StoreSegmentPublisher
+from loopml.monitoring import MonitoringService, StoreSegmentPublisher, read_backfill_labels, read_backfill_requests
 from loopml.monitoring.gauges import exposition
 from loopml.monitoring.performance import classification_metrics, regression_metrics
 from loopml.monitoring.windows import parse_duration, parse_window
-from loopml.serving.segments import segment_meta
+from loopml.serving.request_log import RequestLog
+from loopml.serving.segments import SegmentMeta, segment_meta
 from loopml.store import read_events
 
 from .support import ADMIN, DAY, EDITOR, T0, VIEWER, World, record, webhook_server
@@ -312,3 +314,216 @@ def test_labels_and_options_must_be_plain_json_within_bounds(world: World) -> No
         world.monitoring.create_monitor(EDITOR, "m", "churn", options={"task": "regression", "key_column": 2**70})
     with pytest.raises(InvalidInput):
         world.monitoring.create_monitor(EDITOR, "m", "churn", label_delay="99999999999d")
+
+
+def test_late_labels_update_computed_windows_until_the_horizon_and_alerts_follow(world: World) -> None:
+    with_reference(world)
+    days = [day_records(day, 100, 0.0, seed=day) for day in range(3)]
+    world.log([r for day in days for r in day])
+    world.monitoring.create_monitor(
+        EDITOR, "late", "churn", window="1d", label_delay="1d", consecutive=2, kinds=["metric_drop"],
+        options={"label_horizon": "5d"},
+    )  # fmt: skip
+
+    def labels(right: bool, per_day: int) -> list[dict[str, object]]:
+        return [
+            {"request_id": r.request_id, "label": r.outputs[0] if right else 1 - r.outputs[0]}
+            for day in days
+            for r in day[:per_day]
+        ]
+
+    def judged() -> list[tuple[int, bool | None]]:
+        return [(w.labelled_rows, w.breaches["metric_drop"]) for w in world.monitoring.windows(VIEWER, "late")]
+
+    world.monitoring.record_feedback(EDITOR, labels(right=True, per_day=10))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 4 * DAY)
+    assert result.windows == 3 and judged() == [(10, None)] * 3  # too few labels to judge
+    # the rest of the labels arrive after the windows were computed, and the model was wrong
+    world.monitoring.record_feedback(EDITOR, labels(right=False, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY)
+    assert result.performance == 3 and judged() == [(100, True)] * 3
+    assert result.opened == [f"late:metric_drop:{T0}"]
+    assert world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY).performance == 0  # nothing new
+    # corrected labels: the windows no longer breach, so the alert they raised resolves
+    world.monitoring.record_feedback(EDITOR, labels(right=True, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 5 * DAY + 1)
+    assert judged() == [(100, False)] * 3 and result.resolved == [f"late:metric_drop:{T0}"]
+    # a run past day 0's horizon (its end + 5d) makes day 0 final; labels that come later leave it alone
+    world.monitoring.run_monitor(EDITOR, "late", now=T0 + 6 * DAY + 1)
+    world.monitoring.record_feedback(EDITOR, labels(right=False, per_day=100))
+    result = world.monitoring.run_monitor(EDITOR, "late", now=T0 + 6 * DAY + 2)
+    assert judged() == [(100, False), (100, True), (100, True)] and result.performance == 2
+
+
+def test_label_horizon_option_is_checked(world: World) -> None:
+    with pytest.raises(InvalidInput, match="label horizon"):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", label_delay="3d", options={"label_horizon": "1d"})
+    with pytest.raises(InvalidInput):
+        world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "soon"})
+    monitor = world.monitoring.create_monitor(EDITOR, "m", "churn", options={"label_horizon": "2d"})
+    assert monitor.options["label_horizon"] == 2 * 86_400
+
+
+class UnreachableStore:
+    """A segment publisher whose artifact store cannot be reached: sealed segments wait in the directory."""
+
+    def publish(self, path: Path, meta: SegmentMeta) -> None:
+        raise OSError(f"artifact store unreachable: {meta.name} stays at {path}")
+
+
+def test_a_window_waits_for_requests_not_yet_published_and_the_run_counts_them(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    world.log(day_records(0, 50, 0.0, seed=1))  # published
+    directory = tmp_path / "replicas"
+    service = MonitoringService(world.store, world.artifacts, world.registry, request_log=directory)
+    service.create_monitor(EDITOR, "fresh", "churn", window="1d")
+    late = day_records(0, 30, 0.0, seed=2, prefix="late")  # the same day, still on a replica's disk
+    stuck = RequestLog(directory, publisher=UnreachableStore(), flush_ms=60_000, seal_seconds=3600)
+    stuck.append(late[0])
+    stuck.seal()  # sealed, its publish failed: it waits in the directory
+    publisher = StoreSegmentPublisher(world.store, world.artifacts)
+    log = RequestLog(directory, publisher=publisher, flush_ms=60_000, seal_seconds=3600)
+    for item in late[1:]:
+        log.append(item)
+    log.flush()  # on disk in the open segment, not published
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (0, 30)  # day 0 is over, but 30 of its requests are on their way
+    log.close()
+    stuck.publisher = StoreSegmentPublisher(world.store, world.artifacts)  # the store is back
+    stuck.close()
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (1, 0)
+    (window,) = service.windows(VIEWER, "fresh")
+    assert window.rows == 80
+
+
+def test_metric_drop_compares_with_the_replaced_version_and_the_champion(world: World) -> None:
+    world.register("churn", {"accuracy": 0.9})
+    world.register("churn", {"accuracy": 0.5})  # v2 promised little at registration
+    world.register("churn", {"accuracy": 0.95})
+    world.registry.set_alias(EDITOR, "churn", "champion", 3)
+    rng = np.random.default_rng(5)
+    records, labels = [], []
+    for day in range(5):
+        version, right = (1, 1.0) if day < 2 else (2, 0.7)  # v2 takes over on day 2 and is worse than v1 was
+        for i in range(100):
+            predicted = int(rng.integers(0, 2))
+            request_id = f"v{day}-{i}"
+            records.append(record(request_id, T0 + day * DAY + i, {"x": [0.0]}, [predicted], version=version))
+            labels.append({"request_id": request_id, "label": predicted if i < 100 * right else 1 - predicted})
+    world.log(records)
+    world.monitoring.record_feedback(EDITOR, labels)
+    for name, baseline in (("own", "registration"), ("replaced", ["registration", "replaced"]), ("champ", "champion")):
+        world.monitoring.create_monitor(
+            EDITOR, name, "churn", window="1d", consecutive=2, kinds=["metric_drop"], options={"baseline": baseline}
+        )
+        world.monitoring.run_monitor(EDITOR, name, now=T0 + 5 * DAY)
+
+    def verdicts(name: str) -> list[bool | None]:
+        return [w.breaches["metric_drop"] for w in world.monitoring.windows(VIEWER, name)]
+
+    assert verdicts("own") == [False, False, False, False, False]  # 0.7 realised beats the 0.5 registered
+    assert verdicts("replaced") == [False, False, True, True, True]  # v1 realised 1.0 on live traffic
+    day2 = world.monitoring.windows(VIEWER, "replaced")[2].performance
+    assert day2 is not None and day2["baselines"]["replaced"]["version"] == 1
+    assert day2["baselines"]["replaced"]["source"] == "realised"
+    assert day2["baselines"]["replaced"]["metrics"]["accuracy"] == pytest.approx(1.0)
+    assert day2["drops"]["replaced.accuracy"] == pytest.approx(-0.3)
+    assert [a.kind for a in world.monitoring.alerts(VIEWER, "replaced")] == ["metric_drop"]
+    assert verdicts("champ") == [False, False, True, True, True]  # v3, the champion, registered 0.95
+    page = world.monitoring.report_html(VIEWER, "replaced")
+    assert page.count("version changed") == 1 and "churn v2 takes over" in page
+
+
+def test_baseline_option_is_checked(world: World) -> None:
+    for bad in ("yesterday", [], ["replaced", "replaced"], 3):
+        with pytest.raises(InvalidInput, match="baseline"):
+            world.monitoring.create_monitor(EDITOR, "m", "churn", options={"baseline": bad})
+
+
+def test_backfill_of_a_file_gives_the_same_windows_as_serving_those_requests(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    served = [r for day, shift in enumerate([0.0, 0.0, 2.0, 2.0]) for r in day_records(day, 120, shift, seed=day)]
+    world.log(served)
+    rng = np.random.default_rng(11)
+    truth = [int(r.outputs[0]) if rng.random() < 0.8 else 1 - int(r.outputs[0]) for r in served]
+    rows = pd.DataFrame(
+        {
+            "request_id": [r.request_id for r in served],
+            "time_ms": [r.time_ms for r in served],
+            "x": [r.inputs["x"][0] for r in served],
+            "city": [r.inputs["city"][0] for r in served],
+            "prediction": [r.outputs[0] for r in served],
+        }
+    )
+    rows.to_parquet(tmp_path / "requests.parquet")
+    pd.DataFrame({"request_id": rows["request_id"], "label": truth}).to_csv(tmp_path / "labels.csv", index=False)
+    world.monitoring.record_feedback(EDITOR, read_backfill_labels(tmp_path / "labels.csv"))
+    settings = {"window": "1d", "label_delay": "1d", "consecutive": 2, "model": "churn", "version": 1}
+    world.monitoring.create_monitor(EDITOR, "served", "churn", **settings)  # type: ignore[arg-type]
+    world.monitoring.create_monitor(EDITOR, "backtest", "nothing-served", **settings)  # type: ignore[arg-type]
+    live = world.monitoring.run_monitor(EDITOR, "served", now=T0 + 6 * DAY)
+    requests = read_backfill_requests(tmp_path / "requests.parquet")
+    replay = world.monitoring.backfill(EDITOR, "backtest", requests, now=T0 + 6 * DAY)
+
+    def comparable(name: str) -> list[dict[str, object]]:
+        return [{**window_to_json(w), "monitor": None} for w in world.monitoring.windows(VIEWER, name)]
+
+    assert len(comparable("served")) == 4 and comparable("backtest") == comparable("served")
+    assert (replay.windows, replay.performance) == (live.windows, live.performance) == (4, 4)
+    assert [a.split(":", 1)[1] for a in replay.opened] == [a.split(":", 1)[1] for a in live.opened] != []
+    with pytest.raises(InvalidInput, match="already has windows"):
+        world.monitoring.backfill(EDITOR, "backtest", requests, now=T0 + 6 * DAY)
+
+
+def test_windows_by_event_time_and_a_backfill_by_event_time_alone(world: World, tmp_path: Path) -> None:
+    with_reference(world)
+    # requests served on day 9 about rides on days 0-2: by arrival they all fall in one window
+    rides = []
+    for day in range(3):
+        for i in range(40):
+            happened = T0 + day * DAY + i * 60_000
+            stamp = pd.Timestamp(happened, unit="ms").isoformat()
+            rides.append(record(f"e{day}-{i}", T0 + 9 * DAY + day * 1000 + i, {"x": [0.1], "ts": [stamp]}, [1]))
+    world.log(rides)
+    world.monitoring.create_monitor(EDITOR, "arrival", "churn", window="1d")
+    world.monitoring.create_monitor(EDITOR, "event", "churn", window="1d", options={"time_field": "ts"})
+    world.monitoring.run_monitor(EDITOR, "arrival", now=T0 + 10 * DAY)
+    world.monitoring.run_monitor(EDITOR, "event", now=T0 + 10 * DAY)
+    assert [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "arrival")] == [(T0 + 9 * DAY, 120)]
+    by_event = [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "event")]
+    assert by_event == [(T0, 40), (T0 + DAY, 40), (T0 + 2 * DAY, 40)]
+    # a file with the event time and no serving time builds the same windows
+    frame = pd.DataFrame(
+        {
+            "request_id": [r.request_id for r in rides],
+            "x": [0.1] * len(rides),
+            "ts": pd.to_datetime([r.inputs["ts"][0] for r in rides]),
+            "prediction": [1] * len(rides),
+        }
+    )
+    frame.to_csv(tmp_path / "rides.csv", index=False)
+    world.monitoring.create_monitor(
+        EDITOR, "event-backtest", "churn", window="1d", model="churn", version=1, options={"time_field": "ts"}
+    )
+    requests = read_backfill_requests(tmp_path / "rides.csv", time_column="ts")
+    world.monitoring.backfill(EDITOR, "event-backtest", requests, now=T0 + 10 * DAY)
+    assert [(w.start_time, w.rows) for w in world.monitoring.windows(VIEWER, "event-backtest")] == by_event
+    with pytest.raises(InvalidInput, match="time window"):
+        world.monitoring.create_monitor(EDITOR, "bad", "churn", window="100", options={"time_field": "ts"})
+
+
+def test_a_dead_replicas_leftover_segment_is_pending_but_holds_no_window_back(world: World, tmp_path: Path) -> None:
+    from loopml.serving.segments import OpenSegment, encode_record
+
+    with_reference(world)
+    world.log(day_records(0, 50, 0.0, seed=1))
+    directory = tmp_path / "replicas"
+    directory.mkdir()
+    leftover = OpenSegment(directory / "segment-deadhost-1-abcdef-000001.open")  # its process died
+    leftover.write([encode_record(r) for r in day_records(0, 5, 0.0, seed=2, prefix="dead")])
+    leftover.close()
+    service = MonitoringService(world.store, world.artifacts, world.registry, request_log=directory)
+    service.create_monitor(EDITOR, "fresh", "churn", window="1d")
+    result = service.run_monitor(EDITOR, "fresh", now=T0 + DAY)
+    assert (result.windows, result.pending) == (1, 5)

@@ -31,7 +31,7 @@ def test_verify_on_a_store_without_the_audit_table_names_it(api: Api) -> None:
 
     response = api.client.get(f"{API}/audit/verify", headers=api.headers())
 
-    assert response.status_code == 500  # the server's store is broken, not the request
+    assert response.status_code == 503  # the server's store is broken, not the request
     error = response.json()["error"]
     assert error["code"] == "store_unavailable"
     assert "has no table audit_log" in error["message"]

@@ -107,6 +107,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/monitors"): Rule(V, "listing", "monitor -> deployment's project"),
     ("GET", "/api/v1/monitors/{name}"): Rule(V, "path", "monitor -> deployment's project"),
     ("POST", "/api/v1/monitors/{name}/run"): Rule(E, "path", "monitor -> deployment's project"),
+    ("POST", "/api/v1/monitors/{name}/backfill"): Rule(E, "path", "monitor -> deployment's project"),
     ("GET", "/api/v1/monitors/{name}/windows"): Rule(V, "path", "monitor -> deployment's project"),
     ("GET", "/api/v1/monitors/{name}/report"): Rule(V, "path", "monitor -> deployment's project"),
     ("POST", "/api/v1/feedback"): Rule(E, "own", "the token's project"),
@@ -250,6 +251,14 @@ def _token_to_revoke(w: World) -> str:
     return f"/tokens/{token.id}"
 
 
+def _backfill(w: World) -> Call:
+    """A backfill into a fresh monitor of d-alpha (a monitor takes one backfill, before it has windows)."""
+    name = w.fresh("mon")
+    w.admin("POST", "/monitors", json={"name": name, "deployment": "d-alpha"})
+    request = {"request_id": "b1", "time_ms": 0, "model": "m-alpha", "version": 1, "inputs": {"x": [0.1]}}
+    return Call("POST", f"/monitors/{name}/backfill", {"json": {"requests": [{**request, "outputs": [1.0]}], "now": 0}})
+
+
 def _open_run(w: World) -> str:
     return f"/runs/{w.admin('POST', '/runs', json={'experiment_id': w.experiment_id})['run']['id']}"
 
@@ -357,6 +366,7 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("GET", "/api/v1/monitors/{name}"): lambda _: Call("GET", "/monitors/mon-alpha"),
     ("POST", "/api/v1/monitors/{name}/run"): lambda _: Call("POST", "/monitors/mon-alpha/run", {"json": {"now": 0}}),
+    ("POST", "/api/v1/monitors/{name}/backfill"): _backfill,
     ("GET", "/api/v1/monitors/{name}/windows"): lambda _: Call("GET", "/monitors/mon-alpha/windows"),
     ("GET", "/api/v1/monitors/{name}/report"): lambda _: Call("GET", "/monitors/mon-alpha/report"),
     ("POST", "/api/v1/feedback"): lambda _: Call("POST", "/feedback", {"json": {"request_id": "r1", "label": 1}}),

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from loopml.data import build_profile
 from loopml.domain import Principal, Role
 from loopml.monitoring import StoreSegmentPublisher
+from loopml.monitoring.windows import read_records
 from loopml.serving.records import RequestRecord
 from loopml.serving.request_log import RequestLog
 
@@ -65,7 +67,7 @@ def test_monitor_lifecycle_over_rest(api: Api, tmp_path: Path) -> None:
     assert api.client.post(f"{API}/feedback", json=single, headers=headers).json() == {"recorded": 1}
     run = api.client.post(f"{API}/monitors/churn/run", json={"now": T0 + 3 * DAY}, headers=headers)
     assert run.status_code == 200, run.text
-    assert run.json()["run"]["windows"] == 3
+    assert run.json()["run"]["windows"] == 3 and run.json()["run"]["pending"] == 0
     assert run.json()["run"]["opened"]  # two shifted days in a row: k = 2
     windows = api.client.get(f"{API}/monitors/churn/windows", headers=headers).json()["windows"]
     assert [w["breaches"]["drift"] for w in windows] == [False, True, True]
@@ -150,3 +152,41 @@ def test_a_monitor_name_with_a_nul_is_a_400_on_every_route(api: Api) -> None:
         response = api.client.request(method, f"{API}{path}", headers=api.headers())
         assert response.status_code == 400, (path, response.text)
         assert "NUL" in response.json()["error"]["message"]
+
+
+def test_backfill_over_rest_gives_the_windows_of_the_served_requests(api: Api, tmp_path: Path) -> None:
+    prepare(api, tmp_path)
+    headers = api.headers()
+    for name in ("live", "past"):
+        body = {"name": name, "deployment": "churn", "model": "churn", "version": 1, "consecutive": 2}
+        assert api.client.post(f"{API}/monitors", json=body, headers=headers).status_code == 200
+    api.client.post(f"{API}/monitors/live/run", json={"now": T0 + 3 * DAY}, headers=headers)
+    with api.store.read() as unit:
+        segments = unit.monitoring.segments("churn")
+    logged = read_records(api.app.state.tracking.artifacts, segments, "churn", 0).to_pylist()
+    requests = [
+        {
+            "request_id": r["request_id"],
+            "time_ms": r["time_ms"],
+            "inputs": orjson.loads(r["inputs"]),
+            "outputs": orjson.loads(r["outputs"]),
+        }
+        for r in logged
+    ]
+    filled = api.client.post(
+        f"{API}/monitors/past/backfill", json={"requests": requests, "now": T0 + 3 * DAY}, headers=headers
+    )
+    assert filled.status_code == 200, filled.text
+    assert filled.json()["run"]["windows"] == 3 and filled.json()["run"]["opened"]
+    got = {
+        name: [
+            (w["rows"], w["drift"])
+            for w in api.client.get(f"{API}/monitors/{name}/windows", headers=headers).json()["windows"]
+        ]
+        for name in ("live", "past")
+    }
+    assert got["past"] == got["live"]
+    again = api.client.post(f"{API}/monitors/past/backfill", json={"requests": requests}, headers=headers)
+    assert again.status_code == 400 and "already has windows" in again.text
+    bad = api.client.post(f"{API}/monitors/live/backfill", json={"requests": [{"request_id": "a"}]}, headers=headers)
+    assert bad.status_code == 400 and "time_ms" in bad.text

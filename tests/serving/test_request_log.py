@@ -296,7 +296,7 @@ class FlakyPublisher:
 
 def test_a_failed_publish_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
     publisher = FlakyPublisher(tmp_path, failures=1)
-    log = RequestLog(tmp_path, publisher=publisher)
+    log = RequestLog(tmp_path, publisher=publisher, seal_seconds=3600)  # only the explicit seals below
     log.append(record(0))
     log.seal()
     [waiting] = log.unpublished
@@ -309,7 +309,7 @@ def test_a_failed_publish_is_retried_and_nothing_is_lost(tmp_path: Path) -> None
 
 
 def test_a_segment_never_published_is_published_by_the_next_log(tmp_path: Path) -> None:
-    log = RequestLog(tmp_path, publisher=FlakyPublisher(tmp_path, failures=10**6))
+    log = RequestLog(tmp_path, publisher=FlakyPublisher(tmp_path, failures=10**6), seal_seconds=3600)
     for i in range(4):
         log.append(record(i))
     log.close()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from loopml.domain import Deployment, DeploymentVersion, RolloutDecision
 from loopml.errors import DeploymentNotFound
@@ -101,18 +102,20 @@ def test_migration_0007_counts_the_steps_of_recorded_decisions_from_1(db_url: st
 
     from loopml.store.migrations import _config, upgrade_to_head
 
-    old = MetadataStore.open(db_url, upgrade=False)
+    store = MetadataStore.open(db_url)
     try:
-        command.upgrade(_config(old.engine), "0006")
-        with old.write("ann") as unit:
+        with store.write("ann") as unit:
             unit.deployments.save(unit.projects.get_or_create("default"), _deployment(1))
-        with old.write("controller") as unit:  # written before 0007: the first step was 0
-            unit.deployments.record_decision(RolloutDecision("bike-demand", 1, 0, "failed", {}, "why", 1000))
-        assert upgrade_to_head(old.engine)
-        with old.read() as unit:
+        with store.write("controller") as unit:
+            unit.deployments.record_decision(RolloutDecision("bike-demand", 1, 1, "failed", {}, "why", 1000))
+        command.downgrade(_config(store.engine), "0006")
+        with store.engine.connect() as conn:  # as written before 0007: the first step was 0
+            assert conn.execute(text("SELECT step FROM rollout_decisions")).scalar_one() == 0
+        assert upgrade_to_head(store.engine)
+        with store.read() as unit:
             assert [d.step for d in unit.deployments.decisions("bike-demand")] == [1]
     finally:
-        old.close()
+        store.close()
 
 
 def test_a_lease_has_one_holder_until_it_expires(store: MetadataStore) -> None:

@@ -7,7 +7,7 @@ loopml monitor run bike && loopml monitor report bike --html report.html
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,18 +22,21 @@ app = typer.Typer(help="Monitors over live traffic: drift, late labels, alerts, 
 NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
 
 
-def _labels(text: str | None) -> tuple[str, str | None]:
-    """`delay=2d[,key=COLUMN]` -> (label delay, business-key column)."""
-    delay, key = "0s", None
+def _labels(text: str | None) -> tuple[str, dict[str, Any]]:
+    """`delay=2d[,key=COLUMN][,horizon=7d]` -> (label delay, monitor options)."""
+    delay = "0s"
+    options: dict[str, Any] = {}
     for part in filter(None, (text or "").split(",")):
         name, _, value = part.partition("=")
         if name.strip() == "delay" and value:
             delay = value.strip()
         elif name.strip() == "key" and value:
-            key = value.strip()
+            options["key_column"] = value.strip()
+        elif name.strip() == "horizon" and value:
+            options["label_horizon"] = value.strip()
         else:
-            raise InvalidInput(f"--labels takes delay=DURATION[,key=COLUMN], got {part!r}")
-    return delay, key
+            raise InvalidInput(f"--labels takes delay=DURATION[,key=COLUMN][,horizon=DURATION], got {part!r}")
+    return delay, options
 
 
 def _window(monitor: Monitor) -> str:
@@ -47,7 +50,11 @@ def create(
     deployment: Annotated[str, typer.Option(help="The deployment whose request log to watch.")],
     window: Annotated[str, typer.Option(help="Tumbling window: a duration (1d, 6h) or a count of requests.")] = "1d",
     labels: Annotated[
-        str | None, typer.Option(help="Late labels: delay=2d (wait before judging performance), key=COLUMN.")
+        str | None,
+        typer.Option(
+            help="Late labels: delay=2d (wait before judging performance), key=COLUMN, horizon=7d (labels update a "
+            "window until its end + horizon)."
+        ),
     ] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Consecutive breaching windows per alert.")] = 3,
     webhook: Annotated[str | None, typer.Option(help="URL the alerts are POSTed to (admin only).")] = None,
@@ -56,6 +63,13 @@ def create(
     kinds: Annotated[
         str | None, typer.Option(help="Alert kinds, comma-separated: drift,prediction_drift,metric_drop,...")
     ] = None,
+    time_field: Annotated[
+        str | None, typer.Option(help="Window by this input field's time (event time), not by arrival.")
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="metric_drop compares with: registration, replaced, champion (comma-separated)."),
+    ] = None,
     positive_class: Annotated[
         str | None,
         typer.Option(help="The positive class of binary precision, recall, F1 and ROC AUC (default: see docs)."),
@@ -63,8 +77,11 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Create a monitor of a deployment."""
-    delay, key = _labels(labels)
-    options: dict[str, str] = {"key_column": key} if key else {}
+    delay, options = _labels(labels)
+    if time_field:
+        options["time_field"] = time_field
+    if baseline:
+        options["baseline"] = [b.strip() for b in baseline.split(",") if b.strip()]
     if positive_class is not None:
         options["positive_class"] = positive_class
     monitor = (
@@ -124,6 +141,35 @@ def run(ctx: typer.Context, name: NameArgument, json: JsonOption = False) -> Non
     console = output.stdout()
     console.print(
         f"monitor {name}: {result['windows']} new windows, {result['performance']} with performance; "
+        f"{len(result['opened'])} alerts opened, {len(result['resolved'])} resolved; "
+        f"{result.get('pending', 0)} requests pending (logged, not yet published)"
+    )
+    for problem in result["delivery_errors"]:
+        output.stderr().print(f"webhook: {problem}")
+
+
+@app.command("backfill")
+def backfill(
+    ctx: typer.Context,
+    name: NameArgument,
+    requests: Annotated[
+        Path, typer.Option(help="Past requests, .parquet or .csv: one row per request, the answer in 'prediction'.")
+    ],
+    labels: Annotated[
+        Path | None, typer.Option(help="Their labels, .parquet or .csv: label plus request_id or key.")
+    ] = None,
+    prediction_column: Annotated[
+        str | None, typer.Option(help="The column with the model's answers (default: prediction).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Build a new monitor's windows from files of past requests and labels (a backtest, without serving)."""
+    result = state(ctx).client().monitors.backfill(name, requests, labels, prediction_column=prediction_column)
+    if json:
+        output.print_json(result)
+        return
+    output.stdout().print(
+        f"monitor {name}: {result['windows']} windows backfilled, {result['performance']} with performance; "
         f"{len(result['opened'])} alerts opened, {len(result['resolved'])} resolved"
     )
     for problem in result["delivery_errors"]:

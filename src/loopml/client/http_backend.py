@@ -55,6 +55,8 @@ from loopml.errors import (
 API = "/api/v1"
 CONNECT_RETRIES = 3
 """Attempts when the server cannot be reached at all (the request was not sent, so a retry is safe)."""
+MAX_BACKFILL_OVER_HTTP = 100_000
+"""Requests per backfill call over HTTP (the route's bound)."""
 
 
 _BY_STATUS: dict[int, type[LoopmlError]] = {
@@ -495,6 +497,18 @@ class HttpBackend:
 
     def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
         run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/run", json={"now": now})["run"]
+        return run
+
+    def backfill_monitor(
+        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> dict[str, Any]:
+        if len(requests) > MAX_BACKFILL_OVER_HTTP:
+            raise InvalidInput(
+                f"{len(requests)} requests: a backfill over HTTP takes at most {MAX_BACKFILL_OVER_HTTP}; run larger "
+                "backtests with an embedded client on the server's database and artifact store"
+            )
+        body = {"requests": list(requests), "now": now}
+        run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/backfill", json=body)["run"]
         return run
 
     def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:

@@ -293,7 +293,7 @@ class LocalBackend:
     def monitoring(self) -> MonitoringService:
         from loopml.monitoring import MonitoringService
 
-        return MonitoringService(self.store, self.artifacts, self.registry)
+        return MonitoringService(self.store, self.artifacts, self.registry, request_log=self.request_log_dir)
 
     def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None:
         self.monitoring.set_reference_profile(self.principal, name, version, profile)
@@ -338,6 +338,11 @@ class LocalBackend:
 
     def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
         return asdict(self.monitoring.run_monitor(self.principal, name, now))
+
+    def backfill_monitor(
+        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> dict[str, Any]:
+        return asdict(self.monitoring.backfill(self.principal, name, requests, now))
 
     def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
         return self.monitoring.windows(self.principal, name, limit)

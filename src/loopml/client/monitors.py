@@ -63,6 +63,33 @@ class Monitors:
         """Compute the monitor's new complete windows and pending performance, and its alerts."""
         return self._backend.run_monitor(name, now)
 
+    def backfill(
+        self,
+        name: str,
+        requests: str | Path | Any,
+        labels: str | Path | Any | None = None,
+        *,
+        prediction_column: str | None = None,
+        now: int | None = None,
+    ) -> dict[str, Any]:
+        """Build a monitor's windows from past requests, a Parquet or CSV file (or a DataFrame) with one row per
+        request, instead of the request log: a backtest gives the same windows as serving those requests would.
+        `labels` (a file or frame with `label` and `request_id` or `key`) are stored first. The monitor must
+        have no windows yet. See docs/monitoring.md for the columns."""
+        from loopml.monitoring import read_backfill_labels, read_backfill_requests
+
+        monitor = self._backend.get_monitor(name)
+        rows = read_backfill_requests(
+            requests,
+            prediction_column=prediction_column or monitor.options.get("prediction_column") or "prediction",
+            time_column=monitor.options.get("time_field"),
+        )
+        if labels is not None:
+            items = read_backfill_labels(labels)
+            for start in range(0, len(items), 10_000):
+                self._backend.record_feedback(items[start : start + 10_000])
+        return self._backend.backfill_monitor(name, rows, now)
+
     def windows(self, name: str, limit: int | None = None) -> builtins.list[MonitorWindow]:
         return self._backend.monitor_windows(name, limit)
 

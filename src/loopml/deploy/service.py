@@ -315,16 +315,22 @@ class DeployService:
         with self.store.read() as unit:
             return [d for d in unit.deployments.list() if d.strategy == "canary" and d.state == "progressing"]
 
-    def labels(self, request_ids: builtins.list[str]) -> dict[str, object]:
-        """The labels that have arrived (feedback by request id) for `request_ids`."""
+    def labels(self, request_ids: builtins.list[str], project: str = "") -> dict[str, object]:
+        """The labels that have arrived (feedback by request id) for `request_ids`: those sent with a token of
+        `project` and the global ones, never another project's."""
         with self.store.read() as unit:
-            return {key: label for key, (label, _at) in unit.monitoring.labels(request_ids).items()}
+            found = unit.monitoring.labels(request_ids, project=project)
+        return {key: label for key, (label, _at) in found.items()}
 
     def window_stats(self, deployment: str, start_ms: int, end_ms: int) -> dict[tuple[str, int], WindowStats]:
-        """Each version's requests in the window from the request log, with the labels that have arrived."""
+        """Each version's requests in the window from the request log, with the labels of the deployment's
+        project that have arrived."""
         if self.request_log is None:
             return {}
-        return self.request_log.stats(deployment, start_ms, end_ms, self.labels)
+        with self.store.read() as unit:
+            found = unit.deployments.find(deployment)
+        project = "" if found is None else found.project
+        return self.request_log.stats(deployment, start_ms, end_ms, lambda ids: self.labels(ids, project))
 
     def last_decision(self, name: str) -> RolloutDecision | None:
         with self.store.read() as unit:

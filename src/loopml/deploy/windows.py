@@ -3,7 +3,7 @@
 Replicas write to one shared directory (`LOOPML_REQUEST_LOG_DIR`, default `LOOPML_HOME/request-log`):
 open segments (`*.open`, flushed every 200 ms) and sealed Parquet segments waiting to be published at its top,
 published ones under `sealed/`. The reader takes all three, so an analysis window sees requests within a
-flush interval of when they were answered, not only once a segment is sealed (every 5 minutes by default).
+flush interval of when they were answered, not only once a segment is sealed (every 10 seconds by default).
 """
 
 from __future__ import annotations

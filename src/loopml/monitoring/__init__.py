@@ -6,6 +6,7 @@ Reads reference summaries only (`loopml.data.Profile`), never the training data.
 the registry, the store, the artifact store, the domain and `loopml.errors`; never the server, CLI or SDK.
 """
 
+from loopml.monitoring.backfill import read_backfill_labels, read_backfill_requests
 from loopml.monitoring.drift import (
     METHODS,
     ColumnDrift,
@@ -48,6 +49,8 @@ __all__ = [
     "jensen_shannon",
     "ks",
     "psi",
+    "read_backfill_labels",
+    "read_backfill_requests",
     "register_method",
     "wasserstein_normalised",
 ]

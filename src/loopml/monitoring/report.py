@@ -1,8 +1,9 @@
 """The monitoring report: one self-contained HTML file (inline CSS and SVG, no script, no external URL).
 
 Per feature: reference vs current distribution (from the profile's bins and the latest window), and the drift
-score over time against its threshold. Then realised performance over time against the registration metric,
-and a table of every window.
+score over time against its threshold. Then realised performance over time against its baseline (the
+registration metric by default), and a table of every window. Where the serving version changed, the charts
+draw a vertical line and the table marks the window.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from loopml.data import Profile
 from loopml.domain.monitoring import Monitor, MonitorWindow
+from loopml.monitoring.baselines import version_changes
 
 __all__ = ["render_report"]
 
@@ -184,21 +186,24 @@ def _is_test(name: str, windows: Sequence[MonitorWindow]) -> bool:
 def _performance(windows: Sequence[MonitorWindow]) -> str:
     series: dict[str, list[tuple[int, float]]] = {}
     reference: dict[str, float] = {}
+    compared_with = "at registration"
     for window in windows:
         performance = window.performance or {}
         for metric, value in (performance.get("metrics") or {}).items():
             if isinstance(value, int | float) and math.isfinite(value):
                 series.setdefault(metric, []).append((window.start_time, float(value)))
         reference.update(performance.get("reference") or {})
+        for name, baseline in list((performance.get("baselines") or {}).items())[:1]:
+            compared_with = "at registration" if name == "registration" else f"{name}: v{baseline.get('version')}"
+    changes = version_changes(windows)
     if not series:
         return "<p>No realised performance yet: it is computed once labels arrive and the label delay has passed.</p>"
     cards = []
     for metric, points in sorted(series.items()):
         ref = reference.get(metric)
-        note = f" (at registration: {_num(ref)})" if ref is not None else ""
-        cards.append(
-            f"<div class='card'><h3>{_e(metric)}{_e(note)}</h3>{_line_chart(points, ref, metric, dashed=True)}</div>"
-        )
+        note = f" ({compared_with} {_num(ref)})" if ref is not None else ""
+        chart = _line_chart(points, ref, metric, dashed=True, marks=changes)
+        cards.append(f"<div class='card'><h3>{_e(metric)}{_e(note)}</h3>{chart}</div>")
     return "<div class='grid'>" + "".join(cards) + "</div>"
 
 
@@ -209,6 +214,7 @@ def _line_chart(
     *,
     dashed: bool = False,
     column_is_test: bool = False,
+    marks: dict[int, tuple[str, int]] | None = None,
 ) -> str:
     if not points:
         return "<p class='legend'>no values yet</p>"
@@ -235,6 +241,13 @@ def _line_chart(
             f"stroke='{colour}' stroke-dasharray='{dash}'/><text x='{WIDTH - PAD - 80}' y='{y(threshold) - 4:.1f}'>"
             f"{what} {_num(threshold)}</text>"
         )
+    for t, (model, version) in (marks or {}).items():
+        if first <= t <= last:
+            shapes.append(
+                f"<line class='version-change' x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{PAD}' y2='{HEIGHT - PAD}' "
+                f"stroke='#777' stroke-dasharray='2,3'><title>{_e(_time(t))}: {_e(model)} v{version} takes over"
+                f"</title></line><text x='{x(t) + 3:.1f}' y='{PAD + 10}'>v{version}</text>"
+            )
     path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
     shapes.append(f"<polyline points='{path}' fill='none' stroke='{LINE}' stroke-width='2'/>")
     for t, v in points:
@@ -254,18 +267,22 @@ def _window_table(windows: Sequence[MonitorWindow]) -> str:
         return "<p>No windows yet.</p>"
     kinds = sorted({k for w in windows for k in w.breaches})
     head = "".join(f"<th>{_e(k)}</th>" for k in kinds)
+    changes = version_changes(windows)
     rows = []
     for window in reversed(windows):
         drift = window.drift or {}
         cells = "".join(f"<td>{_badge(window.breaches.get(k), 'breach', 'ok')}</td>" for k in kinds)
+        serving = "" if window.model is None else f"{window.model} v{window.version}"
+        changed = " <span class='badge none'>version changed</span>" if window.start_time in changes else ""
         rows.append(
             f"<tr class='{'drifted' if drift.get('drifted') else ''}'><td>{_e(_time(window.start_time))}</td>"
+            f"<td>{_e(serving)}{changed}</td>"
             f"<td>{window.rows}</td><td>{window.labelled_rows}</td><td>{_num(drift.get('drifted_share'))}</td>"
             f"{cells}</tr>"
         )
     return (
-        "<table><tr><th>window start (UTC)</th><th>requests</th><th>labelled rows</th><th>drifted share</th>"
-        f"{head}</tr>{''.join(rows)}</table>"
+        "<table><tr><th>window start (UTC)</th><th>version</th><th>requests</th><th>labelled rows</th>"
+        f"<th>drifted share</th>{head}</tr>{''.join(rows)}</table>"
     )
 
 

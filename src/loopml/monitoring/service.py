@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,19 @@ from loopml.domain.monitoring import ALERT_KINDS, Alert, Feedback, Monitor, Moni
 from loopml.domain.validation import check_name
 from loopml.errors import DeploymentNotFound, InvalidInput, LoopmlError, MonitorNotFound, NotFound
 from loopml.monitoring.alerts import check_webhook_url, deliver, streaks, webhook_payload
+from loopml.monitoring.backfill import requests_table
+from loopml.monitoring.baselines import CHAMPION_ALIAS, check_baselines, replaced
 from loopml.monitoring.drift import dataset_drift
 from loopml.monitoring.performance import classification_metrics, infer_task, metric_drops, regression_metrics
-from loopml.monitoring.windows import Records, parse_duration, parse_window, read_records
+from loopml.monitoring.windows import (
+    Records,
+    event_times,
+    order_records,
+    parse_duration,
+    parse_window,
+    read_records,
+    unpublished_times,
+)
 from loopml.registry import RegistryService
 from loopml.store import MetadataStore, Unit
 from loopml.store.audit import now_ms
@@ -50,16 +61,35 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 registration metric; `error_rate`: share of 5xx answers; `contract_violation_rate`: share of 400/422 answers
 (inputs the serving contract refused); windows with fewer than `min_rows` requests (`min_labels` labelled
 rows for performance) are recorded but not judged."""
-OPTIONS = frozenset({"task", "key_column", "prediction_column", "grace_seconds", "reference_metrics", "positive_class"})
+OPTIONS = frozenset(
+    {
+        "task",
+        "key_column",
+        "prediction_column",
+        "grace_seconds",
+        "reference_metrics",
+        "label_horizon",
+        "baseline",
+        "time_field",
+        "positive_class",
+    }
+)
+DEFAULT_LABEL_HORIZON_SECONDS = 7 * 86_400
+"""How long after a window's end labels that arrive still update its performance, unless the monitor's
+`label_horizon` option says otherwise (never shorter than the label delay)."""
 CONTRACT_STATUSES = (400, 422)
 MAX_WINDOWS_PER_RUN = 10_000
+MAX_BACKFILL = 1_000_000
+"""Requests per backfill call."""
 _METRIC_KEYS = ("{}", "val_{}", "validation_{}", "test_{}")
 
 
 @dataclass
 class RunResult:
     """What one run did: windows computed, windows whose performance was filled in, alerts opened and resolved,
-    webhook deliveries acknowledged and failed."""
+    webhook deliveries acknowledged and failed, and `pending`: requests after the last computed window that the
+    replicas logged but have not published yet (counted from the request-log directory, when the service has
+    one); no window that holds one of them is computed until they are published."""
 
     monitor: str
     windows: int = 0
@@ -68,13 +98,24 @@ class RunResult:
     resolved: list[str] = field(default_factory=list)
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
+    pending: int = 0
 
 
 class MonitoringService:
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, registry: RegistryService | None = None) -> None:
+    """`request_log`: the directory the serving replicas log to (`LOOPML_REQUEST_LOG_DIR`), when this process
+    can read it: runs then count the requests not yet published and hold back the windows that hold them."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        registry: RegistryService | None = None,
+        request_log: Path | str | None = None,
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.registry = registry or RegistryService(store)
+        self.request_log = None if request_log is None else Path(request_log)
 
     # -- reference profiles ----------------------------------------------------------------------------
 
@@ -146,11 +187,26 @@ class MonitoringService:
         extra = sorted(set(checked_options) - OPTIONS)
         if extra:
             raise InvalidInput(f"unknown monitor options {extra}; known: {', '.join(sorted(OPTIONS))}")
+        time_field = checked_options.get("time_field")
+        if time_field is not None and (not isinstance(time_field, str) or not 1 <= len(time_field) <= 250):
+            raise InvalidInput("time_field must name an input field (a string of 1 to 250 characters)")
+        if time_field is not None and window_seconds is None:
+            raise InvalidInput("time_field needs a time window (1h, 1d): count windows follow the order of arrival")
+        if "baseline" in checked_options:
+            checked_options["baseline"] = check_baselines(checked_options["baseline"])
         if checked_options.get("task") not in (None, "classification", "regression"):
             raise InvalidInput("task must be 'classification' or 'regression'")
         positive = checked_options.get("positive_class")
         if positive is not None and not isinstance(positive, str | int | bool):
             raise InvalidInput("positive_class must be a class label: a string, an integer or a boolean")
+        label_delay_seconds = parse_duration(label_delay)
+        if "label_horizon" in checked_options:
+            horizon = parse_duration(checked_options["label_horizon"])
+            if horizon < label_delay_seconds:
+                raise InvalidInput(
+                    f"the label horizon ({horizon}s) must not be shorter than the label delay ({label_delay_seconds}s)"
+                )
+            checked_options["label_horizon"] = horizon
         if model is not None:
             check_name("model", model)
         if version is not None and (model is None or isinstance(version, bool) or not isinstance(version, int)):
@@ -162,7 +218,7 @@ class MonitoringService:
             version=version,
             window_seconds=window_seconds,
             window_rows=window_rows,
-            label_delay_seconds=parse_duration(label_delay),
+            label_delay_seconds=label_delay_seconds,
             consecutive=consecutive,
             thresholds=merged,
             webhook=None if webhook is None else check_webhook_url(webhook),
@@ -233,32 +289,86 @@ class MonitoringService:
         with self.store.read() as unit:
             monitor = _visible(unit, principal, name)
             known = unit.monitors.windows(name)
+            received = unit.monitoring.labels_received_until()
         delay = monitor.label_delay_seconds * 1000
-        pending = [w for w in known if w.performance is None and w.rows > 0 and now >= w.end_time + delay]
+        horizon = label_horizon_seconds(monitor) * 1000
+        ready = [w for w in known if w.rows > 0 and now >= w.end_time + delay and w.updated_at < w.end_time + horizon]
+        pending = [w for w in ready if _labels_changed(w, received)]
+        waiting = {w.start_time for w in pending}
+        # the horizon passed with no label since the last computation: the window's performance is final
+        closed = [
+            replace(w, updated_at=now) for w in ready if w.start_time not in waiting and now >= w.end_time + horizon
+        ]
         cursor = known[-1].end_time if known else 0
         start = min([cursor, *(w.start_time for w in pending)])
+        # the unpublished tail is read before the registered segments (see `unpublished_times`)
+        tail = held = np.zeros(0, dtype=np.int64)
+        if self.request_log is not None:
+            time_field = monitor.options.get("time_field")
+            tail, held = unpublished_times(self.request_log, monitor.deployment, cursor, time_field)
         with self.store.read() as unit:
             segments = unit.monitoring.segments(monitor.deployment, start=start)
         table = read_records(self.artifacts, segments, monitor.deployment, start)
-        times = np.asarray(table["time_ms"].to_numpy(zero_copy_only=False), dtype=np.int64)
-        computed: list[MonitorWindow] = []
-        profiles: dict[tuple[str, int], Profile | None] = {}
-        for begin, end in _new_windows(monitor, times, cursor, now)[:MAX_WINDOWS_PER_RUN]:
-            records = Records(_slice(table, times, begin, end))
-            window = self._window(monitor, records, begin, end, now, profiles)
-            if now >= end + delay:
-                window = self._with_performance(principal, monitor, window, records, now)
-            computed.append(window)
+        times = event_times(table, monitor.options.get("time_field"))
+        before = int(held.min()) if len(held) else None
+        spans = _new_windows(monitor, times, cursor, now, before)[:MAX_WINDOWS_PER_RUN]
+        computed = self._compute(principal, monitor, table, times, spans, known, now, received)
         updated = [
-            self._with_performance(principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now)
+            self._with_performance(
+                principal, monitor, w, Records(_slice(table, times, w.start_time, w.end_time)), now, received, known
+            )
             for w in pending
         ]
         result = RunResult(
-            name, windows=len(computed), performance=len(updated) + sum(w.performance is not None for w in computed)
+            name,
+            windows=len(computed),
+            performance=len(updated) + sum(w.performance is not None for w in computed),
+            pending=len(tail),
         )
         with self.store.write(principal.actor) as unit:
             unit.monitors.lock(name)
-            for window in [*updated, *computed]:
+            for window in [*closed, *updated, *computed]:
+                unit.monitors.put_window(window)
+            self._update_alerts(unit, monitor, result)
+            unit.monitors.mark_run(name, now, len(computed))
+        if monitor.webhook:
+            self._deliver(principal, monitor, result)
+        return result
+
+    def backfill(
+        self, principal: Principal, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
+    ) -> RunResult:
+        """Compute a monitor's windows from past requests instead of the request log (a backtest): the same
+        windows, drift, performance (from the labels stored now) and alerts that serving these requests and
+        running the monitor at `now` would give. Each request is a dict like a logged record: `request_id`,
+        `time_ms`, `inputs` (`{column: [values]}`), `outputs` (a list), and optionally `model`, `version` (default:
+        the monitor's pinned version) and `status` (200). The monitor must not have windows yet."""
+        principal.require(Role.EDITOR)
+        now = now_ms() if now is None else int(now)
+        if not requests:
+            raise InvalidInput("no requests to backfill")
+        if len(requests) > MAX_BACKFILL:
+            raise InvalidInput(f"{len(requests)} requests in one backfill; send at most {MAX_BACKFILL}")
+        with self.store.read() as unit:
+            monitor = _visible(unit, principal, name)
+            known = unit.monitors.windows(name)
+            received = unit.monitoring.labels_received_until()
+        table = order_records(requests_table(monitor, requests))
+        if known:
+            raise InvalidInput(
+                f"monitor {name!r} already has windows; backfill into a new monitor (same settings, another name)"
+            )
+        times = event_times(table, monitor.options.get("time_field"))
+        spans = _new_windows(monitor, times, 0, now)
+        if len(spans) > MAX_WINDOWS_PER_RUN:
+            raise InvalidInput(f"the requests span {len(spans)} windows; backfill at most {MAX_WINDOWS_PER_RUN}")
+        computed = self._compute(principal, monitor, table, times, spans, known, now, received)
+        result = RunResult(name, windows=len(computed), performance=sum(w.performance is not None for w in computed))
+        with self.store.write(principal.actor) as unit:
+            unit.monitors.lock(name)
+            if unit.monitors.windows(name):
+                raise InvalidInput(f"monitor {name!r} got windows while the backfill ran; backfill into a new one")
+            for window in computed:
                 unit.monitors.put_window(window)
             self._update_alerts(unit, monitor, result)
             unit.monitors.mark_run(name, now, len(computed))
@@ -302,6 +412,30 @@ class MonitoringService:
             found = unit.deployments.find(deployment)
         if found is None or found.project != principal.project:
             raise DeploymentNotFound(f"deployment {deployment!r} does not exist")
+
+    def _compute(
+        self,
+        principal: Principal,
+        monitor: Monitor,
+        table: pa.Table,
+        times: np.ndarray,
+        spans: Sequence[tuple[int, int]],
+        known: Sequence[MonitorWindow],
+        now: int,
+        received: int,
+    ) -> list[MonitorWindow]:
+        """The windows `spans` of `table` (placed by `times`), with their performance once the label delay after
+        them has passed at `now`."""
+        delay = monitor.label_delay_seconds * 1000
+        computed: list[MonitorWindow] = []
+        profiles: dict[tuple[str, int], Profile | None] = {}
+        for begin, end in spans:
+            records = Records(_slice(table, times, begin, end))
+            window = self._window(monitor, records, begin, end, now, profiles)
+            if now >= end + delay:
+                window = self._with_performance(principal, monitor, window, records, now, received, [*known, *computed])
+            computed.append(window)
+        return computed
 
     def _profile(self, cache: dict[tuple[str, int], Profile | None], model: str, version: int) -> Profile | None:
         if (model, version) not in cache:
@@ -373,7 +507,14 @@ class MonitoringService:
         )
 
     def _with_performance(
-        self, principal: Principal, monitor: Monitor, window: MonitorWindow, records: Records, now: int
+        self,
+        principal: Principal,
+        monitor: Monitor,
+        window: MonitorWindow,
+        records: Records,
+        now: int,
+        received: int,
+        history: Sequence[MonitorWindow] = (),
     ) -> MonitorWindow:
         key_column = monitor.options.get("key_column")
         requests = list(records.rows())
@@ -408,8 +549,16 @@ class MonitoringService:
                 else:
                     probabilities.append(None)
                     predicted.append(answer)
-        performance: dict[str, Any] = {"labelled_rows": len(truth), "metrics": {}, "reference": {}, "drops": {}}
+        performance: dict[str, Any] = {
+            "labelled_rows": len(truth),
+            "metrics": {},
+            "reference": {},
+            "drops": {},
+            "labels_received_until": received,
+        }
         breaches = dict(window.breaches)
+        if "metric_drop" in breaches:
+            breaches["metric_drop"] = None  # judged again below from the labels stored now
         if truth:
             task = monitor.options.get("task") or infer_task(truth, predicted)
             try:
@@ -427,21 +576,28 @@ class MonitoringService:
             except (InvalidInput, ValueError, TypeError) as error:
                 performance["error"] = f"labels and predictions do not fit a {task} task: {error}"
                 metrics = {}
-            reference = self._reference_metrics(principal, monitor, window)
-            drops = metric_drops(metrics, reference, monitor.thresholds["metric_drop"])
+            baselines = self._baselines(principal, monitor, window, history)
+            reference = next(iter(baselines.values()))["metrics"] if baselines else {}
+            drops: dict[str, float] = {}
+            for baseline, compared in baselines.items():
+                compared["drops"] = metric_drops(metrics, compared["metrics"], monitor.thresholds["metric_drop"])
+                prefix = "" if baseline == "registration" else f"{baseline}."
+                drops.update({prefix + k: v for k, v in compared["drops"].items()})
             quantiles = np.quantile(np.asarray(delays), [0.5, 0.9, 1.0])
             performance.update(
                 task=task,
                 metrics={k: _finite(v) for k, v in metrics.items()},
                 reference=reference,
                 drops=drops,
+                baselines=baselines,
                 label_delay_seconds={
                     "p50": float(quantiles[0]),
                     "p90": float(quantiles[1]),
                     "max": float(quantiles[2]),
                 },
             )
-            if "metric_drop" in breaches and len(truth) >= monitor.thresholds["min_labels"] and reference:
+            compared_with = any(b["metrics"] for b in baselines.values())
+            if "metric_drop" in breaches and len(truth) >= monitor.thresholds["min_labels"] and compared_with:
                 breaches["metric_drop"] = bool(drops)
         return replace(window, labelled_rows=len(truth), performance=performance, breaches=breaches, updated_at=now)
 
@@ -451,8 +607,49 @@ class MonitoringService:
             return {str(k): float(v) for k, v in given.items()}
         if window.model is None or window.version is None:
             return {}
+        return self._registration_metrics(principal, window.model, window.version)
+
+    def _baselines(
+        self, principal: Principal, monitor: Monitor, window: MonitorWindow, history: Sequence[MonitorWindow]
+    ) -> dict[str, dict[str, Any]]:
+        """Per baseline of the monitor (see `loopml.monitoring.baselines`): the version compared with, where its
+        metrics come from, and the metrics; a baseline with nothing to compare with is left out."""
+        found: dict[str, dict[str, Any]] = {}
+        for baseline in monitor.options.get("baseline") or ["registration"]:
+            version: tuple[str, int] | None = None
+            source, metrics, at = "registration", {}, None
+            if baseline == "registration":
+                version = None if window.model is None or window.version is None else (window.model, window.version)
+                metrics = self._reference_metrics(principal, monitor, window)
+            elif baseline == "replaced" and (before := replaced(window, history)) is not None:
+                latest, model, number = before
+                version = (model, number)
+                if latest is not None and latest.performance is not None:
+                    source, at = "realised", latest.start_time
+                    metrics = {k: float(v) for k, v in latest.performance["metrics"].items() if v is not None}
+                else:
+                    metrics = self._registration_metrics(principal, model, number)
+            elif baseline == "champion" and window.model is not None:
+                try:
+                    champion = self.registry.get_alias(principal, window.model, CHAMPION_ALIAS)
+                except NotFound:
+                    continue
+                if champion.version != window.version:  # the champion serving is compared with its registration
+                    version = (champion.name, champion.version)
+                    metrics = self._registration_metrics(principal, champion.name, champion.version)
+            if metrics:
+                found[baseline] = {
+                    "model": None if version is None else version[0],
+                    "version": None if version is None else version[1],
+                    "source": source,
+                    "window": at,
+                    "metrics": metrics,
+                }
+        return found
+
+    def _registration_metrics(self, principal: Principal, model: str, number: int) -> dict[str, float]:
         try:
-            version = self.registry.get_version(principal, window.model, window.version)
+            version = self.registry.get_version(principal, model, number)
         except NotFound:
             return {}
         found: dict[str, float] = {}
@@ -467,9 +664,11 @@ class MonitoringService:
     def _update_alerts(self, unit: Any, monitor: Monitor, result: RunResult) -> None:
         history: list[MonitorWindow] = unit.monitors.windows(monitor.name)
         by_start = {w.start_time: w for w in history}
+        holding: set[str] = set()
         for kind in monitor.kinds:
             for streak in streaks(history, kind, monitor.consecutive):
                 key = f"{monitor.name}:{kind}:{streak.first_window}"
+                holding.add(key)
                 details = {"windows": streak.windows, **_detail(kind, by_start[streak.last_window])}
                 before = {a.dedupe_key for a in unit.monitors.alerts(monitor.name)}
                 alert = unit.monitors.open_alert(monitor.name, kind, key, streak.first_window, details)
@@ -482,6 +681,11 @@ class MonitoringService:
                     result.resolved.append(key)
                 elif alert.last_window != streak.last_window:
                     unit.monitors.update_alert(alert, streak.last_window, details)
+        # late labels judged a window again and its streak no longer holds: the alert was not borne out
+        for alert in unit.monitors.alerts(monitor.name, "open"):
+            if alert.dedupe_key not in holding:
+                unit.monitors.resolve_alert(alert, alert.last_window)
+                result.resolved.append(alert.dedupe_key)
 
     def _deliver(self, principal: Principal, monitor: Monitor, result: RunResult) -> None:
         assert monitor.webhook is not None
@@ -514,6 +718,22 @@ def _visible(unit: Unit, principal: Principal, name: str) -> Monitor:
     if not _sees(unit, principal, monitor):
         raise MonitorNotFound(f"monitor {name!r} does not exist")
     return monitor
+
+
+def label_horizon_seconds(monitor: Monitor) -> int:
+    """How long after a window's end late labels still update its performance (see
+    `DEFAULT_LABEL_HORIZON_SECONDS`)."""
+    given = monitor.options.get("label_horizon")
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    return max(DEFAULT_LABEL_HORIZON_SECONDS, monitor.label_delay_seconds)
+
+
+def _labels_changed(window: MonitorWindow, received: int) -> bool:
+    """Whether the window's performance is (re)computed: never computed yet, or labels arrived since it was."""
+    if window.performance is None:
+        return True
+    return received > int(window.performance.get("labels_received_until") or 0)
 
 
 def _thresholds(given: Mapping[str, Any]) -> dict[str, float]:
@@ -562,13 +782,18 @@ def _plain_json(what: str, value: object, limit: int) -> None:
         raise InvalidInput(f"{what} contains a NUL character, which no store can keep")
 
 
-def _new_windows(monitor: Monitor, times: np.ndarray, cursor: int, now: int) -> list[tuple[int, int]]:
+def _new_windows(
+    monitor: Monitor, times: np.ndarray, cursor: int, now: int, before: int | None = None
+) -> list[tuple[int, int]]:
+    """The complete windows not computed yet; none may end after `before` (the earliest request not published
+    yet), so a window never misses a request that is still on its way."""
     grace = int(float(monitor.options.get("grace_seconds") or 0) * 1000)
-    later = times[(times >= cursor) & (times < now)]
+    until = now if before is None else min(now, before)
+    later = times[(times >= cursor) & (times < until)]
     if monitor.window_seconds is not None:
         size = monitor.window_seconds * 1000
         starts = np.unique(later // size) * size
-        return [(int(s), int(s) + size) for s in starts if s + size + grace <= now]
+        return [(int(s), int(s) + size) for s in starts if s + size + grace <= now and s + size <= until]
     rows = int(monitor.window_rows or 0)
     found = []
     i = 0

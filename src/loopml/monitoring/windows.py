@@ -7,9 +7,14 @@ so a window never splits requests logged in the same millisecond.
 
 from __future__ import annotations
 
+import datetime
+import math
+import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +28,15 @@ from loopml.artifacts import ArtifactStore
 from loopml.domain.monitoring import LogSegment
 from loopml.errors import InvalidInput
 
-__all__ = ["Records", "parse_duration", "parse_window", "read_records"]
+__all__ = [
+    "Records",
+    "event_times",
+    "order_records",
+    "parse_duration",
+    "parse_window",
+    "read_records",
+    "unpublished_times",
+]
 
 MAX_SECONDS = 10 * 365 * 86_400
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,12 +87,122 @@ def read_records(artifacts: ArtifactStore, segments: Sequence[LogSegment], deplo
         tables.append(table.filter(keep).select([*_COLUMNS, _PROBABILITIES]))
     if not tables:
         return pa.table({name: pa.array([], type=t) for name, t in _EMPTY})
-    joined = pa.concat_tables(tables)
-    order = pc.sort_indices(joined, sort_keys=[("time_ms", "ascending"), ("request_id", "ascending")])
-    joined = joined.take(order)
+    return order_records(pa.concat_tables(tables))
+
+
+def order_records(table: pa.Table) -> pa.Table:
+    """The records by (time, request id), each request id once (the first)."""
+    order = pc.sort_indices(table, sort_keys=[("time_ms", "ascending"), ("request_id", "ascending")])
+    table = table.take(order)
     # the same request may sit in two segments if a publish was retried under another name: keep one
-    _, first = np.unique(np.asarray(joined["request_id"].to_pylist(), dtype=object), return_index=True)
-    return joined.take(pa.array(np.sort(first)))
+    _, first = np.unique(np.asarray(table["request_id"].to_pylist(), dtype=object), return_index=True)
+    return table.take(pa.array(np.sort(first)))
+
+
+def event_times(table: pa.Table, time_field: str | None) -> np.ndarray:
+    """The time (ms) that places each request in a window: when it was logged, or, with `time_field`, the
+    earliest value of that input field among the request's rows (see `event_time`); a request without a
+    readable value keeps the time it was logged."""
+    logged = np.asarray(table["time_ms"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    if not time_field:
+        return logged
+    found = logged.copy()
+    marker = orjson.dumps(time_field).decode()
+    for i, text in enumerate(table["inputs"].to_pylist()):
+        if marker not in text:
+            continue
+        columns = orjson.loads(text)
+        values = columns.get(time_field) if isinstance(columns, dict) else None
+        times = [t for t in map(event_time, values if isinstance(values, list) else [values]) if t is not None]
+        if times:
+            found[i] = min(times)
+    return found
+
+
+def event_time(value: Any) -> int | None:
+    """Milliseconds since the epoch from a number (already ms since the epoch) or an ISO 8601 text (a date or a
+    date and time; without a zone: UTC); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if math.isfinite(value) and 0 <= value < 2**62 else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return int(moment.timestamp() * 1000)
+    return None
+
+
+def unpublished_times(
+    directory: Path, deployment: str, start: int, time_field: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The times (ms, sorted; see `event_times`) of `deployment`'s requests logged at or after `start` that sit
+    in the replicas' request-log `directory` but are not published yet (open segments, flushed every 200 ms, and
+    sealed segments waiting for their publish): all of them, and those in files a running replica holds. A
+    monitor holds back a window while a running replica still holds requests of it; a dead replica's files wait
+    for the next replica that starts on the directory to recover them, and do not hold windows back."""
+    from loopml.serving import read_open_segment
+
+    every: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    if not directory.is_dir():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # open segments first: a record moves open -> sealed -> published (registered before the file goes), so
+    # reading in that order, and the registered segments last, sees every record at least once
+    for path in sorted(directory.glob("segment-*.open")):
+        live = _held(path)
+        try:
+            columns, _torn = read_open_segment(path)
+        except FileNotFoundError:  # sealed since it was listed: it is a Parquet file now, or published
+            continue
+        if not columns["time_ms"]:
+            continue
+        tail = pa.table({name: columns[name] for name in ("deployment", "time_ms", "inputs")})
+        keep = pc.and_(pc.equal(tail["deployment"], deployment), pc.greater_equal(tail["time_ms"], start))
+        times = event_times(tail.filter(keep), time_field)
+        every.append(times)
+        if live:
+            held.append(times)
+    for path in sorted(directory.glob("segment-*.parquet")):
+        live = _held(path)
+        try:
+            table = pq.read_table(path, columns=["deployment", "time_ms", "inputs"])
+        except (FileNotFoundError, pa.ArrowInvalid):  # published (moved) since it was listed, or being written
+            continue
+        keep = pc.and_(pc.equal(table["deployment"], deployment), pc.greater_equal(table["time_ms"], start))
+        times = event_times(table.filter(keep), time_field)
+        every.append(times)
+        if live:
+            held.append(times)
+    return _sorted(every), _sorted(held)
+
+
+def _sorted(parts: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _held(path: Path) -> bool:
+    """Whether a running process holds `path` (the request log locks its files with `flock` while it owns them).
+    The probe takes a shared lock for an instant, never the exclusive one a replica claims a file with."""
+    if sys.platform == "win32":  # pragma: no cover - no flock; one replica per directory on Windows
+        return True
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 _EMPTY = [

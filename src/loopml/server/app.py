@@ -77,7 +77,9 @@ def build_app(
     app.state.deploy = deploy or DeployService(
         tracking.store, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
-    app.state.monitoring = monitoring or MonitoringService(tracking.store, tracking.artifacts, app.state.registry)
+    app.state.monitoring = monitoring or MonitoringService(
+        tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
+    )
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app)

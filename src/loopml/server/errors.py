@@ -10,6 +10,7 @@
                                            match the client's X-Content-SHA256: the client's data is bad,
                                            and sending it again is the fix
     IntegrityError (other)           409
+    StoreUnavailable                 503   the server's metadata store is unreachable or unmigrated
     RemoteError, other LoopmlError   500
     request validation (pydantic)    400   invalid_request, naming each field (loc: msg)
     malformed JSON                   400   invalid_json
@@ -40,6 +41,7 @@ from loopml.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    StoreUnavailable,
 )
 from loopml.server.responses import OrjsonResponse
 
@@ -64,6 +66,7 @@ _STATUS: tuple[tuple[type[LoopmlError], int], ...] = (
     (PermissionDenied, 403),
     (ArtifactCorrupted, 400),
     (IntegrityError, 409),
+    (StoreUnavailable, 503),
 )
 
 _HTTP_CODES = {

@@ -90,7 +90,7 @@ class RequestLog:
         *,
         flush_ms: int = 200,
         seal_rows: int = 50_000,
-        seal_seconds: float = 300,
+        seal_seconds: float = 10,
         publisher: SegmentPublisher | None = None,
     ) -> None:
         if flush_ms <= 0 or seal_rows <= 0 or seal_seconds <= 0:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from loopml.domain.monitoring import Alert, Feedback, LogSegment, Monitor, MonitorWindow
 from loopml.errors import AlreadyExists, MonitorNotFound
@@ -134,6 +134,12 @@ class MonitoringDataRepository:
             "feedback.record", "feedback", "batch", after={"labels": len(items)}, project=project or None
         )
         return len(items)
+
+    def labels_received_until(self) -> int:
+        """When the newest label was received (ms; 0 without labels): a window whose performance was computed
+        from the labels received until then has nothing new to read."""
+        found = self._conn.execute(select(func.max(feedback.c.received_at))).scalar_one_or_none()
+        return 0 if found is None else int(found)
 
     def labels(
         self, request_ids: Iterable[str] = (), keys: Iterable[str] = (), project: str = ""

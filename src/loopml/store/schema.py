@@ -423,6 +423,7 @@ feedback = Table(
     Column("project", String(KEY), nullable=False, server_default=""),  # migration 0008
     UniqueConstraint("project", "request_id"),
     UniqueConstraint("project", "business_key"),
+    Index("ix_feedback_received_at", "received_at"),
 )
 """Ground truth that arrived after the prediction, by request id or by a business key (a column of the
 inputs named by the monitor). A label sent again for the same id replaces the earlier one. `project` is the

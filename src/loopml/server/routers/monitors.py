@@ -44,6 +44,15 @@ class RunMonitor(BaseModel):
     """Evaluate as of this time (ms since the epoch); default: now."""
 
 
+class BackfillRequests(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: Annotated[list[dict[Key, JsonValue]], Field(min_length=1, max_length=100_000)]
+    """Past requests as request-log records: `request_id`, `time_ms`, `inputs`, `outputs` (and `model`,
+    `version`, `status`)."""
+    now: Millis | None = None
+
+
 class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,6 +118,26 @@ def run_monitor(
             "resolved": result.resolved,
             "delivered": result.delivered,
             "delivery_errors": result.delivery_errors,
+            "pending": result.pending,
+        }
+    }
+
+
+@router.post("/monitors/{name}/backfill")
+def backfill_monitor(
+    name: MonitorName, principal: CurrentPrincipal, service: Monitoring, body: BackfillRequests
+) -> dict[str, Any]:
+    result = service.backfill(principal, name, body.requests, body.now)
+    return {
+        "run": {
+            "monitor": result.monitor,
+            "windows": result.windows,
+            "performance": result.performance,
+            "opened": result.opened,
+            "resolved": result.resolved,
+            "delivered": result.delivered,
+            "delivery_errors": result.delivery_errors,
+            "pending": result.pending,
         }
     }
 
