@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from loopml.domain.monitoring import ALERT_KINDS, Feedback, alert_to_json, monitor_to_json, window_to_json
+from loopml.monitoring import RunResult
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Monitoring
 from loopml.server.fields import INT32, Integer, Key, Millis, Name, Number, no_nul
@@ -109,18 +110,7 @@ def run_monitor(
     name: MonitorName, principal: CurrentPrincipal, service: Monitoring, body: RunMonitor | None = None
 ) -> dict[str, Any]:
     result = service.run_monitor(principal, name, body.now if body else None)
-    return {
-        "run": {
-            "monitor": result.monitor,
-            "windows": result.windows,
-            "performance": result.performance,
-            "opened": result.opened,
-            "resolved": result.resolved,
-            "delivered": result.delivered,
-            "delivery_errors": result.delivery_errors,
-            "pending": result.pending,
-        }
-    }
+    return _run_json(result)
 
 
 @router.post("/monitors/{name}/backfill")
@@ -128,6 +118,10 @@ def backfill_monitor(
     name: MonitorName, principal: CurrentPrincipal, service: Monitoring, body: BackfillRequests
 ) -> dict[str, Any]:
     result = service.backfill(principal, name, body.requests, body.now)
+    return _run_json(result)
+
+
+def _run_json(result: RunResult) -> dict[str, Any]:
     return {
         "run": {
             "monitor": result.monitor,
