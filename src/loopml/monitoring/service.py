@@ -325,15 +325,7 @@ class MonitoringService:
             performance=len(updated) + sum(w.performance is not None for w in computed),
             pending=len(tail),
         )
-        with self.store.write(principal.actor) as unit:
-            unit.monitors.lock(name)
-            for window in [*closed, *updated, *computed]:
-                unit.monitors.put_window(window)
-            self._update_alerts(unit, monitor, result)
-            unit.monitors.mark_run(name, now, len(computed))
-        if monitor.webhook:
-            self._deliver(principal, monitor, result)
-        return result
+        return self._store_run(principal, monitor, result, [*closed, *updated, *computed], len(computed), now)
 
     def backfill(
         self, principal: Principal, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
@@ -364,14 +356,30 @@ class MonitoringService:
             raise InvalidInput(f"the requests span {len(spans)} windows; backfill at most {MAX_WINDOWS_PER_RUN}")
         computed = self._compute(principal, monitor, table, times, spans, known, now, received)
         result = RunResult(name, windows=len(computed), performance=sum(w.performance is not None for w in computed))
+        return self._store_run(principal, monitor, result, computed, len(computed), now, backfill=True)
+
+    def _store_run(
+        self,
+        principal: Principal,
+        monitor: Monitor,
+        result: RunResult,
+        windows: Sequence[MonitorWindow],
+        new_windows: int,
+        now: int,
+        backfill: bool = False,
+    ) -> RunResult:
+        """Store a run's windows and alerts in one transaction, then deliver its webhook; a backfill is refused
+        if windows appeared while it computed."""
         with self.store.write(principal.actor) as unit:
-            unit.monitors.lock(name)
-            if unit.monitors.windows(name):
-                raise InvalidInput(f"monitor {name!r} got windows while the backfill ran; backfill into a new one")
-            for window in computed:
+            unit.monitors.lock(monitor.name)
+            if backfill and unit.monitors.windows(monitor.name):
+                raise InvalidInput(
+                    f"monitor {monitor.name!r} got windows while the backfill ran; backfill into a new one"
+                )
+            for window in windows:
                 unit.monitors.put_window(window)
             self._update_alerts(unit, monitor, result)
-            unit.monitors.mark_run(name, now, len(computed))
+            unit.monitors.mark_run(monitor.name, now, new_windows)
         if monitor.webhook:
             self._deliver(principal, monitor, result)
         return result
