@@ -36,6 +36,7 @@ def test_public_api_is_pinned() -> None:
         "get_client",
         "get_run",
         "log_artifact",
+        "log_artifacts",
         "log_dataset",
         "log_metric",
         "log_metrics",

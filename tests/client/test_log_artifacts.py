@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import loopml
+from loopml.client import fluent
 from loopml.errors import InvalidInput, InvalidPath
 
 
@@ -109,3 +110,17 @@ def test_an_embedded_client_removes_uploads_cut_off_by_a_crash(tmp_path: Path, m
 
     with loopml.Client(home=tmp_path / "home"):
         assert [p.name for p in tmp.iterdir()] == ["in-flight"]
+
+
+def test_module_level_log_artifacts_uploads_the_tree_of_the_active_run(
+    client: loopml.Client, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fluent, "_default", client)
+    with loopml.start_run(experiment="fluent-artifacts", capture_environment=False) as run:
+        logged = loopml.log_artifacts(tree, "out")
+        (tree / "leak.txt").symlink_to(tmp_path / "secret.txt")
+        with pytest.raises(InvalidInput, match="symlink"):
+            loopml.log_artifacts(tree)
+
+    assert sorted(a.path for a in logged) == ["out/model.txt", "out/plots/fi.png"]
+    assert sorted(a.path for a in client.runs.artifacts(run.id)) == ["out/model.txt", "out/plots/fi.png"]

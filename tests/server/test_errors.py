@@ -29,6 +29,30 @@ def test_malformed_json_on_a_pydantic_route(api: Api) -> None:
     assert error["message"]
 
 
+def test_json_nested_too_deeply_is_invalid_json_saying_so(api: Api) -> None:
+    response = api.client.post(
+        f"{API}/experiments",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={**api.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert "nested too deeply" in error["message"]
+
+
+def test_a_body_that_is_not_utf8_is_invalid_json_saying_so(api: Api) -> None:
+    response = api.client.post(
+        f"{API}/experiments",
+        content='{"name": "café"}'.encode("latin-1"),
+        headers={**api.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert "UTF-8" in error["message"]
+
+
 def test_wrong_types_and_unknown_fields_name_the_field(api: Api) -> None:
     cases = [
         ("/experiments", {"name": 3}, "name"),

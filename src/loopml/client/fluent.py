@@ -237,6 +237,10 @@ def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> Ar
     return _require_active().log_artifact(local_path, artifact_path)
 
 
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactRecord]:
+    return _require_active().log_artifacts(local_dir, artifact_path)
+
+
 def log_dataset(data: Any, name: str, role: str = "training", source: str | None = None) -> Dataset:
     return _require_active().log_dataset(data, name, role, source)
 

@@ -129,6 +129,14 @@ async def _http_error(_: Request, exc: Exception) -> Response:
         message = "no such API route; see /api/v1/docs for the routes this server serves"
     elif status == 405:
         message = "this route does not accept that HTTP method; see /api/v1/docs"
+    elif status == 400 and isinstance(exc.__cause__, RecursionError | UnicodeDecodeError):
+        # FastAPI's body parser turns these into a bare 400 "There was an error parsing the body".
+        reason = (
+            "it is nested too deeply (keep arrays and objects to a few hundred levels)"
+            if isinstance(exc.__cause__, RecursionError)
+            else f"it is not UTF-8 ({exc.__cause__}); send JSON encoded as UTF-8"
+        )
+        return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}")
     else:
         message = str(exc.detail)
     headers = dict(exc.headers) if exc.headers else None
