@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml.api import OPERATIONS, Operation
+from loopml.api import OPERATIONS, Operation, tracking
 from loopml.client.downloads import write_verified
 from loopml.domain import ArtifactRecord, MetricColumns, wire
 from loopml.errors import (
@@ -49,10 +49,6 @@ _BY_STATUS: dict[int, type[LoopmlError]] = {
     422: InvalidInput,
 }
 """For error codes this client does not know (request validation, unknown routes, newer servers)."""
-
-
-def _path(value: str) -> str:
-    return quote(value, safe="")
 
 
 class HttpBackend:
@@ -120,10 +116,7 @@ class HttpBackend:
         if op.backend_method is not None:
             raise TypeError(f"{op.name} is sent with HttpBackend.{op.backend_method}, not call")
         fields = op.request.to_wire(arguments)
-        url = op.path
-        for name, as_path in _TEMPLATE.findall(op.path):
-            value = fields.pop(name, None)
-            url = url.replace(f"{{{name}{as_path}}}", _path_segment(op, name, value, slash=bool(as_path)))
+        url = _url(op, fields)
         if op.has_body:
             response = self._request(op.http, url, json=fields)
         else:
@@ -138,22 +131,23 @@ class HttpBackend:
             values = [wire.encode_float(v) for v in batch.values]
         body = {"keys": batch.keys, "values": values, "steps": batch.steps, "timestamps": batch.timestamps}
         headers = {} if batch_key is None else {"Idempotency-Key": batch_key}
-        return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body, headers=headers)["stored"])
+        url = _url(tracking.LOG_METRICS, {"run_id": run_id})
+        return tracking.LOG_METRICS.response.decode(self._json("POST", url, json=body, headers=headers))
 
     def log_artifact(self, run_id: str, path: str, local_file: Path) -> ArtifactRecord:
         digest = _file_sha256(local_file)
         with open(local_file, "rb") as stream:
             body = self._json(
-                "PUT",
-                f"/runs/{_path(run_id)}/artifacts/{quote(path, safe='/')}",
+                tracking.LOG_ARTIFACT.http,
+                _url(tracking.LOG_ARTIFACT, {"run_id": run_id, "path": path}),
                 content=iter(lambda: stream.read(1 << 20), b""),
                 headers={"X-Content-SHA256": digest, "Content-Type": "application/octet-stream"},
             )
-        return wire.artifact_from_json(body["artifact"])
+        return tracking.LOG_ARTIFACT.response.decode(body)
 
     def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
-        url = f"{API}/runs/{_path(run_id)}/artifacts/{quote(path, safe='/')}"
-        with self._http.stream("GET", url) as response:
+        url = API + _url(tracking.DOWNLOAD_ARTIFACT, {"run_id": run_id, "path": path})
+        with self._http.stream(tracking.DOWNLOAD_ARTIFACT.http, url) as response:
             if response.status_code >= 400:
                 raise self._error(response)
             digest = response.headers.get("X-Content-SHA256", "")
@@ -161,6 +155,15 @@ class HttpBackend:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _url(op: Operation[Any], fields: dict[str, Any]) -> str:
+    """The operation's path with its path fields filled in (and taken out of `fields`)."""
+    url = op.path
+    for name, as_path in _TEMPLATE.findall(op.path):
+        value = fields.pop(name, None)
+        url = url.replace(f"{{{name}{as_path}}}", _path_segment(op, name, value, slash=bool(as_path)))
+    return url
 
 
 def _path_segment(op: Operation[Any], name: str, value: Any, *, slash: bool) -> str:
