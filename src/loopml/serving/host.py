@@ -62,10 +62,15 @@ class Served:
 
 @dataclass(frozen=True)
 class Choice:
-    """The version a request goes to, as its deployment names it (weight, role) and as loaded."""
+    """The version a request goes to, as its deployment names it (weight, role) and as loaded; `header` is
+    its `X-Loopml-Model-Version` value (built once here, not per request)."""
 
     version: ServingVersion
     served: Served
+    header: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", self.version.label.encode())
 
 
 @dataclass(frozen=True)
@@ -294,14 +299,16 @@ class ModelHost:
         return Served(model, batcher)
 
     async def _warm_up(self, model: ServingModel) -> None:
-        """A few predictions on one record of the version's input example (or of zeros and empty strings
-        shaped by its signature), on the predict threads, before any request is routed to it: the first
+        """The model's own warm-up (`LoadedModel.warm_up`: compiled trees build their leaf masks), then a few
+        predictions on one record of the version's input example (or of zeros and empty strings shaped by its
+        signature), on the predict threads, before any request is routed to it: the first
         predictions of a freshly loaded model pay for lazy imports, allocations and thread-pool start-up
         (tens of ms on a busy machine), which would otherwise land on its first canary requests and their p99.
         A failing warm-up is logged and the version loads anyway: requests then meet the same error."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
+            await loop.run_in_executor(self.executor, model.loaded.warm_up)
             example = model.loaded.input_example or [_example_record(model.converter.signature.inputs)]
             matrix = model.converter.to_matrix(from_records(example[:1], model.converter.names, where="warm-up"))
             for _ in range(WARM_UP_PREDICTIONS):
