@@ -11,9 +11,10 @@ carries `X-Request-Id` (the client's, when it sent a well-formed one) and, once 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -91,9 +92,22 @@ class ServingApp:
             "oip_model": self._oip_model,
             "oip_model_ready": self._oip_model_ready,
         }
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count()
         from loopml import __version__
 
         self.version = __version__
+
+    def _request_id(self, headers: dict[bytes, bytes]) -> tuple[str, bool]:
+        """The client's X-Request-Id when well-formed, else a new one (and True): 32 hex digits, this app's
+        random 64-bit prefix and a counter. Unique like a uuid4 across replicas and workers (each app draws its
+        prefix), without a system call for random bytes on every request."""
+        value = headers.get(b"x-request-id")
+        if value is not None:
+            text = value.decode("latin-1")
+            if REQUEST_ID.fullmatch(text):
+                return text, False
+        return f"{self._id_prefix}{next(self._id_counter):016x}", True
 
     @property
     def pending(self) -> int:
@@ -113,7 +127,7 @@ class ServingApp:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = dict(scope["headers"])
-        request_id, generated = _request_id(headers)
+        request_id, generated = self._request_id(headers)
         match = self.router.match(method, path)
         endpoint = match.endpoint
         if endpoint is None:
@@ -169,7 +183,7 @@ class ServingApp:
                 host.release(served)
             body = encode(exchange)
             exchange.status = 200
-            await _send(send, 200, body, _JSON, exchange.request_id, choice.version.label.encode())
+            await _send(send, 200, body, _JSON, exchange.request_id, choice.header)
         except Disconnected:
             exchange.status = 499
         except Exception as error:  # every error becomes an answer in the protocol's shape
@@ -177,7 +191,7 @@ class ServingApp:
             if status >= 500 and code not in ("deployment_unavailable", "unavailable"):  # those: logged at load
                 logger.error("prediction request %s failed", exchange.request_id, exc_info=error)
             exchange.status, exchange.code = status, code
-            label = exchange.choice.version.label.encode() if exchange.choice is not None else None
+            label = exchange.choice.header if exchange.choice is not None else None
             await _error(send, exchange.protocol, status, code, message, exchange.request_id, label)
         finally:
             if exchange.in_backlog:
@@ -267,7 +281,7 @@ class ServingApp:
                     "parameters": {"classes": model.classes},
                 }
             )
-        await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.version.label.encode())
+        await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.header)
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -329,16 +343,6 @@ def create_serving_app(
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-def _request_id(headers: dict[bytes, bytes]) -> tuple[str, bool]:
-    """The client's X-Request-Id when well-formed, else a new one (and True)."""
-    value = headers.get(b"x-request-id")
-    if value is not None:
-        text = value.decode("latin-1")
-        if REQUEST_ID.fullmatch(text):
-            return text, False
-    return uuid.uuid4().hex, True
 
 
 def _version_param(params: Params) -> int | None:
