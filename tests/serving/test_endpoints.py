@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopml.serving.routing import ENDPOINTS, Endpoint, Router
+from loopml.serving.routing import ENDPOINTS, RECENT_PATHS, Endpoint, Router
 
 router = Router()
 
@@ -88,3 +88,15 @@ def test_any_name_without_a_slash_is_one_deployment(name: str) -> None:
         assert match.params == {"deployment": name}
     else:
         assert match.endpoint is None
+
+
+def test_the_kept_matches_stay_right_and_bounded_under_endless_new_names() -> None:
+    mine = Router()
+    for i in range(3 * RECENT_PATHS):
+        match = mine.match("POST", f"/v2/models/d{i}/versions/{i}/infer")
+        assert match.params == {"deployment": f"d{i}", "version": str(i)}
+        assert mine.match("GET", f"/v2/models/d{i}/versions/{i}/infer").status == 405  # per method
+    assert len(mine._recent) <= RECENT_PATHS
+    again = mine.match("POST", "/v1/deployments/bike/predict")
+    assert mine.match("POST", "/v1/deployments/bike/predict") is again  # kept
+    assert mine.match("POST", "/v1/deployments/bike2/predict").params == {"deployment": "bike2"}

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ENDPOINTS", "Endpoint", "Match", "Router", "protocol_of"]
+__all__ = ["ENDPOINTS", "RECENT_PATHS", "Endpoint", "Match", "Router", "protocol_of"]
 
 _PARAMETER = re.compile(r"\{(\w+)\}")
+RECENT_PATHS = 1024
+"""Templated paths whose match the router keeps (a replica's deployments and versions)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Router:
         self._static: dict[tuple[str, str], Endpoint] = {}
         self._static_paths: dict[str, list[Endpoint]] = {}
         self._patterns: list[tuple[re.Pattern[str], Endpoint]] = []
+        self._recent: dict[tuple[str, str], Match] = {}
         for endpoint in endpoints:
             if endpoint.static:
                 if (endpoint.method, endpoint.path) in self._static:
@@ -80,11 +83,25 @@ class Router:
                 self._patterns.append((_compile(endpoint.path), endpoint))
 
     def match(self, method: str, path: str) -> Match:
-        """The endpoint for `method` and `path` with the path's parameters; a 404 or 405 `Match` for none."""
+        """The endpoint for `method` and `path` with the path's parameters (shared: read them, never change
+        them); a 404 or 405 `Match` for none."""
         lookup = "GET" if method == "HEAD" else method
         endpoint = self._static.get((lookup, path))
         if endpoint is not None:
             return Match(endpoint, {})
+        recent = self._recent.get((lookup, path))
+        if recent is not None:
+            return recent
+        found = self._match_pattern(lookup, path)
+        if found.endpoint is not None:
+            # a replica sees a handful of prediction paths over and over: a dict lookup instead of the patterns.
+            # Bounded, so a client sending endless new names costs a clear now and then, not memory.
+            if len(self._recent) >= RECENT_PATHS:
+                self._recent.clear()
+            self._recent[(lookup, path)] = found
+        return found
+
+    def _match_pattern(self, lookup: str, path: str) -> Match:
         others = list(self._static_paths.get(path, ()))
         for pattern, candidate in self._patterns:
             found = pattern.fullmatch(path)

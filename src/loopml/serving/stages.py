@@ -248,11 +248,21 @@ def _single_route(host: ModelHost) -> Route:
     )
 
 
+_MEDIA_TYPES: dict[bytes, str] = {}
+"""Content-Type header values seen -> their media type: clients send the same few over and over."""
+
+
 def _content_type(headers: dict[bytes, bytes]) -> str:
     value = headers.get(b"content-type")
     if value is None:
         return ""
-    return value.split(b";", 1)[0].strip().lower().decode("latin-1")
+    found = _MEDIA_TYPES.get(value)
+    if found is None:
+        found = value.split(b";", 1)[0].strip().lower().decode("latin-1")
+        if len(_MEDIA_TYPES) >= 64:  # bounded: odd values from hostile clients cost a clear, not memory
+            _MEDIA_TYPES.clear()
+        _MEDIA_TYPES[value] = found
+    return found
 
 
 def _media_message(content_type: str, protocol: WireProtocol) -> str:
