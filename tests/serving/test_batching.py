@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -95,28 +93,3 @@ def test_a_failing_request_fails_alone() -> None:
     assert results[1] == [4.0]
     assert isinstance(results[2], ValueError)
     assert results[3] == [8.0]
-
-
-@pytest.mark.parametrize(("pause", "inline_after_first"), [(0.0, True), (0.003, False)])
-def test_a_cheap_predict_moves_onto_the_event_loop_and_a_slow_one_stays_on_the_threads(
-    pause: float, inline_after_first: bool
-) -> None:
-    """Measured on the executor first; once its average cost is under `inline_seconds`, called inline."""
-    threads: list[str] = []
-
-    def predict(matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        threads.append(threading.current_thread().name)
-        time.sleep(pause)
-        return matrix[:, 0] * 2
-
-    async def main() -> list[list[Any]]:
-        with ThreadPoolExecutor(1, thread_name_prefix="predict") as executor:
-            batcher = MicroBatcher(predict, executor, BatchingConfig(), inline_seconds=0.001)
-            answers = [await batcher.submit(np.array([[float(v)]]), 1) for v in range(5)]
-            await batcher.close()
-            return answers
-
-    assert asyncio.run(main()) == [[0.0], [2.0], [4.0], [6.0], [8.0]]
-    assert threads[0].startswith("predict")
-    on_loop = [name == "MainThread" for name in threads[1:]]
-    assert on_loop == [inline_after_first] * 4

@@ -7,10 +7,6 @@ arrived) only while requests the app has already accepted are still on their way
 `Backlog` is not empty): when nobody is coming, waiting cannot pay and the batch goes at once, so a lone
 client never pays the wait. Under load the batches form by themselves from what queued during the previous predict.
 A batch whose predict fails is retried request by request, so one bad request fails alone.
-
-Predicts run on the host's executor threads, except for a model whose predict is known cheap and safe on the
-event loop (`inline_seconds`: numpy-only predicts averaging less than that): handing a 50-100 µs predict to a
-thread and back (a queue, a wake-up, a future set across threads) costs about as much CPU again.
 """
 
 from __future__ import annotations
@@ -67,8 +63,7 @@ class MicroBatcher:
     """Groups `submit` calls into batched `predict` calls run on `executor`; results come back per request.
 
     `observe(size)` is told each batch's row count (the batch-size histogram); `backlog` counts requests the
-    app has accepted but not yet submitted anywhere. With `inline_seconds` > 0, predict calls whose moving
-    average cost is below it run on the event loop instead of `executor` (measured on the executor first).
+    app has accepted but not yet submitted anywhere.
     """
 
     def __init__(
@@ -79,7 +74,6 @@ class MicroBatcher:
         *,
         observe: Callable[[int], None] = lambda _size: None,
         backlog: Backlog | None = None,
-        inline_seconds: float = 0.0,
     ) -> None:
         self._predict = predict
         self._executor = executor
@@ -90,30 +84,14 @@ class MicroBatcher:
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
-        self._cost = float("inf")  # seconds per predict call, a moving average; unknown until measured
-        self._inline_seconds = inline_seconds
-
-    async def _call(self, matrix: Any) -> Any:
-        """`predict(matrix)`: on the event loop when it is known cheap, else on the executor."""
-        if self._cost < self._inline_seconds:
-            return self._timed(matrix)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, matrix)
-
-    def _timed(self, matrix: Any) -> Any:
-        """`predict(matrix)`, its time folded into the moving average (any thread: a float store is atomic)."""
-        started = time.perf_counter()
-        try:
-            return self._predict(matrix)
-        finally:
-            spent = time.perf_counter() - started
-            self._cost = spent if self._cost == float("inf") else 0.8 * self._cost + 0.2 * spent
 
     async def submit(self, matrix: Any, rows: int) -> list[Any]:
         """The predictions for `matrix` (`rows` rows), as a list with one entry per row."""
         loop = asyncio.get_running_loop()
         if not self._config.enabled or rows >= self._config.max_batch_size or self._closed:
             self._observe(rows)
-            return _as_list(await self._call(matrix))
+            result = await loop.run_in_executor(self._executor, self._predict, matrix)
+            return _as_list(result)
         item = _Item(matrix, rows, loop.create_future(), time.monotonic())
         self._queue.append(item)
         if self._worker is None:
@@ -165,13 +143,14 @@ class MicroBatcher:
                 return batch
 
     async def _dispatch(self, batch: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
         batch = [item for item in batch if not item.future.done()]  # a client that went away cancelled its own
         if not batch:
             return
         self._observe(sum(item.rows for item in batch))
         matrix = batch[0].matrix if len(batch) == 1 else _concatenate([item.matrix for item in batch])
         try:
-            result = _as_list(await self._call(matrix))
+            result = _as_list(await loop.run_in_executor(self._executor, self._predict, matrix))
             if len(result) != sum(item.rows for item in batch):
                 raise ValueError(f"the model returned {len(result)} predictions for {len(batch)} requests' rows")
         except Exception as error:  # the error goes to the requests that asked
@@ -180,7 +159,9 @@ class MicroBatcher:
                 return
             for item in batch:  # find the request that broke the batch; the others still get their answer
                 try:
-                    _settle(item.future, _as_list(await self._call(item.matrix)))
+                    _settle(
+                        item.future, _as_list(await loop.run_in_executor(self._executor, self._predict, item.matrix))
+                    )
                 except Exception as single_error:
                     _settle(item.future, error=single_error)
             return

@@ -42,9 +42,6 @@ __all__ = ["Choice", "ModelHost", "Route", "Served"]
 
 WARM_UP_PREDICTIONS = 3
 """Predictions a replica makes on a version's input example when it loads it, before routing traffic to it."""
-INLINE_PREDICT_SECONDS = 0.0005
-"""A version whose predict is numpy alone (compiled trees) and takes less than this on average is called on the
-event loop: handing a 50-100 µs predict to a thread and back cost about as much CPU again."""
 GC_YOUNG_THRESHOLD = 10_000
 """Net allocations of container objects between collections of the youngest generation in a replica."""
 
@@ -298,7 +295,6 @@ class ModelHost:
             self.batching,
             observe=self.metrics.batch_observer(model.model, model.version),
             backlog=self.backlog,
-            inline_seconds=INLINE_PREDICT_SECONDS if model.numpy_only else 0.0,
         )
         return Served(model, batcher)
 

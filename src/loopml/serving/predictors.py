@@ -59,8 +59,6 @@ class ServingModel:
         """A classifier's class labels (the order of `predict_proba`'s columns); None: no probabilities."""
         self._predict_proba: Callable[[Any], Any] = loaded.predict_proba_raw
         self.fast_path = False
-        self.numpy_only = bool(self.converter.numeric and loaded.manifest.flavor_options.get("compiled_trees"))
-        """Predicts with numpy alone (compiled trees): no library thread pool, safe on the event loop thread."""
         fast = self._fast_predict()
         if fast is not None:
             self._predict, self.fast_path = fast, True
