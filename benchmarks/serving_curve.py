@@ -249,6 +249,16 @@ def plots(report: dict[str, Any]) -> list[Path]:
             log_x=True,
         )
         written.append(path)
+        path = PLOTS / f"serving-cpu-w{workers}.svg"
+        line_plot(
+            path,
+            f"Server CPU per request, {workers} worker{'s' if workers > 1 else ''} (lower is better)",
+            "connections (wrk -t1)",
+            "CPU µs per request",
+            {name: [(p["connections"], p["cpu_us_per_request"][name]) for p in mine] for name in names},
+            log_x=True,
+        )
+        written.append(path)
     counts = sorted({p["workers"] for p in points})
     if len(counts) > 1:
         top = max(p["connections"] for p in points)
@@ -275,7 +285,12 @@ def main() -> int:
     parser.add_argument("--before", default=None, help="a loopml src/ directory to measure beside this tree's")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s runs, 1 round")
     parser.add_argument("--keep", action="store_true", help="keep the model and the server logs")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plots from the last results file")
     args = parser.parse_args()
+    if args.plot_only:
+        written = plots(json.loads((RESULTS / "serving_curve.json").read_text()))
+        print(f"plots: {', '.join(str(p.relative_to(REPO)) for p in written)}")
+        return 0
     if args.quick:
         args.seconds, args.rounds, args.warmup = 2.0, 1, 1.0
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
@@ -290,7 +305,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tmp").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="serving-curve-", dir=RESULTS / "tmp"))
-    config = {k: v for k, v in vars(args).items() if k != "keep"}
+    config = {k: v for k, v in vars(args).items() if k not in ("keep", "plot_only")}
     print(f"serving curve: {config}; work dir {work}", flush=True)
     report: dict[str, Any] = {
         "benchmark": "serving_curve",
