@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,32 @@ def test_compiled_predictions_equal_sklearn(make: object, bike: tuple[pd.DataFra
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))  # a large batch: leaf masks or sklearn
     np.testing.assert_array_equal(loaded.predict(X.to_numpy()[:3]), model.predict(X[:3]))
     assert type(loaded.native) is type(model)  # the sklearn object is still there, loaded on demand
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_after_warm_up_small_batches_use_the_leaf_masks_and_still_equal_sklearn(
+    make: object, bike: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    X, y = bike
+    model = make().fit(X, y)  # type: ignore[operator]
+    save_model(model, tmp_path / "pkg", input_example=X[:5])
+    loaded = load_model(tmp_path / "pkg")
+    loaded.warm_up()
+    predictor: Any = loaded._predictor
+    built = predictor._masks is not None
+    for start, rows in ((0, 1), (7, 1), (100, 2), (200, 33), (300, 64)):  # one row alone: added tree after tree
+        batch = X.to_numpy()[start : start + rows]
+        np.testing.assert_array_equal(loaded.predict_raw(batch), model.predict(X[start : start + rows]))
+    assert predictor._sklearn is None  # small batches never need scikit-learn
+    assert built is (max(_leaf_counts(model)) <= 64)
+
+
+def _leaf_counts(model: Any) -> list[int]:
+    if hasattr(model, "tree_"):
+        return [int(model.tree_.n_leaves)]
+    if hasattr(model, "estimators_"):
+        return [int(estimator.tree_.n_leaves) for estimator in model.estimators_]
+    return [int(tree.get_n_leaf_nodes()) for iteration in model._predictors for tree in iteration]
 
 
 def _classes(y: pd.Series, kind: str) -> pd.Series:

@@ -77,8 +77,8 @@ def make_app(
     max_body_bytes: int = 1_048_576,
 ) -> tuple[ServingApp, StaticSpecSource]:
     source = StaticSpecSource(specs)
-    host = ModelHost(source, poll_seconds=poll_seconds)
-    app = create_serving_app(host, request_log=sink, batching=batching, max_body_bytes=max_body_bytes)
+    host = ModelHost(source, poll_seconds=poll_seconds, batching=batching)
+    app = create_serving_app(host, request_log=sink, max_body_bytes=max_body_bytes)
     return app, source
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from loopml.serving import BatchingConfig, ServingApp
-from loopml.serving.batching import MicroBatcher
+from loopml.serving.batching import Backlog, MicroBatcher
 
 from .support import Packages, deployment, make_app, version
 
@@ -78,10 +78,10 @@ def test_a_failing_request_fails_alone() -> None:
         return matrix[:, 0] * 2
 
     async def main() -> list[Any]:
+        backlog = Backlog()
+        backlog.count = 1  # one more request is on its way: the batch waits for the others
         with ThreadPoolExecutor(1) as executor:
-            batcher = MicroBatcher(
-                predict, executor, BatchingConfig(max_batch_size=8, max_wait_ms=50), pending=lambda: 1
-            )
+            batcher = MicroBatcher(predict, executor, BatchingConfig(max_batch_size=8, max_wait_ms=50), backlog=backlog)
             results = await asyncio.gather(
                 *(batcher.submit(np.array([[float(v)]]), 1) for v in (1, 2, -3, 4)), return_exceptions=True
             )

@@ -113,6 +113,13 @@ class LoadedModel:
         """Predict without checking the signature (for benchmarks, and inputs already checked)."""
         return self._predictor.predict(data, params)
 
+    def warm_up(self) -> None:
+        """Prepare for many predictions (a serving replica calls it once per loaded version): a flavor that has
+        something to build ahead, like the compiled trees' leaf masks, builds it now. Predictions are the same."""
+        warm_up = getattr(self._predictor, "warm_up", None)
+        if callable(warm_up):
+            warm_up()
+
     @property
     def classes(self) -> list[Any] | None:
         """A classifier's class labels, in the order of `predict_proba`'s columns; None for other models."""

@@ -1,36 +1,47 @@
 """The serving ASGI app: native, OIP v2 and MLflow `/invocations` predictions, health, and `/metrics`.
 
-A raw ASGI callable rather than a framework: the hot path is read body -> parse -> route -> check -> predict
-(micro-batched) -> respond, with no per-request objects beyond the protocol's own. Every response carries
-`X-Request-Id` (the client's, when it sent a well-formed one) and, once a version is chosen,
-`X-Loopml-Model-Version: model/version`. Every client mistake is a 4xx in the protocol's error shape; the
-request log and shadow copies run after the answer is sent and can neither delay nor fail it.
+A raw ASGI callable rather than a framework. A request is matched in the routing table
+(`loopml.serving.routing`); a prediction then goes through the stages of `loopml.serving.stages` (resolve
+route -> decode -> resolve version -> validate -> predict -> encode) on one `Exchange`, and after the answer is
+sent the observers (`loopml.serving.observers`: metrics, request log, shadow copies) look at it. Every response
+carries `X-Request-Id` (the client's, when it sent a well-formed one) and, once a version is chosen,
+`X-Loopml-Model-Version: model/version`. Every client mistake is a 4xx in the protocol's error shape.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import re
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from loopml.errors import InvalidInput, NotFound, PayloadTooLarge
-from loopml.serving.batching import BatchingConfig
-from loopml.serving.host import Choice, ModelHost, Route
-from loopml.serving.inputs import ModelInput
+from loopml.errors import NotFound
+from loopml.serving.exchange import Disconnected, Exchange, HttpError, classify
+from loopml.serving.host import ModelHost
 from loopml.serving.invocations import InvocationsProtocol
-from loopml.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
+from loopml.serving.metrics import CONTENT_TYPE_LATEST
 from loopml.serving.native import NativeProtocol
+from loopml.serving.observers import MetricsObserver, Observer, RequestLogObserver, ShadowObserver
 from loopml.serving.oip import PROBABILITIES, OipProtocol, datatype_of
-from loopml.serving.predictors import ServingModel
-from loopml.serving.protocol import Answer, WireProtocol
-from loopml.serving.records import RequestLogSink, RequestRecord
+from loopml.serving.protocol import WireProtocol
+from loopml.serving.records import RequestLogSink
+from loopml.serving.routing import Router, protocol_of
+from loopml.serving.stages import (
+    REQUEST_ID,
+    decode,
+    encode,
+    predict,
+    resolve_route,
+    resolve_version,
+    route_of,
+    validate,
+    version_of,
+)
 
 __all__ = ["ServingApp", "create_serving_app"]
 
@@ -40,58 +51,68 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Params = dict[str, str]
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _JSON = b"application/json"
-_NATIVE, _OIP, _INVOCATIONS = NativeProtocol(), OipProtocol(), InvocationsProtocol()
-MAX_SHADOW_IN_FLIGHT = 64
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-class _Disconnected(Exception):
-    """The client went away before the answer was sent (logged as 499, as nginx does)."""
-
-
-@dataclass
-class _Outcome:
-    """What one prediction request became: for the metrics, the request log and the shadow copy."""
-
-    deployment: str = ""
-    choice: Choice | None = None
-    status: int = 500
-    data: ModelInput | None = None
-    outputs: list[Any] | None = None
-    sticky_key: str | None = None
-    refused_by_contract: bool = False
-    probabilities: list[list[float]] | None = None
+PROTOCOLS: dict[str, WireProtocol] = {
+    "native": NativeProtocol(),
+    "oip": OipProtocol(),
+    "invocations": InvocationsProtocol(),
+}
 
 
 class ServingApp:
-    """The ASGI app `create_serving_app` returns; `metrics` and `host` are public for tests and embedding."""
+    """The ASGI app `create_serving_app` returns; `host`, `metrics` and `observers` are public for tests and
+    embedding."""
 
-    def __init__(
-        self, host: ModelHost, *, request_log: RequestLogSink | None, max_body_bytes: int, batching: BatchingConfig
-    ) -> None:
+    def __init__(self, host: ModelHost, *, request_log: RequestLogSink | None, max_body_bytes: int) -> None:
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         self.host = host
         self.request_log = request_log
         self.max_body_bytes = max_body_bytes
-        self.metrics = ServingMetrics()
-        self.pending = 0  # accepted prediction requests not yet handed to a micro-batcher
-        self._shadow_tasks: set[asyncio.Task[None]] = set()
-        host.batching = batching
-        host.pending = lambda: self.pending
-        host.observe_batch = self.metrics.batch_observer
-        host.on_change = self._on_change
+        self.metrics = host.metrics
+        self.backlog = host.backlog
+        self.router = Router()
+        self.shadows = ShadowObserver(host, self.metrics, request_log)
+        observers: list[Observer] = [MetricsObserver(self.metrics)]
+        if request_log is not None:
+            observers.append(RequestLogObserver(request_log))
+        observers.append(self.shadows)
+        self.observers: tuple[Observer, ...] = tuple(observers)
+        self._handlers: dict[str, Callable[[Send, Params, str], Awaitable[None]]] = {
+            "health": self._health,
+            "version": self._version,
+            "metrics": self._metrics,
+            "healthz": self._healthz,
+            "deployments": self._deployments,
+            "oip_server": self._oip_server,
+            "oip_live": self._oip_live,
+            "oip_ready": self._oip_ready,
+            "oip_model": self._oip_model,
+            "oip_model_ready": self._oip_model_ready,
+        }
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count()
         from loopml import __version__
 
         self.version = __version__
+
+    def _request_id(self, headers: dict[bytes, bytes]) -> tuple[str, bool]:
+        """The client's X-Request-Id when well-formed, else a new one (and True): 32 hex digits, this app's
+        random 64-bit prefix and a counter. Unique like a uuid4 across replicas and workers (each app draws its
+        prefix), without a system call for random bytes on every request."""
+        value = headers.get(b"x-request-id")
+        if value is not None:
+            text = value.decode("latin-1")
+            if REQUEST_ID.fullmatch(text):
+                return text, False
+        return f"{self._id_prefix}{next(self._id_counter):016x}", True
+
+    @property
+    def pending(self) -> int:
+        """Prediction requests accepted and not yet handed to a micro-batcher."""
+        return self.backlog.count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -105,88 +126,136 @@ class ServingApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        request_id, generated = _request_id(scope)
-        scope["loopml.generated_id"] = generated
-        parts = path.strip("/").split("/")
-        head = parts[0]
-        if head == "v1" and len(parts) == 4 and parts[1] == "deployments" and parts[3] == "predict":
-            if method != "POST":
-                return await self._error(send, _NATIVE, 405, "method_not_allowed", "use POST", request_id)
-            return await self._predict(scope, receive, send, _NATIVE, parts[2], None, request_id)
-        if head == "v2":
-            return await self._oip(scope, receive, send, parts, method, request_id)
-        if path == "/invocations":
-            if method != "POST":
-                return await self._error(send, _INVOCATIONS, 405, "method_not_allowed", "use POST", request_id)
-            return await self._predict(scope, receive, send, _INVOCATIONS, None, None, request_id)
-        if method not in ("GET", "HEAD"):
-            return await self._error(
-                send, _NATIVE, 405 if path in _GET_ROUTES else 404, "not_found", f"no route {method} {path}", request_id
+        headers = dict(scope["headers"])
+        request_id, generated = self._request_id(headers)
+        match = self.router.match(method, path)
+        endpoint = match.endpoint
+        if endpoint is None:
+            if match.status == 405:
+                protocol = PROTOCOLS[match.protocol]
+                message = f"use {' or '.join(match.allowed)}"
+                return await _error(send, protocol, 405, "method_not_allowed", message, request_id)
+            message = f"no route {method} {path}"
+            return await _error(send, PROTOCOLS[protocol_of(path)], 404, "not_found", message, request_id)
+        params = match.params
+        version: int | None = None
+        if "version" in params:
+            text = params["version"]
+            if not text.isdigit():
+                message = f"version must be a number: {text!r}"
+                return await _error(send, PROTOCOLS[endpoint.protocol], 400, "bad_request", message, request_id)
+            version = int(text)
+        if endpoint.name == "predict":
+            exchange = Exchange(
+                PROTOCOLS[endpoint.protocol],
+                request_id,
+                headers,
+                params.get("deployment"),
+                version,
+                generated_id=generated,
+                started=time.perf_counter(),
+                time_ms=time.time_ns() // 1_000_000,
             )
-        if path in ("/ping", "/health"):
-            status = 200 if self.host.ready else 503
-            return await _send(send, status, b"\n", _JSON, request_id)
-        if path == "/version":
-            return await _send(send, 200, self.version.encode(), b"text/plain; charset=utf-8", request_id)
-        if path == "/metrics":
-            return await _send(send, 200, self.metrics.exposition(), CONTENT_TYPE_LATEST.encode(), request_id)
-        if path == "/healthz":
-            body = {
-                "status": "ok" if self.host.ready else "loading",
-                "deployments": self._describe(),
-                "load_errors": self.host.load_errors,
-            }
-            return await _send(send, 200, orjson.dumps(body), _JSON, request_id)
-        if path == "/v1/deployments":
-            return await _send(send, 200, orjson.dumps({"deployments": self._describe()}), _JSON, request_id)
-        return await self._error(send, _NATIVE, 404, "not_found", f"no route GET {path}", request_id)
+            return await self._predict(exchange, receive, send)
+        return await self._handlers[endpoint.name](send, params, request_id)
 
-    async def _oip(self, scope: Scope, receive: Receive, send: Send, parts: list[str], method: str, rid: str) -> None:
-        # /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready|/infer]
-        if len(parts) >= 3 and parts[1] == "models":
-            name, rest = parts[2], parts[3:]
-            version: int | None = None
-            if len(rest) >= 2 and rest[0] == "versions":
-                if not rest[1].isdigit():
-                    return await self._error(
-                        send, _OIP, 400, "bad_request", f"version must be a number: {rest[1]!r}", rid
-                    )
-                version, rest = int(rest[1]), rest[2:]
-            if rest == ["infer"]:
-                if method != "POST":
-                    return await self._error(send, _OIP, 405, "method_not_allowed", "use POST", rid)
-                return await self._predict(scope, receive, send, _OIP, name, version, rid)
-            if method not in ("GET", "HEAD"):
-                return await self._error(send, _OIP, 405, "method_not_allowed", "use GET", rid)
-            if rest == []:
-                return await self._oip_metadata(send, name, version, rid)
-            if rest == ["ready"]:
-                try:
-                    self._version_choice(self._route(name), version)
-                except NotFound as error:
-                    return await self._error(send, _OIP, 404, "not_found", error.message, rid)
-                except _HttpError as error:
-                    return await self._error(send, _OIP, error.status, error.code, error.message, rid)
-                return await _send(send, 200, orjson.dumps({"name": name, "ready": True}), _JSON, rid)
-        elif method in ("GET", "HEAD"):
-            if parts == ["v2"]:
-                body = {"name": "loopml", "version": self.version, "extensions": []}
-                return await _send(send, 200, orjson.dumps(body), _JSON, rid)
-            if parts == ["v2", "health", "live"]:
-                return await _send(send, 200, b'{"live":true}', _JSON, rid)
-            if parts == ["v2", "health", "ready"]:
-                ready = self.host.ready
-                return await _send(send, 200 if ready else 503, orjson.dumps({"ready": ready}), _JSON, rid)
-        return await self._error(send, _OIP, 404, "not_found", f"no route {method} /{'/'.join(parts)}", rid)
+    # --- the prediction path -------------------------------------------------------------------------------
 
-    async def _oip_metadata(self, send: Send, name: str, version: int | None, rid: str) -> None:
+    async def _predict(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        """The stages in order, the answer (or the error in the protocol's shape), then the observers."""
+        host = self.host
+        backlog = self.backlog
+        backlog.count += 1
+        exchange.in_backlog = True
+        gauge = None
         try:
-            route = self._route(name)
-            choice = self._version_choice(route, version)
-        except NotFound as error:
-            return await self._error(send, _OIP, 404, "not_found", error.message, rid)
-        except _HttpError as error:
-            return await self._error(send, _OIP, error.status, error.code, error.message, rid)
+            resolve_route(exchange, host)
+            gauge = self.metrics.in_flight_gauge(exchange.deployment)
+            gauge.inc()
+            await decode(exchange, receive, self.max_body_bytes)
+            choice = resolve_version(exchange, host)
+            served = choice.served
+            host.acquire(served)
+            try:
+                validate(exchange)
+                await predict(exchange, backlog, host.executor)
+            finally:
+                host.release(served)
+            body = encode(exchange)
+            exchange.status = 200
+            await _send(send, 200, body, _JSON, exchange.request_id, choice.header)
+        except Disconnected:
+            exchange.status = 499
+        except Exception as error:  # every error becomes an answer in the protocol's shape
+            status, code, message = classify(error)
+            if status >= 500 and code not in ("deployment_unavailable", "unavailable"):  # those: logged at load
+                logger.error("prediction request %s failed", exchange.request_id, exc_info=error)
+            exchange.status, exchange.code = status, code
+            label = exchange.choice.header if exchange.choice is not None else None
+            await _error(send, exchange.protocol, status, code, message, exchange.request_id, label)
+        finally:
+            if exchange.in_backlog:
+                backlog.count -= 1
+                exchange.in_backlog = False
+            if gauge is not None:
+                gauge.dec()
+            exchange.elapsed = time.perf_counter() - exchange.started
+        for observer in self.observers:
+            try:
+                observer.observe(exchange)
+            except Exception:
+                logger.exception("an observer failed on request %s", exchange.request_id)
+
+    # --- the other endpoints -------------------------------------------------------------------------------
+
+    async def _health(self, send: Send, _params: Params, rid: str) -> None:
+        await _send(send, 200 if self.host.ready else 503, b"\n", _JSON, rid)
+
+    async def _version(self, send: Send, _params: Params, rid: str) -> None:
+        await _send(send, 200, self.version.encode(), b"text/plain; charset=utf-8", rid)
+
+    async def _metrics(self, send: Send, _params: Params, rid: str) -> None:
+        await _send(send, 200, self.metrics.exposition(), CONTENT_TYPE_LATEST.encode(), rid)
+
+    async def _healthz(self, send: Send, _params: Params, rid: str) -> None:
+        body = {
+            "status": "ok" if self.host.ready else "loading",
+            "deployments": self._describe(),
+            "load_errors": self.host.load_errors,
+        }
+        await _send(send, 200, orjson.dumps(body), _JSON, rid)
+
+    async def _deployments(self, send: Send, _params: Params, rid: str) -> None:
+        await _send(send, 200, orjson.dumps({"deployments": self._describe()}), _JSON, rid)
+
+    async def _oip_server(self, send: Send, _params: Params, rid: str) -> None:
+        body = {"name": "loopml", "version": self.version, "extensions": []}
+        await _send(send, 200, orjson.dumps(body), _JSON, rid)
+
+    async def _oip_live(self, send: Send, _params: Params, rid: str) -> None:
+        await _send(send, 200, b'{"live":true}', _JSON, rid)
+
+    async def _oip_ready(self, send: Send, _params: Params, rid: str) -> None:
+        ready = self.host.ready
+        await _send(send, 200 if ready else 503, orjson.dumps({"ready": ready}), _JSON, rid)
+
+    async def _oip_model_ready(self, send: Send, params: Params, rid: str) -> None:
+        name = params["deployment"]
+        try:
+            version_of(route_of(self.host, name), _version_param(params))
+        except (NotFound, HttpError) as error:
+            await _oip_refusal(send, error, rid)
+            return
+        await _send(send, 200, orjson.dumps({"name": name, "ready": True}), _JSON, rid)
+
+    async def _oip_model(self, send: Send, params: Params, rid: str) -> None:
+        name = params["deployment"]
+        try:
+            route = route_of(self.host, name)
+            choice = version_of(route, _version_param(params))
+        except (NotFound, HttpError) as error:
+            await _oip_refusal(send, error, rid)
+            return
         model = choice.served.model
         signature = model.converter.signature
         outputs = signature.outputs
@@ -212,303 +281,7 @@ class ServingApp:
                     "parameters": {"classes": model.classes},
                 }
             )
-        return await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.version.label.encode())
-
-    # --- the prediction path -------------------------------------------------------------------------------
-
-    async def _predict(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        protocol: WireProtocol,
-        deployment: str | None,
-        version: int | None,
-        request_id: str,
-    ) -> None:
-        started = time.perf_counter()
-        time_ms = time.time_ns() // 1_000_000
-        outcome = _Outcome(deployment=deployment or "")
-        self.pending += 1
-        counted = True
-        gauge = None
-        parsed: Any = None
-        try:
-            route = self._single_route() if deployment is None else self._route(deployment)
-            outcome.deployment = route.spec.name
-            gauge = self.metrics.in_flight_gauge(route.spec.name)
-            gauge.inc()
-            headers = _headers(scope)
-            content_type = _content_type(headers)
-            if content_type not in protocol.content_types:
-                raise _HttpError(415, "unsupported_media_type", _media_message(content_type, protocol))
-            if protocol.name == "oip" and b"inference-header-content-length" in headers:
-                raise InvalidInput("binary tensor data is not supported; send JSON tensors (binary_data=False)")
-            body = await _read_body(receive, headers, self.max_body_bytes)
-            parsed = protocol.parse(body, content_type)
-            if (
-                protocol.name == "oip"
-                and scope.get("loopml.generated_id")
-                and _REQUEST_ID.fullmatch(parsed.get("id", ""))
-            ):
-                request_id = parsed["id"]  # no X-Request-Id header: the OIP id names the request in logs
-            # the body was read (an await): the table may have been swapped since; route on the current one, and
-            # acquire the version before the next await so it cannot be unloaded under this request
-            route = self._single_route() if deployment is None else self._route(deployment)
-            sticky_field = route.spec.sticky_key
-            key = _sticky_key(headers, protocol, parsed, sticky_field)
-            outcome.sticky_key = key
-            choice = self._version_choice(route, version) if version is not None else route.choose(key)
-            outcome.choice = choice
-            served = choice.served
-            self.host.acquire(served)
-            try:
-                model = served.model
-                wants_probabilities = protocol.method(parsed) == "predict_proba"
-                if wants_probabilities:
-                    model.check_probabilities()
-                data = protocol.to_input(parsed, model.converter.names, sticky_field)
-                matrix = model.converter.to_matrix(data)
-                if model.contract is not None:
-                    self._check_contract(outcome.deployment, model, data)
-                outcome.data = data
-                self.pending -= 1
-                counted = False
-                try:
-                    outputs = await served.batcher.submit(matrix, data.rows)
-                    if wants_probabilities:  # not micro-batched: rarer, and a second call on the same matrix
-                        loop = asyncio.get_running_loop()
-                        found = await loop.run_in_executor(self.host.executor, model.predict_proba, matrix)
-                        outcome.probabilities = found.tolist()
-                except (ValueError, TypeError) as error:
-                    # the input passed the signature and the model's own checks refused it (say, infinity where
-                    # it wants finite numbers): the caller's data, not the server, has to change
-                    raise _HttpError(422, "model_refused_input", f"the model refused the input: {error}") from error
-            finally:
-                self.host.release(served)
-            outcome.outputs = outputs
-            signature_out = model.converter.signature.outputs
-            answer = Answer(
-                request_id,
-                route.spec.name,
-                model.model,
-                model.version,
-                outputs,
-                signature_out.dtype if signature_out else None,
-                outcome.probabilities,
-                model.classes if outcome.probabilities is not None else None,
-            )
-            outcome.status = 200
-            await _send(send, 200, protocol.answer(parsed, answer), _JSON, request_id, choice.version.label.encode())
-        except _Disconnected:
-            outcome.status = 499
-        except Exception as error:  # every error becomes an answer in the protocol's shape
-            status, code, message = _classify(error)
-            if status >= 500 and code not in ("deployment_unavailable", "unavailable"):  # those: logged at load
-                logger.error("prediction request %s failed", request_id, exc_info=error)
-            outcome.status = status
-            outcome.refused_by_contract = code == "contract_violation"
-            label = outcome.choice.version.label.encode() if outcome.choice is not None else None
-            await self._error(send, protocol, status, code, message, request_id, label)
-        finally:
-            if counted:
-                self.pending -= 1
-            if gauge is not None:
-                gauge.dec()
-            chosen = outcome.choice
-            elapsed = time.perf_counter() - started
-            self.metrics.record(
-                outcome.deployment,
-                chosen.version.model if chosen else "",
-                str(chosen.version.version) if chosen else "",
-                protocol.name,
-                outcome.status,
-                elapsed,
-            )
-        if outcome.status == 200:
-            self._after(outcome, protocol, request_id, time_ms, elapsed, route)
-        elif (
-            (outcome.status >= 500 or outcome.refused_by_contract)
-            and outcome.choice is not None
-            and self.request_log is not None
-        ):
-            # Failures and contract refusals are logged with their status: the canary analysis compares error
-            # rates, and monitors alert on the share of requests the contract refused.
-            failed = outcome.choice.version
-            self._log(
-                RequestRecord(
-                    request_id=request_id,
-                    time_ms=time_ms,
-                    deployment=outcome.deployment,
-                    model=failed.model,
-                    version=failed.version,
-                    role=failed.role,
-                    inputs=outcome.data.columns if outcome.data is not None else {},
-                    outputs=[],
-                    latency_ms=elapsed * 1000,
-                    status=outcome.status,
-                    protocol=protocol.name,
-                    sticky_key=outcome.sticky_key,
-                )
-            )
-
-    def _after(
-        self, outcome: _Outcome, protocol: WireProtocol, request_id: str, time_ms: int, elapsed: float, route: Route
-    ) -> None:
-        """Log the answer and send the shadow copies; runs after the response went out."""
-        assert outcome.choice is not None
-        assert outcome.data is not None
-        assert outcome.outputs is not None
-        if self.request_log is not None:
-            version = outcome.choice.version
-            self._log(
-                RequestRecord(
-                    request_id=request_id,
-                    time_ms=time_ms,
-                    deployment=outcome.deployment,
-                    model=version.model,
-                    version=version.version,
-                    role=version.role,
-                    inputs=outcome.data.columns,
-                    outputs=outcome.outputs,
-                    latency_ms=elapsed * 1000,
-                    status=200,
-                    protocol=protocol.name,
-                    sticky_key=outcome.sticky_key,
-                    probabilities=outcome.probabilities,
-                    classes=outcome.choice.served.model.classes if outcome.probabilities is not None else None,
-                )
-            )
-        for shadow in route.shadows:
-            if len(self._shadow_tasks) >= MAX_SHADOW_IN_FLIGHT:
-                self.metrics.shadow.labels(
-                    outcome.deployment, shadow.version.model, str(shadow.version.version), "dropped"
-                ).inc()
-                continue
-            task = asyncio.get_running_loop().create_task(self._shadow(shadow, outcome, protocol, request_id, time_ms))
-            self._shadow_tasks.add(task)
-            task.add_done_callback(self._shadow_tasks.discard)
-
-    async def _shadow(
-        self, shadow: Choice, outcome: _Outcome, protocol: WireProtocol, request_id: str, time_ms: int
-    ) -> None:
-        assert outcome.data is not None
-        version = shadow.version
-        served = shadow.served
-        started = time.perf_counter()
-        self.host.acquire(served)
-        try:
-            data = outcome.data
-            columns = data.columns
-            names = served.model.converter.names
-            if tuple(columns) != names:
-                missing = [n for n in names if n not in columns]
-                if missing:
-                    raise InvalidInput(f"the shadow version needs field {missing[0]!r}, which the request lacks")
-                data = ModelInput({n: columns[n] for n in names}, data.rows)
-            outputs = await served.batcher.submit(served.model.converter.to_matrix(data), data.rows)
-        except Exception as error:  # a shadow's failure is counted and logged, never raised
-            self.metrics.shadow.labels(outcome.deployment, version.model, str(version.version), "failed").inc()
-            logger.warning("shadow %s failed on request %s: %s", version.label, request_id, error)
-            return
-        finally:
-            self.host.release(served)
-        self.metrics.shadow.labels(outcome.deployment, version.model, str(version.version), "answered").inc()
-        if self.request_log is not None:
-            self._log(
-                RequestRecord(
-                    request_id=request_id,
-                    time_ms=time_ms,
-                    deployment=outcome.deployment,
-                    model=version.model,
-                    version=version.version,
-                    role="shadow",
-                    inputs=data.columns,
-                    outputs=outputs,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    status=200,
-                    protocol=protocol.name,
-                    sticky_key=outcome.sticky_key,
-                )
-            )
-
-    def _check_contract(self, deployment: str, model: ServingModel, data: ModelInput) -> None:
-        """Count the contract's violations; raise a 422 naming the first blocking one (the rest are warnings)."""
-        found = model.violations(data)
-        if not found:
-            return
-        version = str(model.version)
-        blocking = None
-        for row, violation in found:
-            self.metrics.count_violation(
-                deployment, model.model, version, violation.column, violation.check, violation.severity
-            )
-            if blocking is None and violation.severity == "block":
-                blocking = (row, violation)
-        if blocking is not None:
-            row, violation = blocking
-            where = f"row {row}: " if data.rows > 1 else ""
-            raise _HttpError(
-                422,
-                "contract_violation",
-                f"{where}column {violation.column!r} fails the contract's {violation.check} check: "
-                f"{violation.message} (block)",
-            )
-
-    def _log(self, record: RequestRecord) -> None:
-        assert self.request_log is not None
-        try:
-            self.request_log.append(record)
-        except Exception:
-            logger.exception("the request log refused a record (request %s)", record.request_id)
-
-    def _route(self, deployment: str) -> Route:
-        """The deployment's route; a 503 with the reason when its model versions failed to load here."""
-        try:
-            return self.host.route(deployment)
-        except NotFound:
-            reason = self.host.load_errors.get(deployment)
-            if reason is None:
-                raise
-            raise _HttpError(
-                503, "deployment_unavailable", f"deployment {deployment!r} is unavailable on this replica: {reason}"
-            ) from None
-
-    def _single_route(self) -> Route:
-        routes = self.host.routes
-        if len(routes) == 1 and not self.host.load_errors.keys() - routes.keys():
-            return next(iter(routes.values()))
-        failed = sorted(self.host.load_errors.keys() - routes.keys())
-        if not routes and len(failed) == 1:
-            return self._route(failed[0])
-        if not routes:
-            raise _HttpError(503, "unavailable", "no deployment is loaded yet")
-        hosted = sorted({*routes, *failed})
-        raise InvalidInput(
-            f"this server hosts {len(hosted)} deployments ({', '.join(hosted)}); /invocations needs exactly "
-            "one: use POST /v1/deployments/{name}/predict or /v2/models/{name}/infer"
-        )
-
-    @staticmethod
-    def _version_choice(route: Route, version: int | None) -> Choice:
-        if version is None:
-            return route.live[0]
-        choice = route.by_version.get(version)
-        if choice is None:
-            raise NotFound(f"deployment {route.spec.name!r} serves no version {version}")
-        return choice
-
-    async def _error(
-        self,
-        send: Send,
-        protocol: WireProtocol,
-        status: int,
-        code: str,
-        message: str,
-        request_id: str,
-        version_label: bytes | None = None,
-    ) -> None:
-        await _send(send, status, protocol.error(code, message), _JSON, request_id, version_label)
+        await _send(send, 200, orjson.dumps(body), _JSON, rid, choice.header)
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -530,16 +303,6 @@ class ServingApp:
             for name, route in self.host.routes.items()
         }
 
-    def _on_change(self, host: ModelHost) -> None:
-        self.metrics.set_load_failures({(name, reason.split(":", 1)[0]) for name, reason in host.load_errors.items()})
-        self.metrics.set_models(
-            {
-                (name, c.version.model, str(c.version.version), c.version.role, c.served.model.flavor)
-                for name, route in host.routes.items()
-                for c in route.by_version.values()
-            }
-        )
-
     # --- lifespan ------------------------------------------------------------------------------------------
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -554,8 +317,7 @@ class ServingApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._shadow_tasks:
-                    await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
+                await self.shadows.drain()
                 await self.host.stop()
                 if self.request_log is not None:
                     # here, not only at interpreter exit: uvicorn ends a SIGTERM'd process by re-raising the
@@ -569,99 +331,40 @@ class ServingApp:
 
 
 def create_serving_app(
-    host: ModelHost,
-    *,
-    request_log: RequestLogSink | None = None,
-    max_body_bytes: int = 1_048_576,
-    batching: BatchingConfig | None = None,
+    host: ModelHost, *, request_log: RequestLogSink | None = None, max_body_bytes: int = 1_048_576
 ) -> ServingApp:
     """The serving ASGI app for `host`; its lifespan loads the deployments (`await host.start()`) and stops them.
 
-    Without a lifespan (httpx's `ASGITransport`), call `await host.start()` before the first request.
+    Without a lifespan (httpx's `ASGITransport`), call `await host.start()` before the first request. The host
+    brings its own collaborators (batching, metrics, backlog: see `ModelHost`); the app adds the routing
+    table, the stages and the observers.
     """
-    return ServingApp(
-        host, request_log=request_log, max_body_bytes=max_body_bytes, batching=batching or BatchingConfig()
-    )
+    return ServingApp(host, request_log=request_log, max_body_bytes=max_body_bytes)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
-_GET_ROUTES = frozenset({"/ping", "/health", "/version", "/metrics", "/healthz", "/v1/deployments"})
+
+def _version_param(params: Params) -> int | None:
+    text = params.get("version")
+    return None if text is None else int(text)  # the router's caller checked it is digits
 
 
-def _request_id(scope: Scope) -> tuple[str, bool]:
-    """The client's X-Request-Id when well-formed, else a new one (and True)."""
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if _REQUEST_ID.fullmatch(text):
-                return text, False
-            break
-    return uuid.uuid4().hex, True
+async def _oip_refusal(send: Send, error: NotFound | HttpError, rid: str) -> None:
+    status, code, message = classify(error)
+    await _error(send, PROTOCOLS["oip"], status, code, message, rid)
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    return dict(scope["headers"])
-
-
-def _content_type(headers: dict[bytes, bytes]) -> str:
-    value = headers.get(b"content-type")
-    if value is None:
-        return ""
-    return value.split(b";", 1)[0].strip().lower().decode("latin-1")
-
-
-def _media_message(content_type: str, protocol: WireProtocol) -> str:
-    accepted = " or ".join(t for t in protocol.content_types if t)
-    return f"unsupported Content-Type {content_type or '(none)'!r}: send {accepted}"
-
-
-def _sticky_key(headers: dict[bytes, bytes], protocol: WireProtocol, parsed: Any, field: str | None) -> str | None:
-    value = headers.get(b"x-loopml-key")
-    if value is not None:
-        return value.decode("latin-1")
-    if field is None:
-        return None
-    found = protocol.sticky_value(parsed, field)
-    return None if found is None else str(found)
-
-
-async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    length = headers.get(b"content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"the body is {int(length)} bytes; this server takes at most {limit}")
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise _Disconnected
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this server takes")
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this server takes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _classify(error: Exception) -> tuple[int, str, str]:
-    if isinstance(error, _HttpError):
-        return error.status, error.code, error.message
-    if isinstance(error, PayloadTooLarge):
-        return 413, error.code, error.message
-    if isinstance(error, NotFound):
-        return 404, "not_found", error.message
-    if isinstance(error, InvalidInput):
-        return 400, error.code, error.message
-    return 500, "internal_error", f"the server failed to answer ({type(error).__name__}); see its log"
+async def _error(
+    send: Send,
+    protocol: WireProtocol,
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    version_label: bytes | None = None,
+) -> None:
+    await _send(send, status, protocol.error(code, message), _JSON, request_id, version_label)
 
 
 async def _send(

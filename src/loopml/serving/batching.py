@@ -3,9 +3,9 @@
 A scikit-learn predict costs nearly the same for 32 rows as for 1, so under load grouping requests multiplies
 throughput. Each `MicroBatcher` has one worker task. It takes the first queued request, then everything queued
 behind it, up to `max_batch_size` rows. It waits for more (at most `max_wait_ms` after the first request
-arrived) only while requests the app has already accepted are still on their way to a batcher
-(`pending()` > 0): when nobody is coming, waiting cannot pay and the batch goes at once, so a lone client
-never pays the wait. Under load the batches form by themselves from what queued during the previous predict.
+arrived) only while requests the app has already accepted are still on their way to a batcher (the
+`Backlog` is not empty): when nobody is coming, waiting cannot pay and the batch goes at once, so a lone
+client never pays the wait. Under load the batches form by themselves from what queued during the previous predict.
 A batch whose predict fails is retried request by request, so one bad request fails alone.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchingConfig", "MicroBatcher"]
+__all__ = ["Backlog", "BatchingConfig", "MicroBatcher"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ class BatchingConfig:
             raise ValueError(f"max_wait_ms must be between 0 and 1000, got {self.max_wait_ms!r}")
 
 
+class Backlog:
+    """How many prediction requests the app has accepted and not yet handed to a micro-batcher.
+
+    Shared by the app (which counts) and every micro-batcher of the host (which reads): while requests are on
+    their way, a batch waits for them (up to `max_wait_ms`); when none is, it goes at once."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 @dataclass
 class _Item:
     matrix: Any
@@ -50,7 +62,7 @@ class _Item:
 class MicroBatcher:
     """Groups `submit` calls into batched `predict` calls run on `executor`; results come back per request.
 
-    `observe(size)` is told each batch's row count (the batch-size histogram); `pending()` counts requests the
+    `observe(size)` is told each batch's row count (the batch-size histogram); `backlog` counts requests the
     app has accepted but not yet submitted anywhere.
     """
 
@@ -61,13 +73,13 @@ class MicroBatcher:
         config: BatchingConfig,
         *,
         observe: Callable[[int], None] = lambda _size: None,
-        pending: Callable[[], int] = lambda: 0,
+        backlog: Backlog | None = None,
     ) -> None:
         self._predict = predict
         self._executor = executor
         self._config = config
         self._observe = observe
-        self._pending = pending
+        self._backlog = backlog if backlog is not None else Backlog()
         self._queue: deque[_Item] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -119,7 +131,7 @@ class MicroBatcher:
                 item = self._queue.popleft()
                 batch.append(item)
                 rows += item.rows
-            if self._queue or rows >= limit or self._closed or self._pending() <= 0:
+            if self._queue or rows >= limit or self._closed or self._backlog.count <= 0:
                 return batch
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -26,14 +26,15 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.errors import NotFound
-from loopml.serving.batching import BatchingConfig, MicroBatcher
+from loopml.serving.batching import Backlog, BatchingConfig, MicroBatcher
 from loopml.serving.inputs import from_records
+from loopml.serving.metrics import ServingMetrics
 from loopml.serving.predictors import ServingModel, load_serving_model
 from loopml.serving.specs import DeploymentSpec, ServingVersion, SpecSource
 
@@ -61,10 +62,15 @@ class Served:
 
 @dataclass(frozen=True)
 class Choice:
-    """The version a request goes to, as its deployment names it (weight, role) and as loaded."""
+    """The version a request goes to, as its deployment names it (weight, role) and as loaded; `header` is
+    its `X-Loopml-Model-Version` value (built once here, not per request)."""
 
     version: ServingVersion
     served: Served
+    header: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", self.version.label.encode())
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,11 @@ class ModelHost:
     HistGradientBoosting predict with 2 OpenMP threads on a busy 2-core machine took 100x longer than with 1).
     `model_threads=None` leaves the libraries' defaults.
 
+    Its collaborators come in here and are public for the app that serves the host: `batching` configures each
+    version's `MicroBatcher`; `metrics` (the replica's Prometheus series) is told each batch's size, the
+    versions served and the deployments that fail to load; `backlog` counts the requests the app accepted and
+    has not yet handed to a micro-batcher (a batch waits for more only while there are some).
+
     With `tune_gc` (what `loopml serve` sets: a replica process owns its heap), the host tunes the garbage
     collector for serving. Every change of the loaded versions ends with a full collection and `gc.freeze()`:
     the modules and models, most of the heap, move out of the collector's sight (the next change unfreezes
@@ -117,6 +128,9 @@ class ModelHost:
         predict_threads: int = 1,
         model_threads: int | None = 1,
         tune_gc: bool = False,
+        batching: BatchingConfig | None = None,
+        metrics: ServingMetrics | None = None,
+        backlog: Backlog | None = None,
     ) -> None:
         if poll_seconds <= 0:
             raise ValueError("poll_seconds must be positive")
@@ -124,10 +138,9 @@ class ModelHost:
         self.poll_seconds = poll_seconds
         self.trust_pickle = trust_pickle
         self.tune_gc = tune_gc
-        self.batching = BatchingConfig()
-        self.observe_batch: Callable[[str, int], Callable[[int], None]] = lambda _m, _v: lambda _size: None
-        self.pending: Callable[[], int] = lambda: 0
-        self.on_change: Callable[[ModelHost], None] = lambda _host: None
+        self.batching = batching or BatchingConfig()
+        self.metrics = metrics if metrics is not None else ServingMetrics()
+        self.backlog = backlog if backlog is not None else Backlog()
         self.load_errors: dict[str, str] = {}
         self._routes: dict[str, Route] = {}
         self._specs: dict[str, DeploymentSpec] = {}
@@ -245,7 +258,18 @@ class ModelHost:
                         self._close(old)
             if self.tune_gc and (loaded or len(served) != len(self._served)):
                 _tune_gc()
-        self.on_change(self)
+        self._show()
+
+    def _show(self) -> None:
+        """Make the metrics list the versions served and the deployments that failed to load, as of now."""
+        self.metrics.set_load_failures({(name, reason.split(":", 1)[0]) for name, reason in self.load_errors.items()})
+        self.metrics.set_models(
+            {
+                (name, c.version.model, str(c.version.version), c.version.role, c.served.model.flavor)
+                for name, route in self._routes.items()
+                for c in route.by_version.values()
+            }
+        )
 
     def _report(self, name: str, reason: str, error: Exception | None = None) -> None:
         """Log a deployment's load failure once per new reason (the poller retries it on every poll)."""
@@ -269,20 +293,22 @@ class ModelHost:
             model.predict,
             self.executor,
             self.batching,
-            observe=self.observe_batch(model.model, model.version),
-            pending=self.pending,
+            observe=self.metrics.batch_observer(model.model, model.version),
+            backlog=self.backlog,
         )
         return Served(model, batcher)
 
     async def _warm_up(self, model: ServingModel) -> None:
-        """A few predictions on one record of the version's input example (or of zeros and empty strings
-        shaped by its signature), on the predict threads, before any request is routed to it: the first
+        """The model's own warm-up (`LoadedModel.warm_up`: compiled trees build their leaf masks), then a few
+        predictions on one record of the version's input example (or of zeros and empty strings shaped by its
+        signature), on the predict threads, before any request is routed to it: the first
         predictions of a freshly loaded model pay for lazy imports, allocations and thread-pool start-up
         (tens of ms on a busy machine), which would otherwise land on its first canary requests and their p99.
         A failing warm-up is logged and the version loads anyway: requests then meet the same error."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
+            await loop.run_in_executor(self.executor, model.loaded.warm_up)
             example = model.loaded.input_example or [_example_record(model.converter.signature.inputs)]
             matrix = model.converter.to_matrix(from_records(example[:1], model.converter.names, where="warm-up"))
             for _ in range(WARM_UP_PREDICTIONS):

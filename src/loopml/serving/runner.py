@@ -124,6 +124,7 @@ def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_proc
         trust_pickle=config.trust_pickle,
         model_threads=config.model_threads,
         tune_gc=own_process,
+        batching=BatchingConfig(config.max_batch_size, config.max_wait_ms, config.batching),
     )
     request_log = None
     if config.request_log_dir is not None:
@@ -134,12 +135,7 @@ def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_proc
         if isinstance(source, StoreSpecSource):
             publisher = _PublishToStoreAndKeep(source.store, source.artifacts, config.request_log_dir)
         request_log = RequestLog(config.request_log_dir, publisher=publisher)  # sealed at interpreter exit
-    return create_serving_app(
-        host,
-        request_log=request_log,
-        max_body_bytes=config.max_body_bytes,
-        batching=BatchingConfig(config.max_batch_size, config.max_wait_ms, config.batching),
-    )
+    return create_serving_app(host, request_log=request_log, max_body_bytes=config.max_body_bytes)
 
 
 def app_from_env() -> ServingApp:

@@ -346,6 +346,10 @@ class LeafMasks:
     def scores(self, matrix: np.ndarray) -> np.ndarray:
         """The same numbers as `CompiledTrees.scores`."""
         x = np.asarray(matrix, dtype=np.float64)
+        if len(x) == 1:
+            # one row: numpy adds the (trees x 1) leaf values of `_step` as one contiguous run, pairwise, which
+            # differs in the last bits from sklearn's tree after tree; two rows are added row by row
+            return self.scores(np.concatenate([x, x]))[:1]
         if self._float32:
             x = x.astype(np.float32).astype(np.float64)
         positions = []

@@ -89,11 +89,13 @@ def _load_skops(directory: Path, manifest: Manifest) -> Any:
 
 class CompiledTreesPredictor:
     """A tree ensemble predicted from `trees.npz` with numpy: loading and predicting import neither
-    scikit-learn nor skops. Batches up to `COMPILED_MAX_ROWS` rows walk the trees level by level (what serving
-    and a first prediction need); larger ones find each tree's leaf with bit masks (`LeafMasks`, about 2.5x
-    faster than scikit-learn's own predict on one thread). An ensemble with a tree of more than 64 leaves
-    predicts large batches with scikit-learn's predict (loaded on first use): its per-row tree walk in C
-    beats the vectorised walk once rows x trees grows (100,000 rows: 0.9 s against 6.4 s)."""
+    scikit-learn nor skops. Batches up to `COMPILED_MAX_ROWS` rows walk the trees level by level (what a first
+    prediction needs: no tables to build); larger ones find each tree's leaf with bit masks (`LeafMasks`, about
+    2.5x faster than scikit-learn's own predict on one thread). Once the masks are built (by a large batch, or
+    by `warm_up`, which a serving replica calls when it loads a version), every batch uses them: on the Bike
+    Sharing model, 1 row 50 µs instead of 110, 32 rows 75 µs instead of 610. An ensemble with a tree of more
+    than 64 leaves predicts large batches with scikit-learn's predict (loaded on first use): its per-row tree
+    walk in C beats the vectorised walk once rows x trees grows (100,000 rows: 0.9 s against 6.4 s)."""
 
     def __init__(self, directory: Path, manifest: Manifest, file: str) -> None:
         from loopml.registry.flavors.compiled_trees import CompiledTrees
@@ -119,7 +121,7 @@ class CompiledTreesPredictor:
         params: Mapping[str, object] | None = None,  # noqa: ARG002 - the Predictor protocol; no params here
     ) -> np.ndarray[Any, Any]:
         large = len(data) > COMPILED_MAX_ROWS
-        masks = self._leaf_masks() if large else None
+        masks = self._leaf_masks() if large or self._masks_built else None
         if large and masks is None:
             return self._native_predictor().predict(data)
         if isinstance(data, np.ndarray):
@@ -134,6 +136,10 @@ class CompiledTreesPredictor:
 
     def classes(self) -> list[Any] | None:
         return None if self._trees.classes is None else self._trees.classes.tolist()
+
+    def warm_up(self) -> None:
+        """Build the leaf masks now, so that batches of every size use them from here on."""
+        self._leaf_masks()
 
     def predict_proba(self, data: Any) -> np.ndarray[Any, Any]:
         """scikit-learn's own predict_proba (loaded on first use): the compiled trees give labels, bit for bit,
