@@ -194,5 +194,5 @@ def test_runs_by_reference_and_unknown_references(client: lm.Client, tmp_path: P
         client.pipelines.run(f"{source}:weekly")
     with pytest.raises(InvalidPipeline, match="does not exist"):
         client.pipelines.run(f"{tmp_path / 'missing.py'}:daily")
-    with pytest.raises(InvalidPipeline, match="module:function or path/to/file.py:function"):
+    with pytest.raises(InvalidPipeline, match=r"module:function or path/to/file\.py:function"):
         client.pipelines.run("nocolon")
