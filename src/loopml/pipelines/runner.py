@@ -19,7 +19,7 @@ import orjson
 
 from loopml.domain import DatasetInput, LineageEdge, PipelineRunRecord, Principal, RunStatus, StepRun, StepState
 from loopml.errors import InvalidPipeline
-from loopml.pipelines.cache import code_fingerprint, explain_miss, key_of
+from loopml.pipelines.cache import components_of, explain_miss, key_of
 from loopml.pipelines.executor import (
     ArtifactRef,
     Executor,
@@ -145,27 +145,12 @@ class _Run:
         )
         step = _Step(node, run)
         self.steps[node.name] = step
-        code, packages = code_fingerprint(node.step.func)
-        input_digests: dict[str, Any] = {}
-        input_serializers: dict[str, Any] = {}
         for name, handle in node.inputs.items():
             if isinstance(handle, tuple):
-                refs = tuple(ArtifactRef.from_json(self.outputs[h.node][0]) for h in handle)
-                step.inputs[name] = refs
-                input_digests[name] = [r.digest for r in refs]
-                input_serializers[name] = [r.serializer for r in refs]
+                step.inputs[name] = tuple(ArtifactRef.from_json(self.outputs[h.node][0]) for h in handle)
             else:
-                ref = ArtifactRef.from_json(self.outputs[handle.node][0])
-                step.inputs[name] = ref
-                input_digests[name] = ref.digest
-                input_serializers[name] = ref.serializer
-        components = {
-            "code": code,
-            "params": node.params,
-            "inputs": input_digests,
-            "serializers": {"output": node.step.serializer or "auto", "inputs": input_serializers},
-            "packages": packages,
-        }
+                step.inputs[name] = ArtifactRef.from_json(self.outputs[handle.node][0])
+        components = components_of(node.step.func, node.params, step.inputs, node.step.serializer)
         step.key = key_of(components)
         step.run = replace(step.run, cache_key=step.key, components=components, inputs=_inputs_json(step.inputs))
         reused = self.reuse.get(node.name)
