@@ -385,9 +385,8 @@ def _check_reachable(graph: Graph, executor: Executor) -> None:
         ref = function_ref(node.step.func)
         if node.step.pickle:
             continue
-        if "<locals>" in ref.qualname or (
-            ref.module not in ("__loopml_main__",) and ref.file is None and _unimportable(ref.module)
-        ):
+        main_without_file = ref.module == "__loopml_main__" and ref.file is None  # python -c, a REPL, a notebook
+        if "<locals>" in ref.qualname or main_without_file or (ref.file is None and _unimportable(ref.module)):
             raise InvalidPipeline(
                 f"step {node.step.name!r} is defined where a worker process cannot import it ({ref}): define it at "
                 "the top level of a module, run with executor='inline', or opt in with @lm.step(pickle=True)"
