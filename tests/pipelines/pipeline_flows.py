@@ -158,3 +158,21 @@ def best(scores: list[float]) -> float:
 def grid(depths: list[int]) -> Any:
     df = numbers(6, os.devnull)
     return best(grid_point.map([{"depth": d} for d in depths], df=df))
+
+
+def add_one(x: int) -> int:
+    print(f"adding one to {x}")
+    return x + 1
+
+
+def fail(message: str) -> int:
+    raise ValueError(message)
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def make_opaque() -> Opaque:
+    return Opaque(1)

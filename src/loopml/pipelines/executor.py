@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -352,6 +352,8 @@ class ProcessExecutor:
             threading.Thread(target=self._dispatch, name=f"loopml-step-dispatch-{i}", daemon=True) for i in range(count)
         ]
         self._closed = False
+        self._busy: dict[int, _Worker] = {}
+        """The workers running an attempt now, by dispatcher thread: `close` stops them."""
         for thread in self._threads:
             thread.start()
 
@@ -367,19 +369,29 @@ class ProcessExecutor:
         try:
             while (item := self._queue.get()) is not None:
                 task, future = item
-                if not future.set_running_or_notify_cancel():
-                    continue
                 try:
                     if worker is None:
                         worker = _Worker(self._context)
-                    result, worker = self._run(worker, task)
+                    self._busy[threading.get_ident()] = worker  # before the attempt counts as running
+                    if self._closed or not future.set_running_or_notify_cancel():
+                        self._busy.pop(threading.get_ident(), None)
+                        future.cancel()
+                        continue
+                    try:
+                        result, worker = self._run(worker, task)
+                    finally:
+                        self._busy.pop(threading.get_ident(), None)
                 except BaseException as error:  # the pool itself failed: answer, never leave a future hanging
-                    future.set_result(StepResult("killed", error=f"the worker process could not run the step: {error}"))
+                    with contextlib.suppress(InvalidStateError):
+                        future.set_result(
+                            StepResult("killed", error=f"the worker process could not run the step: {error}")
+                        )
                     if worker is not None:
                         worker.stop(kill=True)
                     worker = None
                     continue
-                future.set_result(result)
+                with contextlib.suppress(InvalidStateError):  # the runner gave up on it
+                    future.set_result(result)
         finally:
             if worker is not None:
                 worker.stop()
@@ -411,11 +423,23 @@ class ProcessExecutor:
         ), None
 
     def close(self) -> None:
+        """Stop the pool: queued attempts are dropped, attempts still running are killed (after an
+        interrupted run), idle workers exit."""
         if self._closed:
             return
         self._closed = True
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
         for _ in self._threads:
             self._queue.put(None)
+        for worker in list(self._busy.values()):
+            with contextlib.suppress(OSError):
+                worker.process.kill()
         for thread in self._threads:
             thread.join()
 
