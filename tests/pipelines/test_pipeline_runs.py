@@ -196,3 +196,32 @@ def test_runs_by_reference_and_unknown_references(client: lm.Client, tmp_path: P
         client.pipelines.run(f"{tmp_path / 'missing.py'}:daily")
     with pytest.raises(InvalidPipeline, match=r"module:function or path/to/file\.py:function"):
         client.pipelines.run("nocolon")
+
+
+def test_two_runs_at_once_on_one_store_both_finish(client: lm.Client, tmp_path: Path) -> None:
+    import threading
+
+    logs = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    results: dict[int, object] = {}
+
+    def one(index: int) -> None:
+        results[index] = flows.arithmetic.run(n=7, log=str(logs[index]), client=client, executor="process")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = [results[0], results[1]]
+    assert [r.status for r in runs] == ["FINISHED", "FINISHED"]  # type: ignore[attr-defined]
+    assert [r.result for r in runs] == [{"total": 42.0, "max": 60.0}] * 2  # type: ignore[attr-defined]
+    assert client.audit.verify() == []  # the audit chain stayed one chain
+    assert len(client.pipelines.runs("arithmetic")) == 2
+
+
+def test_hostile_parameters_are_refused_with_the_limit(client: lm.Client) -> None:
+    with pytest.raises(lm.errors.InvalidInput, match="param"):
+        flows.arithmetic.run(n=3, log="x" * 9000, client=client, executor="inline")
+    assert client.pipelines.runs("arithmetic") == []  # nothing half-started
+    with pytest.raises(InvalidPipeline, match="must be JSON-able"):
+        flows.arithmetic.run(n=float("nan"), client=client, executor="inline")
