@@ -348,20 +348,23 @@ class ProcessExecutor:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["loopml.pipelines.executor", "loopml.pipelines.serializers"])
         self._queue: queue.Queue[tuple[StepTask, Future[StepResult]] | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._dispatch, name=f"loopml-step-dispatch-{i}", daemon=True) for i in range(count)
-        ]
+        self._threads: list[threading.Thread] = []
+        """Started on demand, one per attempt submitted up to max_parallel: a fully cached run starts none."""
         self._closed = False
         self._busy: dict[int, _Worker] = {}
         """The workers running an attempt now, by dispatcher thread: `close` stops them."""
-        for thread in self._threads:
-            thread.start()
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         if self._closed:
             raise InvalidPipeline("the process executor was closed; create a new one")
         future: Future[StepResult] = Future()
         self._queue.put((task, future))
+        if len(self._threads) < self.max_parallel:
+            thread = threading.Thread(
+                target=self._dispatch, name=f"loopml-step-dispatch-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
         return future
 
     def _dispatch(self) -> None:

@@ -456,12 +456,16 @@ def run_pipeline(
             run.flush()
             service.finish_run(principal, record.run_id, RunStatus.KILLED)
             raise
-        run.flush()
         ok = all(s.run.state.is_done for s in run.steps.values())
         status = RunStatus.FINISHED if ok else RunStatus.FAILED
-        finished = service.finish_run(principal, record.run_id, status, run.result_metrics() if ok else None)
-        _register_models(service, principal, finished)
-        return service.get_run(principal, record.run_id)
+        last = list(run.pending.values())
+        run.pending.clear()
+        finished = service.finish_run(
+            principal, record.run_id, status, run.result_metrics() if ok else None, records=last
+        )
+        if ok:
+            _register_models(service, principal, finished)
+        return finished
     finally:
         if owned:
             engine.close()
