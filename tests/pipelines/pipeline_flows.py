@@ -176,3 +176,24 @@ def nap(seconds: float) -> float:
 
 def make_opaque() -> Opaque:
     return Opaque(1)
+
+
+@lm.step(cache=False)
+def clock(log: str) -> int:
+    note(log, "clock")
+    return 1
+
+
+@lm.step
+def table(n: int) -> lm.Dataset:
+    return lm.Dataset(pd.DataFrame({"x": np.arange(n)}), name="table", source="generated")
+
+
+@lm.step
+def rows(data: lm.Dataset, tick: int) -> int:
+    return len(data) + tick
+
+
+@lm.pipeline
+def uncached(log: str, n: int = 3) -> Any:
+    return rows(table(n), clock(log))

@@ -225,3 +225,16 @@ def test_hostile_parameters_are_refused_with_the_limit(client: lm.Client) -> Non
     assert client.pipelines.runs("arithmetic") == []  # nothing half-started
     with pytest.raises(InvalidPipeline, match="must be JSON-able"):
         flows.arithmetic.run(n=float("nan"), client=client, executor="inline")
+
+
+def test_a_step_with_cache_false_always_runs_and_a_dataset_input_is_logged(client: lm.Client, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    first = flows.uncached.run(log=str(log), client=client, executor="inline")
+    second = flows.uncached.run(log=str(log), client=client, executor="inline")
+    assert ran(log) == ["clock", "clock"]
+    assert second.steps["clock"].decision == "disabled: step `clock` has cache=False"
+    assert second.steps["table"].state.value == "cached"
+    assert second.steps["rows"].state.value == "cached"  # the clock's output is the same bytes: a hit
+    assert second.result == first.result == 4
+    [dataset] = client.runs.datasets(first.steps["rows"].run_id)
+    assert (dataset.name, dataset.rows, dataset.role, dataset.source) == ("table", 3, "training", "generated")
