@@ -238,3 +238,28 @@ def test_a_step_with_cache_false_always_runs_and_a_dataset_input_is_logged(clien
     assert second.result == first.result == 4
     [dataset] = client.runs.datasets(first.steps["rows"].run_id)
     assert (dataset.name, dataset.rows, dataset.role, dataset.source) == ("table", 3, "training", "generated")
+
+
+def test_a_script_that_runs_its_pipeline_unguarded_gets_a_clear_error(db_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import loopml as lm\n\n"
+        "@lm.step\ndef one() -> int:\n    return 1\n\n"
+        "@lm.pipeline\ndef flow():\n    return one()\n\n"
+        "run = flow.run()\n"
+        "print(run.status, run.steps['one'].error)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(LOOPML_HOME=str(tmp_path / "home"), LOOPML_DATABASE_URL=db_url)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, _, error = done.stdout.strip().partition(" ")
+    assert status == "FAILED"  # once: the workers did not rerun the script as their main module
+    assert "was started inside a step's worker process" in error
+    assert 'guard the call with `if __name__ == "__main__":`' in error

@@ -288,8 +288,17 @@ class InlineExecutor:
         return None
 
 
+_in_worker = [False]
+"""True in a worker process: a pipeline started there (by importing a script that runs one at import) is refused."""
+
+
+def in_worker() -> bool:
+    return _in_worker[0]
+
+
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    _in_worker[0] = True
     while True:
         try:
             task = conn.recv()
@@ -305,11 +314,32 @@ def _signal_name(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Any:
+    """Start a worker without multiprocessing re-running the calling script in it (it does so for the
+    spawn and forkserver methods, so a script calling `pipeline.run()` unguarded would run again, in every
+    worker). A step defined in the script is loaded by its file under another name when a task needs it."""
+    import types
+
+    with _start_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(self, context: Any) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child,), daemon=True, name="loopml-step-worker")
-        self.process.start()
+        with _main_hidden():
+            self.process.start()
         child.close()
 
     def stop(self, kill: bool = False) -> None:

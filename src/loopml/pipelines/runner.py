@@ -26,6 +26,7 @@ from loopml.pipelines.executor import (
     StepResult,
     StepTask,
     executor_for,
+    in_worker,
     now_ms,
     register_in_process,
 )
@@ -424,6 +425,11 @@ def run_pipeline(
     """Run `pipeline` with `params` to the end and return its record (status FINISHED, or FAILED with the
     failing steps' errors). With `retry_of`, every step that finished in that run and whose cache key is
     unchanged reuses its outputs, whatever the cache settings."""
+    if in_worker():
+        raise InvalidPipeline(
+            f"pipeline {pipeline.name!r} was started inside a step's worker process: the module that defines the "
+            'steps starts a run when it is imported; guard the call with `if __name__ == "__main__":`'
+        )
     graph = pipeline.build(**params)
     resolved = pipeline.resolve_params(params)
     owned = isinstance(executor, str)
