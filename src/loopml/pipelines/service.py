@@ -132,8 +132,9 @@ class PipelineService:
         run_id = uuid.uuid4().hex
         with self.store.write(principal.actor) as unit:
             if retry_of is not None:
-                _check_run_id(retry_of)
-                unit.pipelines.get_run(retry_of)
+                earlier_project = unit.pipelines.scope(_check_run_id(retry_of))[0]
+                if not principal.can_see(earlier_project):
+                    raise PipelineNotFound(f"pipeline run {retry_of!r} does not exist")
             experiment = unit.experiments.get_or_create(unit.projects.get_or_create(project), pipeline)
             unit.runs.create(run_id, experiment.id, f"{pipeline}-{run_id[:8]}", now_ms(), None)
             unit.runs.log_params(run_id, run_params)
