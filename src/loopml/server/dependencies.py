@@ -1,4 +1,5 @@
-"""Request-scoped access to what `build_app` wired: the services and the settings."""
+"""Request-scoped access to what `build_app` wired, for the hand-written endpoints (the routes of the operation
+table take their service from `app.state` by the name the table gives)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
-from loopml.registry import RegistryService
 from loopml.settings import Settings
 from loopml.tracking import TrackingService
 
-__all__ = ["Deploy", "Governance", "Monitoring", "Registry", "ServerSettings", "Tracking"]
+__all__ = ["Governance", "Monitoring", "ServerSettings", "Tracking"]
 
 
 def _tracking(request: Request) -> TrackingService:
@@ -23,16 +22,6 @@ def _tracking(request: Request) -> TrackingService:
 
 def _governance(request: Request) -> GovernanceService:
     service: GovernanceService = request.app.state.governance
-    return service
-
-
-def _registry(request: Request) -> RegistryService:
-    service: RegistryService = request.app.state.registry
-    return service
-
-
-def _deploy(request: Request) -> DeployService:
-    service: DeployService = request.app.state.deploy
     return service
 
 
@@ -48,7 +37,5 @@ def _settings(request: Request) -> Settings:
 
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Governance = Annotated[GovernanceService, Depends(_governance)]
-Registry = Annotated[RegistryService, Depends(_registry)]
-Deploy = Annotated[DeployService, Depends(_deploy)]
 Monitoring = Annotated[MonitoringService, Depends(_monitoring)]
 ServerSettings = Annotated[Settings, Depends(_settings)]

@@ -21,6 +21,7 @@ from loopml.domain import (
     RunStatus,
 )
 from loopml.domain.paging import decode_page_token, encode_page_token
+from loopml.domain.search import MAX_RESULTS as MAX_RESULTS
 from loopml.domain.search import parse_filter, parse_order_by
 from loopml.domain.validation import check_key, check_metric_columns, check_name, check_values
 from loopml.errors import (
@@ -34,7 +35,6 @@ from loopml.store import MetadataStore, Unit
 from loopml.store.audit import now_ms
 
 DATASET_ROLES = ("training", "validation", "test", "reference")
-MAX_RESULTS = 50_000
 MAX_ID = 2**31 - 1
 """Experiment ids are 32-bit in the schema; a larger id cannot exist (and PostgreSQL would reject it)."""
 _DIGEST_CHARS = set("0123456789abcdef")
@@ -100,7 +100,15 @@ class TrackingService:
             raise ExperimentNotFound(f"experiment {name!r} does not exist in project {project!r}")
         return found
 
-    def list_experiments(self, principal: Principal, project: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, principal: Principal, project: str | None = None, name: str | None = None
+    ) -> list[Experiment]:
+        """The experiments the principal sees (of `project` if given); with `name`, that one or none."""
+        if name is not None:
+            try:
+                return [self.find_experiment(principal, name, project)]
+            except ExperimentNotFound:
+                return []
         if project is not None:
             project = self._project_for(principal, project)
         elif principal.project is not None:
