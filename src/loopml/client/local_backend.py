@@ -21,6 +21,7 @@ from loopml.tracking import TrackingService
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.monitoring import MonitoringService
+    from loopml.pipelines import PipelineService
 
 
 R = TypeVar("R")
@@ -83,6 +84,16 @@ class LocalBackend:
     def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
         record, chunks = self.tracking.open_artifact(self.principal, run_id, path)
         return write_verified(chunks, record.digest, dest)
+
+    # -- pipelines ---------------------------------------------------------------------------------
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        from loopml.pipelines import PipelineService
+
+        return PipelineService(self.store, self.artifacts, self.tracking.default_project)
+
+    # -- deployments -------------------------------------------------------------------------------
 
     @cached_property
     def deployments(self) -> DeployService:

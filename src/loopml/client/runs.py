@@ -126,7 +126,7 @@ class Runs:
     def log_dataset(
         self, run_id: str, data: Any, name: str, role: str = "training", source: str | None = None
     ) -> Dataset:
-        from loopml.client.fingerprint import fingerprint
+        from loopml.data import fingerprint
 
         return self._backend.call(ops.LOG_DATASET, run_id=run_id, data=fingerprint(data, name, role, source))
 
