@@ -33,6 +33,7 @@ def test_public_api_is_pinned() -> None:
         "active_run",
         "end_run",
         "errors",
+        "features",
         "get_client",
         "get_run",
         "log_artifact",

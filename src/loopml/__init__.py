@@ -26,6 +26,7 @@ __all__ = [
     "active_run",
     "end_run",
     "errors",
+    "features",
     "get_client",
     "get_run",
     "log_artifact",
@@ -68,7 +69,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from loopml import errors
+    from loopml import errors, features
     from loopml.client.client import Client
     from loopml.client.fluent import (
         ActiveRun,
@@ -93,7 +94,7 @@ if TYPE_CHECKING:
     from loopml.domain import Run, RunStatus
 
 
-__getattr__ = lazy_attributes(__name__, {**_LAZY, "errors": "loopml.errors"})
+__getattr__ = lazy_attributes(__name__, {**_LAZY, "errors": "loopml.errors", "features": "loopml.features"})
 
 
 def __dir__() -> list[str]:

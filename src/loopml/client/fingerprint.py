@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -36,14 +35,12 @@ def fingerprint(data: Any, name: str, role: str, source: str | None = None) -> D
             f"log_dataset takes a pandas DataFrame, numpy array, pyarrow Table or a CSV/Parquet path, "
             f"not {type(data).__name__}"
         )
+    from loopml.data import content_digest
+
     schema = tuple((str(column), str(dtype)) for column, dtype in frame.dtypes.items())
-    hasher = hashlib.sha256()
-    for column, dtype in schema:
-        hasher.update(f"{column}\x00{dtype}\x00".encode())
-    hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return DatasetInput(
         name=name,
-        digest=hasher.hexdigest(),
+        digest=content_digest(frame),
         schema=schema,
         rows=len(frame),
         source=source or "memory",

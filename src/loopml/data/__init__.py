@@ -22,6 +22,7 @@ from loopml.data.contracts import (
     compile_row_validator,
     infer_contract,
 )
+from loopml.data.fingerprints import content_digest
 from loopml.data.profiles import (
     SPREAD_TOLERANCE,
     ColumnProfile,
@@ -55,6 +56,7 @@ __all__ = [
     "Violation",
     "build_profile",
     "compile_row_validator",
+    "content_digest",
     "infer_contract",
     "negligible_spread",
     "segment_rows",
