@@ -80,3 +80,14 @@ def write_definitions(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def fs(db_url: str, online_url: str, tmp_path: Path) -> Iterator[FeatureStore]:
+    """A feature store on each metadata backend x each online store."""
+    store = MetadataStore.open(db_url)
+    artifacts = open_artifact_store((tmp_path / "artifacts").as_uri())
+    feature_store = FeatureStore(store, artifacts, lambda: open_online_store(online_url, tmp_path), tmp_path / "cache")
+    yield feature_store
+    feature_store.close()
+    store.close()
