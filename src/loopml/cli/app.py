@@ -117,5 +117,9 @@ def _register() -> None:
 
     app.add_typer(monitor.app, name="monitor")
 
+    from loopml.cli import features
+
+    app.add_typer(features.app, name="features")
+
 
 _register()

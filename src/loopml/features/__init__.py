@@ -54,6 +54,8 @@ __all__ = [
     "OnlineStore",
     "PostgresSource",
     "apply",
+    "close",
+    "definition",
     "history",
     "lineage",
     "list_definitions",
@@ -82,6 +84,13 @@ def _call() -> tuple[FeatureStore, Any]:
     return feature_store(), local_principal()
 
 
+def close() -> None:
+    """Close the stores `lm.features.*` opened (the next call opens them again from the settings)."""
+    from loopml.features.embedded import reset
+
+    reset()
+
+
 def plan(path: str | os.PathLike[str], project: str | None = None) -> Plan:
     """What `apply(path)` would change (like `terraform plan`), after checking the definitions against their
     data: a missing column, a join key absent from the source or a type mismatch is an `InvalidInput`."""
@@ -100,6 +109,12 @@ def list_definitions(project: str | None = None) -> list[StoredDefinition]:
     """The current version of every definition."""
     store, principal = _call()
     return store.list(principal, project)
+
+
+def definition(kind: str, name: str, version: int | None = None, project: str | None = None) -> StoredDefinition:
+    """One stored definition (`kind` is entity, feature_view, on_demand_view or feature_service)."""
+    store, principal = _call()
+    return store.get(principal, kind, name, version, project)
 
 
 def training_set(
