@@ -573,12 +573,12 @@ def _latest_per_entity(
     features = ", ".join(sources.quote(f) for f, _t, _d in view.spec["schema"])
     where = [f"{sources.quote(k)} IS NOT NULL" for k in view.spec["join_keys"]] + ["__ts IS NOT NULL"]
     if start_us is not None and start_us > -(2**62):
-        where.append(f"__ts >= make_timestamp({int(start_us)})")
+        where.append(f"__ts >= {int(start_us)}")
     if end_us is not None:
-        where.append(f"__ts < make_timestamp({int(end_us)})")
+        where.append(f"__ts < {int(end_us)}")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __latest AS SELECT {keys}, epoch_us(__ts) AS __ts_us, "
-        f"coalesce(epoch_us(__created), {NO_CREATED}) AS __created_us, {features}, "
+        f"CREATE OR REPLACE TEMP TABLE __latest AS SELECT {keys}, __ts AS __ts_us, "
+        f"coalesce(__created, {NO_CREATED}) AS __created_us, {features}, "
         f"hash({keys}) % {BUCKETS} AS __bucket FROM {alias} WHERE {' AND '.join(where)} "
         f"QUALIFY row_number() OVER (PARTITION BY {keys} "
         "ORDER BY __ts DESC, __created DESC NULLS LAST, __file DESC, __row DESC) = 1"

@@ -1,7 +1,8 @@
 """Reading a feature view's rows into DuckDB: its source (files, a PostgreSQL query, a logged dataset) plus
 the rows pushed to it, under one shape every join uses.
 
-Each view becomes a DuckDB relation with its join keys, `__ts` (event time, UTC), `__created` (or NULL),
+Each view becomes a DuckDB relation with its join keys, `__ts` (event time, microseconds since the epoch,
+UTC), `__created` (the same, or NULL),
 `__file` and `__row` (position in the source: among rows with the same key, time and created time, the one
 read last wins) and its feature columns.
 """
@@ -156,12 +157,16 @@ def describe(con: duckdb.DuckDBPyConnection, files: SourceFiles, alias: str) -> 
     return {str(row[0]): str(row[1]) for row in rows if row[0] not in ("__file", "__row")}
 
 
-def _utc(column: str, duckdb_type: str) -> str:
-    """An expression of `column` as a naive UTC TIMESTAMP (the session runs in UTC)."""
-    if duckdb_type.upper().startswith(("TIMESTAMP", "DATE")):
-        return f"CAST({quote(column)} AS TIMESTAMP)"
-    if duckdb_type.upper() == "VARCHAR":
-        return f"CAST(CAST({quote(column)} AS TIMESTAMPTZ) AS TIMESTAMP)"
+def micros(column: str, duckdb_type: str) -> str:
+    """An expression of `column` as microseconds since the epoch (UTC). Times are compared as integers: a
+    cast from TIMESTAMPTZ to TIMESTAMP goes through the time-zone library for every value, `epoch_us` not."""
+    kind = duckdb_type.upper()
+    if kind.startswith("TIMESTAMP"):
+        return f"epoch_us({quote(column)})"
+    if kind == "DATE":
+        return f"epoch_us(CAST({quote(column)} AS TIMESTAMP))"
+    if kind == "VARCHAR":
+        return f"epoch_us(CAST({quote(column)} AS TIMESTAMPTZ))"
     raise InvalidInput(f"column {column!r} is {duckdb_type}, not a timestamp")
 
 
@@ -172,8 +177,9 @@ def register_view(con: duckdb.DuckDBPyConnection, view: dict[str, Any], files: S
     types = describe(con, files, alias)
     keys = ", ".join(quote(key) for key in spec["join_keys"])
     features = ", ".join(quote(name) for name, _dtype, _default in spec["schema"])
-    created = _utc(source["created"], types[source["created"]]) if source.get("created") else "NULL::TIMESTAMP"
+    created = micros(source["created"], types[source["created"]]) if source.get("created") else "NULL::BIGINT"
+    event = micros(source["timestamp"], types[source["timestamp"]])
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT {keys}, {_utc(source['timestamp'], types[source['timestamp']])}"
-        f" AS __ts, {created} AS __created, __file, __row, {features} FROM ({_scan(con, files, alias)})"
+        f"CREATE OR REPLACE TEMP VIEW {alias} AS SELECT {keys}, {event} AS __ts,"
+        f" {created} AS __created, __file, __row, {features} FROM ({_scan(con, files, alias)})"
     )
