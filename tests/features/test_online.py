@@ -173,3 +173,16 @@ def test_a_materialization_killed_with_sigkill_resumes_without_losing_or_duplica
     assert watermark == pd.Timestamp("2013-01-01", tz="UTC").value // 1_000_000
     online = fs.online(ADMIN, ["weather_hourly:temp"], {"station_id": list(range(0, 400))}, project)
     assert online.values["temp"] == [s + 0.05 for s in range(0, 400)]  # every entity, its latest row
+
+
+def test_materialize_applies_the_tie_rule(
+    fs: FeatureStore, project: str, tmp_path: Path, write_definitions: Callable[[str], Path]
+) -> None:
+    """Same entity and time: the higher created time wins online too, and an earlier corrected row loses."""
+    ts = pd.to_datetime(["2012-01-01 05:00", "2012-01-01 05:00", "2012-01-01 04:00"], utc=True)
+    created = pd.to_datetime(["2012-01-01 05:10", "2012-01-01 05:05", "2012-01-02 00:00"], utc=True)
+    frame = pd.DataFrame({"station_id": [1, 1, 1], "ts": ts, "created_at": created, "temp": [2.0, 1.0, 9.0]})
+    write_weather(tmp_path, frame.assign(hum=0.1), "a.parquet")
+    fs.apply(ADMIN, write_definitions(DEFINITIONS), project)
+    fs.materialize(ADMIN, "weather_hourly", "2012-02-01", project=project)
+    assert fs.online(ADMIN, ["weather_hourly:temp"], {"station_id": [1]}, project).values["temp"] == [2.0]

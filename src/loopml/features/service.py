@@ -570,18 +570,27 @@ def _latest_per_entity(
     con: duckdb.DuckDBPyConnection, alias: str, view: StoredDefinition, start_us: int | None, end_us: int | None
 ) -> str:
     keys = ", ".join(sources.quote(k) for k in view.spec["join_keys"])
-    features = ", ".join(sources.quote(f) for f, _t, _d in view.spec["schema"])
+    features = ", ".join(f"s.{sources.quote(f)}" for f, _t, _d in view.spec["schema"])
     where = [f"{sources.quote(k)} IS NOT NULL" for k in view.spec["join_keys"]] + ["__ts IS NOT NULL"]
     if start_us is not None and start_us > -(2**62):
         where.append(f"__ts >= {int(start_us)}")
     if end_us is not None:
         where.append(f"__ts < {int(end_us)}")
+    # The newest time per entity first (a hash aggregate over keys and times only), then the rows at those
+    # times, read once, with the tie rule among them: far cheaper than a window sorting every row's features.
+    key_names = view.spec["join_keys"]
+    on = " AND ".join(f"s.{sources.quote(k)} = n.{sources.quote(k)}" for k in key_names)
+    selected = ", ".join(f"s.{sources.quote(k)}" for k in key_names)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __latest AS SELECT {keys}, __ts AS __ts_us, "
-        f"coalesce(__created, {NO_CREATED}) AS __created_us, {features}, "
-        f"hash({keys}) % {BUCKETS} AS __bucket FROM {alias} WHERE {' AND '.join(where)} "
-        f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-        "ORDER BY __ts DESC, __created DESC NULLS LAST, __file DESC, __row DESC) = 1"
+        f"CREATE OR REPLACE TEMP TABLE __newest AS SELECT {keys}, max(__ts) AS __fts FROM {alias} "
+        f"WHERE {' AND '.join(where)} GROUP BY {keys}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __latest AS SELECT {selected}, s.__ts AS __ts_us, "
+        f"coalesce(s.__created, {NO_CREATED}) AS __created_us, {features}, "
+        f"hash({selected}) % {BUCKETS} AS __bucket FROM {alias} s SEMI JOIN __newest n ON {on} AND s.__ts = n.__fts "
+        f"QUALIFY row_number() OVER (PARTITION BY {selected} "
+        "ORDER BY s.__created DESC NULLS LAST, s.__file DESC, s.__row DESC) = 1"
     )
     return "__latest"
 
