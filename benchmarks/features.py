@@ -342,7 +342,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100k labels x 1M feature rows, 10k entities")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=["join", "online", "materialize"], help="run one scenario")
+    parser.add_argument("--only", nargs="+", choices=["join", "online", "materialize"], help="run these scenarios")
     args = parser.parse_args()
     if args.child:
         child_join(Path(args.child[1]))
@@ -363,11 +363,12 @@ def main() -> None:
         write_definitions(directory)
         took = time.perf_counter() - started
         print(f"data: {rows:,} feature rows, {labels:,} labels, {entities:,} entities ({took:.1f} s)")
-        if args.only in (None, "join"):
+        only = set(args.only or ["join", "online", "materialize"])
+        if "join" in only:
             report["join"] = join_scenario(directory, labels)
-        if args.only in (None, "online"):
+        if "online" in only:
             report["online"] = online_scenario(directory, entities, lookups)
-        if args.only in (None, "materialize"):
+        if "materialize" in only:
             report["materialize"] = materialize_scenario(directory, entities)
     print_report(report)
     RESULTS.mkdir(exist_ok=True)

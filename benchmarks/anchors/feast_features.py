@@ -31,9 +31,10 @@ FEATURES = [f"f{i}" for i in range(10)]
 
 
 def make_store(
-    workdir: Path, offline: str, online: dict[str, object], source: str, views: int, ttl_days: int
+    scenario: str, workdir: Path, offline: str, online: dict[str, object], source: str, views: int, ttl_days: int
 ) -> tuple[FeatureStore, list[FeatureView]]:
-    repo = workdir / f"feast-{offline}-{online['type']}"
+    # A repository per scenario: a registry shared across scenarios would materialize the others' views too.
+    repo = workdir / f"feast-{scenario}-{offline}-{online['type']}"
     repo.mkdir(exist_ok=True)
     config = RepoConfig(
         project="bench",
@@ -71,6 +72,7 @@ def main() -> None:
     ttl_days = int(options.get("ttl_days", 7))
     if scenario == "join":
         store, _ = make_store(
+            scenario,
             workdir,
             offline,
             {"type": "sqlite", "path": str(workdir / "feast-online.db")},
@@ -87,7 +89,7 @@ def main() -> None:
         print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": len(result)}))
     elif scenario == "materialize":
         online = {"type": "redis", "connection_string": f"127.0.0.1:6379,db={options['redis_db']}"}
-        store, _ = make_store(workdir, offline, online, str(workdir / "features.parquet"), 1, ttl_days)
+        store, _ = make_store(scenario, workdir, offline, online, str(workdir / "features.parquet"), 1, ttl_days)
         started = time.perf_counter()
         store.materialize(pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp(options["end"], tz="UTC"))
         print(json.dumps({"seconds": time.perf_counter() - started}))
@@ -98,7 +100,7 @@ def main() -> None:
             if kind == "redis"
             else {"type": "sqlite", "path": str(workdir / "feast-online-lookup.db")}
         )
-        store, fvs = make_store(workdir, offline, online, str(workdir / "latest.parquet"), 5, 3650)
+        store, fvs = make_store(scenario, workdir, offline, online, str(workdir / "latest.parquet"), 5, 3650)
         store.materialize(pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp(options["end"], tz="UTC"))
         refs = [f"fv{i}:f{2 * i + j}" for i in range(len(fvs)) for j in range(2)]
         rng = random.Random(7)
