@@ -60,9 +60,21 @@ def online(online_url: str, tmp_path: Path) -> Iterator[OnlineStore]:
 
 
 @pytest.fixture
-def project() -> str:
-    """A project name of its own, so tests sharing the Redis server never see each other's keys."""
-    return f"p{uuid.uuid4().hex[:12]}"
+def project() -> Iterator[str]:
+    """A project name of its own, so tests sharing the Redis server never see each other's keys (removed
+    from Redis after the test)."""
+    name = f"p{uuid.uuid4().hex[:12]}"
+    yield name
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+        keys = list(client.scan_iter(match=f"lm:{name}/*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except redis.RedisError:
+        pass  # no Redis: nothing was written there
 
 
 @pytest.fixture
