@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ANCHORS := .venv-anchors
+# Feast pins packages MLflow and Evidently need otherwise (tenacity), so it has an environment of its own.
+FEAST := .venv-anchors-features
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format typecheck bench anchors clean
+.PHONY: install demo test test-fast lint format typecheck bench anchors anchors-features clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +49,22 @@ $(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
 
 anchors: $(ANCHORS)/.installed
 
+$(FEAST)/.installed: benchmarks/anchors-features-requirements.txt
+	$(PYTHON) -m venv $(FEAST)
+	$(FEAST)/bin/python -m pip install --quiet --upgrade pip
+	$(FEAST)/bin/python -m pip install --quiet -r benchmarks/anchors-features-requirements.txt
+	touch $(FEAST)/.installed
+
+anchors-features: $(FEAST)/.installed
+
 # Every benchmark, loopml and its anchor side by side (serving needs Debian's `wrk`: apt-get install wrk).
-bench: $(STAMP) $(ANCHORS)/.installed
+bench: $(STAMP) $(ANCHORS)/.installed $(FEAST)/.installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/monitoring.py
+	$(BIN)/python benchmarks/features.py
 
 clean:
-	rm -rf $(VENV) $(ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ANCHORS) $(FEAST) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache

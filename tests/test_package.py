@@ -35,6 +35,7 @@ def test_public_api_is_pinned() -> None:
         "active_run",
         "end_run",
         "errors",
+        "features",
         "get_client",
         "get_run",
         "lineage",

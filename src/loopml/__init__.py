@@ -28,6 +28,7 @@ __all__ = [
     "active_run",
     "end_run",
     "errors",
+    "features",
     "get_client",
     "get_run",
     "lineage",
@@ -78,7 +79,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from loopml import errors
+    from loopml import errors, features
     from loopml.client.client import Client
     from loopml.client.fluent import (
         ActiveRun,
@@ -104,7 +105,7 @@ if TYPE_CHECKING:
     from loopml.domain import Run, RunStatus
 
 
-__getattr__ = lazy_attributes(__name__, {**_LAZY, "errors": "loopml.errors"})
+__getattr__ = lazy_attributes(__name__, {**_LAZY, "errors": "loopml.errors", "features": "loopml.features"})
 
 
 def __dir__() -> list[str]:

@@ -11,6 +11,8 @@ LOOPML_REQUEST_LOG_DIR directory serving replicas write their request log to and
 LOOPML_METRICS_PUBLIC  1: the server's /metrics needs no token (default: any valid token; it shows model metrics)
 LOOPML_METRIC_RETRY_SECONDS  how long the SDK retries a metric batch the server or store failed to take (outage,
                        reset, timeout) before giving its points up and reporting them (default 300)
+LOOPML_ONLINE_STORE    the feature store's online store: sqlite (default, LOOPML_HOME/online.db), sqlite:///path.db,
+                       or redis://host:6379/0
 LOOPML_ROLLOUT_INTERVAL_SECONDS  how often the server's rollout controller looks at canaries (default 5)
 LOOPML_ROLLOUT_LEASE_SECONDS     how long a server replica holds the controller lease without renewing it, so
                        how soon another replica takes over from a dead one (default 30; above the interval)
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     request_log_dir: Path | None = None
     metrics_public: bool = False
     """Serve the server's `/metrics` (model metrics and drift scores) without a token."""
+    online_store: str | None = None
+    """Where `lm.features` keeps online features: "sqlite" (embedded default), "sqlite:///path.db", "redis://..."."""
     rollout_interval_seconds: float = Field(default=5.0, gt=0)
     rollout_lease_seconds: float = Field(default=30.0, gt=0)
 

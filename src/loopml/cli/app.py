@@ -121,5 +121,9 @@ def _register() -> None:
 
     app.add_typer(pipelines.app, name="pipeline")
 
+    from loopml.cli import features
+
+    app.add_typer(features.app, name="features")
+
 
 _register()

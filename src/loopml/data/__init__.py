@@ -22,7 +22,7 @@ from loopml.data.contracts import (
     compile_row_validator,
     infer_contract,
 )
-from loopml.data.fingerprints import fingerprint
+from loopml.data.fingerprints import content_digest, fingerprint
 from loopml.data.profiles import (
     SPREAD_TOLERANCE,
     ColumnProfile,
@@ -56,7 +56,9 @@ __all__ = [
     "Violation",
     "build_profile",
     "compile_row_validator",
+    "content_digest",
     "fingerprint",
+
     "infer_contract",
     "negligible_spread",
     "segment_rows",

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from loopml.domain import DatasetInput
 from loopml.errors import InvalidInput
 
@@ -17,8 +19,6 @@ def fingerprint(data: Any, name: str, role: str, source: str | None = None) -> D
     The digest covers column names, dtypes and every value (not the index), so the same data logged
     twice, from any process, is one dataset version.
     """
-    import pandas as pd
-
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         if not path.is_file():
@@ -37,15 +37,21 @@ def fingerprint(data: Any, name: str, role: str, source: str | None = None) -> D
             f"not {type(data).__name__}"
         )
     schema = tuple((str(column), str(dtype)) for column, dtype in frame.dtypes.items())
-    hasher = hashlib.sha256()
-    for column, dtype in schema:
-        hasher.update(f"{column}\x00{dtype}\x00".encode())
-    hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return DatasetInput(
         name=name,
-        digest=hasher.hexdigest(),
+        digest=content_digest(frame),
         schema=schema,
         rows=len(frame),
         source=source or "memory",
         role=role,
     )
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """sha256 over column names, dtypes and every value (not the index): what names a dataset version wherever
+    the data is logged or read again."""
+    hasher = hashlib.sha256()
+    for column, dtype in frame.dtypes.items():
+        hasher.update(f"{column}\x00{dtype}\x00".encode())
+    hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return hasher.hexdigest()

@@ -24,6 +24,7 @@ from loopml.store.datasets import DatasetRepository
 from loopml.store.deployments import DeploymentRepository
 from loopml.store.engine import WRITE, create_store_engine
 from loopml.store.experiments import ExperimentRepository, ProjectRepository
+from loopml.store.features import FeatureRepository
 from loopml.store.leases import LeaseRepository
 from loopml.store.metrics import MetricRepository
 from loopml.store.migrations import upgrade_to_head
@@ -96,6 +97,10 @@ class Unit:
     @cached_property
     def pipelines(self) -> PipelineRepository:
         return PipelineRepository(self.connection, self.audit)
+
+    @cached_property
+    def features(self) -> FeatureRepository:
+        return FeatureRepository(self.connection, self.audit)
 
     @cached_property
     def leases(self) -> LeaseRepository:

@@ -510,3 +510,63 @@ lineage_edges = Table(
 )
 """Lineage: dataset -> step run -> artifact or model -> registered model version. Walked backwards from a
 model version, it answers which data and code produced it."""
+
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(KEY), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+)
+"""Every version of every feature-store definition; the current one of a name is its highest version, unless
+that version was deleted (`deleted_at`). Versions are never rewritten: a training set names one."""
+
+feature_training_sets = Table(
+    "feature_training_sets",
+    metadata,
+    Column("digest", String(64), ForeignKey("datasets.digest"), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("view", String(KEY), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+)
+"""Lineage: the feature view versions a training set (a logged dataset) was joined from."""
+
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("view", String(KEY), primary_key=True),
+    Column("store", String(KEY), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("buckets", Integer, nullable=False),
+    Column("done_buckets", Integer, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("watermark_ms", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""The materialization job of a view into one online store: its progress (so a killed job resumes at the
+first bucket not written) and the watermark an incremental run starts from (end of the last finished job)."""
+
+feature_pushes = Table(
+    "feature_pushes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("view", String(KEY), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("min_ts", BigInteger, nullable=False),
+    Column("max_ts", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_feature_pushes_project_view", "project_id", "view"),
+)
+"""Rows pushed to a view (a Parquet blob in the artifact store each), read with its source offline."""
