@@ -43,16 +43,18 @@ class MetricRepository:
         steps = np.asarray(batch.steps, dtype=np.int64)
         stamps = np.asarray(batch.timestamps, dtype=np.int64)
         values = np.asarray(batch.values, dtype=np.float64)
-        distinct = set(batch.keys)
         groups: dict[str, slice | np.ndarray] = {}
-        if len(distinct) == 1:
-            groups[next(iter(distinct))] = slice(None)
+        # Each key's number in order of first appearance, at C speed (`dict.fromkeys`, `map`); sorting the key
+        # strings themselves (np.unique on objects) cost 5x more.
+        codes = {key: i for i, key in enumerate(dict.fromkeys(batch.keys))}
+        coded = np.fromiter(map(codes.__getitem__, batch.keys), dtype=np.intp, count=len(batch))
+        if len(codes) == 1:
+            groups[next(iter(codes))] = slice(None)
         else:
-            names, inverse = np.unique(np.asarray(batch.keys, dtype=object), return_inverse=True)
-            order = np.argsort(inverse, kind="stable")  # keeps each key's points in logging order
-            bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
-            for i, name in enumerate(names):
-                groups[str(name)] = order[bounds[i] : bounds[i + 1]]
+            order = np.argsort(coded, kind="stable")  # keeps each key's points in logging order
+            bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+            for name, i in codes.items():
+                groups[name] = order[bounds[i] : bounds[i + 1]]
         chunks: list[dict[str, object]] = []
         latest: list[dict[str, object]] = []
         for key, where in groups.items():
