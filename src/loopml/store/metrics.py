@@ -4,6 +4,7 @@ from the batch's columns, never one Python object per point."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -132,14 +133,17 @@ class MetricRepository:
             .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
             .order_by(metric_chunks.c.id)
         )
-        points: list[Metric] = []
-        for row in self._conn.execute(query):
-            steps = np.frombuffer(row.steps, dtype="<i8").tolist()
-            stamps = np.frombuffer(row.timestamps, dtype="<i8").tolist()
-            values = np.frombuffer(row[2], dtype="<f8").tolist()
-            points.extend(Metric(key, v, s, t) for s, t, v in zip(steps, stamps, values, strict=True))
-        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: ties keep logging order
-        return points
+        rows = self._conn.execute(query).all()
+        if not rows:
+            return []
+        steps = np.concatenate([np.frombuffer(row.steps, dtype="<i8") for row in rows])
+        stamps = np.concatenate([np.frombuffer(row.timestamps, dtype="<i8") for row in rows])
+        values = np.concatenate([np.frombuffer(row[2], dtype="<f8") for row in rows])
+        step_gaps, stamp_gaps = np.diff(steps), np.diff(stamps)
+        if not ((step_gaps > 0) | ((step_gaps == 0) & (stamp_gaps >= 0))).all():
+            order = np.lexsort((stamps, steps))  # stable: ties keep logging order
+            steps, stamps, values = steps[order], stamps[order], values[order]
+        return list(map(Metric, itertools.repeat(key), values.tolist(), steps.tolist(), stamps.tolist()))
 
     def count(self, run_id: str) -> int:
         """How many points the run has stored, over all keys."""
