@@ -34,19 +34,35 @@ SEARCH_ORDER_BY = ["metrics.m1 ASC"]
 SEARCH_MAX_RESULTS = 100
 
 
-def ingest_points(count: int, seed: int = SEED) -> list[tuple[str, float, int]]:
-    """(key, value, step) for `count` points: keys k0..k9 in turn, each key's steps 0, 1, 2, ..."""
+def ingest_points(count: int, seed: int = SEED, keys: int = METRIC_KEYS) -> list[tuple[str, float, int]]:
+    """(key, value, step) for `count` points: keys k0..k{keys-1} in turn, each key's steps 0, 1, 2, ..."""
     rng = random.Random(seed)
-    return [(f"k{i % METRIC_KEYS}", rng.random(), i // METRIC_KEYS) for i in range(count)]
+    names = [f"k{i}" for i in range(keys)]
+    return [(names[i % keys], rng.random(), i // keys) for i in range(count)]
 
 
-def search_runs_data(runs: int, seed: int = SEED) -> Iterator[tuple[str, dict[str, str], dict[str, float]]]:
-    """(run name, params, metrics) for each run of the search scenario; params are single letters a-d."""
+def parse_sizes(text: str) -> list[int]:
+    """`--sizes 1000,10000,1e5` -> [1000, 10000, 100000] (ascending, no repeats)."""
+    try:
+        sizes = sorted({int(float(part)) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise SystemExit(f"--sizes takes comma-separated counts such as 1000,10000,1e5; got {text!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise SystemExit(f"--sizes needs positive counts, got {text!r}")
+    return sizes
+
+
+def search_runs_data(
+    runs: int, seed: int = SEED, start: int = 0
+) -> Iterator[tuple[str, dict[str, str], dict[str, float]]]:
+    """(run name, params, metrics) for runs `start` to `runs` - 1 of the search scenario; params are single
+    letters a-d. The sequence does not depend on `runs`, so a store can grow by size: 0-1,000, then 1,000-10,000."""
     rng = random.Random(seed)
     for i in range(runs):
         params = {f"p{k}": "abcd"[int(rng.random() * 4)] for k in range(SEARCH_PARAMS)}
         metrics = {f"m{k}": rng.random() for k in range(SEARCH_METRICS)}
-        yield f"run-{i:05d}", params, metrics
+        if i >= start:
+            yield f"run-{i:06d}", params, metrics
 
 
 def expected_search_names(runs: int, seed: int = SEED) -> list[str]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import spatial, stats
 
 from loopml.data import build_profile
@@ -21,6 +23,7 @@ from loopml.monitoring import (
     psi,
     wasserstein_normalised,
 )
+from loopml.monitoring.drift import bin_counts
 
 HOUR_CSV = Path(__file__).resolve().parents[2] / "examples" / "data" / "bike_sharing" / "hour.csv"
 SHIFTED = ("x0", "x5", "x10")
@@ -327,3 +330,25 @@ def test_bike_sharing_summer_drifts_from_the_first_half_of_2011_in_temperature()
         assert not report[calendar].drifted
     assert report.label is not None
     assert report.label.drifted  # more rentals in summer
+
+
+# --- binning a window on the profile's edges -----------------------------------------------------------------
+
+_edge_values = st.one_of(
+    st.floats(allow_nan=False, width=64),
+    st.sampled_from([0.0, -0.0, 1.0, float("inf"), float("-inf")]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_edge_values, min_size=1, max_size=80),
+    st.lists(_edge_values, min_size=0, max_size=200),
+)
+def test_bin_counts_equal_a_binary_search_per_value(edges: list[float], values: list[float]) -> None:
+    """Repeated edges, values on an edge, infinities and both signed zeros land where searchsorted puts them,
+    with few edges (one comparison per edge) and with many (the binary search itself)."""
+    sorted_edges = np.sort(np.asarray(edges, dtype=np.float64))
+    array = np.asarray(values + edges[:3], dtype=np.float64)  # some values sit exactly on an edge
+    expected = np.bincount(np.searchsorted(sorted_edges, array, side="right"), minlength=len(sorted_edges) + 1)
+    np.testing.assert_array_equal(bin_counts(sorted_edges, array), expected)

@@ -253,3 +253,43 @@ def test_matching_frames_pass_unchanged(frame: pd.DataFrame) -> None:
     records = frame.drop(columns=["s"]).to_dict(orient="records")
     numeric = Signature(PROPERTY_SIGNATURE.inputs[:4])
     np.testing.assert_array_equal(numeric.enforce(records), frame.drop(columns=["s"]).to_numpy(dtype="float64"))
+
+
+# --- property: a null is found in whichever column holds it, however pandas stores the columns ----------------
+
+_NUMERIC_DTYPES = ("int64", "int32", "float64", "float32")
+
+
+@st.composite
+def numeric_frames_with_nulls(draw: st.DrawFn) -> tuple[Signature, pd.DataFrame, str | None]:
+    """A signature over numeric columns, and a frame with its columns in any order (pandas then keeps same-dtype
+    columns in blocks apart from their positions), NaNs in some float columns; the column the error must name."""
+    count = draw(st.integers(min_value=1, max_value=8))
+    dtypes = draw(st.lists(st.sampled_from(_NUMERIC_DTYPES), min_size=count, max_size=count))
+    nullable = draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    rows = draw(st.integers(min_value=1, max_value=4))
+    specs = tuple(ColumnSpec(f"c{i}", d, nullable=n) for i, (d, n) in enumerate(zip(dtypes, nullable, strict=True)))
+    columns: dict[str, pd.Series[float]] = {}
+    holds_null: set[str] = set()
+    for spec in specs:
+        values = np.arange(rows, dtype="float64") + 0.5 if spec.dtype.startswith("float") else np.arange(rows)
+        if spec.dtype.startswith("float") and draw(st.booleans()):
+            values[draw(st.integers(0, rows - 1))] = np.nan
+            holds_null.add(spec.name)
+        columns[spec.name] = pd.Series(values, dtype=spec.dtype)
+    order = draw(st.permutations([s.name for s in specs]))
+    frame = pd.DataFrame({name: columns[name] for name in order})
+    expected = next((s.name for s in specs if s.name in holds_null and not s.nullable), None)
+    return Signature(specs), frame, expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(numeric_frames_with_nulls())
+def test_nulls_are_found_in_any_column_layout(case: tuple[Signature, pd.DataFrame, str | None]) -> None:
+    signature, frame, expected = case
+    if expected is None:
+        out = signature.enforce(frame)
+        assert out.columns.tolist() == list(signature.column_names)
+    else:
+        with pytest.raises(InvalidInput, match=f"^column '{expected}': null value"):
+            signature.enforce(frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -192,3 +193,19 @@ def test_labels_stored_before_projects_scoped_them_stay_global_after_the_migrati
             assert unit.monitoring.labels(["r1"], project="other") == {"r1": (1, 5)}
     finally:
         upgraded.close()
+
+
+def test_metric_history_orders_by_step_then_timestamp_then_logging_order(store: MetadataStore, run_id: str) -> None:
+    """Points logged out of order over several batches, with exact (step, timestamp) ties inside a batch and
+    across batches, come back as a stable sort of everything logged."""
+    rng = random.Random(7)
+    logged: list[Metric] = []
+    for _ in range(4):
+        batch = [Metric("loss", float(len(logged) + i), rng.randrange(6), rng.randrange(3)) for i in range(40)]
+        logged += batch
+        with store.write("ann") as unit:
+            unit.metrics.log(run_id, MetricColumns.from_points(batch))
+    with store.read() as unit:
+        history = unit.metrics.history(run_id, "loss")
+    assert history == sorted(logged, key=lambda m: (m.step, m.timestamp))
+    assert len({(m.step, m.timestamp) for m in logged}) < len(logged)  # the ties are there

@@ -30,7 +30,7 @@ from loopml.domain.search import (
 )
 from loopml.errors import InvalidInput
 from loopml.store import schema
-from loopml.store.run_search import build_run_search
+from loopml.store.run_search import build_run_search, search_run_ids
 
 SEARCHED = (1, 2)
 OTHER_EXPERIMENT = 3
@@ -428,3 +428,43 @@ def test_negative_limit_or_offset_is_invalid_input() -> None:
 def test_the_statement_selects_run_ids_only() -> None:
     query = build_run_search([1], parse_filter("metrics.rmse < 45"), parse_order_by(["params.x"]), 10, 0)
     assert [column.name for column in query.selected_columns] == ["id"]
+
+
+# --- the ordered scan: the same answer as the one statement, whatever part of the order it reads -------------
+
+METRIC_ORDERS = [
+    ["metrics.rmse"],
+    ["metrics.rmse DESC"],
+    ["metrics.loss"],
+    ["metrics.`r2 score` DESC"],
+    ["metrics.nope"],
+]
+
+
+def scan_search(
+    engine: Engine, filter_text: str | None, order_by: list[str], *, scan: int | None, limit: int, offset: int = 0
+) -> list[str]:
+    with engine.connect() as conn:
+        return search_run_ids(
+            conn, SEARCHED, parse_filter(filter_text), parse_order_by(order_by), limit, offset, scan=scan
+        )
+
+
+@pytest.mark.parametrize("scan", [1, 4, 16, None])
+def test_ordered_scan_answers_as_the_statement(engine: Engine, scan: int | None) -> None:
+    """Small scans stop short of a page (and must fall back), large ones answer from the index: both give
+    the reference order, NaN and missing metrics last, pages included."""
+    for text, order_by in itertools.product([None, *FILTERS[::3]], METRIC_ORDERS):
+        expected = expected_ids(parse_filter(text), parse_order_by(order_by))
+        for limit, offset in [(1000, 0), (5, 0), (5, 5), (3, 20)]:
+            found = scan_search(engine, text, order_by, scan=scan, limit=limit, offset=offset)
+            assert found == expected[offset : offset + limit], (text, order_by, scan, limit, offset)
+
+
+def test_ordered_scan_keeps_to_the_searched_experiments(engine: Engine) -> None:
+    for experiments in [(1,), (2,), (OTHER_EXPERIMENT,), (1, 999), ()]:
+        for order_by in (["metrics.rmse"], ["metrics.rmse DESC"]):
+            expected = expected_ids(SearchFilter(), parse_order_by(order_by), experiments=experiments)
+            with engine.connect() as conn:
+                found = search_run_ids(conn, experiments, SearchFilter(), parse_order_by(order_by), 5, 0, scan=8)
+            assert found == expected[:5], (experiments, order_by)

@@ -127,7 +127,10 @@ class HttpBackend:
 
     def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
         values: Sequence[float | str] = batch.values
-        if not all(math.isfinite(v) for v in batch.values):
+        # A float sum is finite only if every value is (a NaN or an infinity makes it NaN or infinite); it
+        # runs at C speed, so the per-value check runs only for a batch that has a non-finite value or whose
+        # finite values overflow the sum.
+        if not math.isfinite(sum(batch.values)) and not all(math.isfinite(v) for v in batch.values):
             values = [wire.encode_float(v) for v in batch.values]
         body = {"keys": batch.keys, "values": values, "steps": batch.steps, "timestamps": batch.timestamps}
         headers = {} if batch_key is None else {"Idempotency-Key": batch_key}

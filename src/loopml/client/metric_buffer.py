@@ -160,16 +160,27 @@ class MetricBuffer:
         points = self._take()
         if not points:
             return
-        by_run: dict[str, list[Point]] = {}
-        for point in points:
-            by_run.setdefault(point[0], []).append(point)
         deadline = time.monotonic() + self.retry_seconds
-        for run_id, run_points in by_run.items():
-            for start in range(0, len(run_points), self.batch_size):
-                chunk = run_points[start : start + self.batch_size]
-                _, keys, values, steps, stamps = zip(*chunk, strict=True)
+        # Transposed once at C speed; the common case, one run logging, is then only sliced into batches.
+        run_column, *transposed = zip(*points, strict=True)
+        by_run: dict[str, list[tuple[object, ...]]]
+        if run_column.count(run_column[0]) == len(run_column):
+            by_run = {run_column[0]: transposed}
+        else:
+            grouped: dict[str, list[Point]] = {}
+            for point in points:
+                grouped.setdefault(point[0], []).append(point)
+            by_run = {run_id: list(zip(*run_points, strict=True))[1:] for run_id, run_points in grouped.items()}
+        for run_id, (keys, values, steps, stamps) in by_run.items():
+            for start in range(0, len(keys), self.batch_size):
+                end = start + self.batch_size
+                columns = MetricColumns(
+                    keys[start:end],  # type: ignore[arg-type]
+                    values[start:end],  # type: ignore[arg-type]
+                    steps[start:end],  # type: ignore[arg-type]
+                    stamps[start:end],  # type: ignore[arg-type]
+                )
                 self._seq += 1
-                columns = MetricColumns(keys, values, steps, stamps)
                 self._outbox.append(_Batch(self._seq, run_id, uuid.uuid4().hex, columns, deadline))
 
     def _send_pending(self) -> int:

@@ -148,6 +148,10 @@ def _from_series(name: str, series: pd.Series) -> Column:
         array = pa.array(text, type=pa.string(), from_pandas=True)
     if pa.types.is_null(array.type):  # an all-None object column
         array = array.cast(pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        # pandas' Arrow-backed columns (pandas 3 strings) come back chunked already; wrapping one in
+        # `chunked_array([...])` would rebuild it value by value in Python (3 s per million strings).
+        return Column(str(name), array)
     return Column(str(name), pa.chunked_array([array]))
 
 

@@ -93,11 +93,8 @@ def check_metric_columns(
         return
     for key in set(keys):
         check_key("metric", key)
-    fast = (
-        all(v.__class__ is float for v in values)
-        and all(s.__class__ is int for s in steps)
-        and all(t.__class__ is int for t in timestamps)
-    )
+    # `set(map(type, ...))` walks a column at C speed (a generator of `is` tests costs 3x more per point)
+    fast = set(map(type, values)) == {float} and set(map(type, steps)) == {int} and set(map(type, timestamps)) == {int}
     if fast:
         int_steps, int_stamps = cast("Sequence[int]", steps), cast("Sequence[int]", timestamps)
         fast = min(int_steps) >= -INT64 and max(int_steps) <= INT64

@@ -155,10 +155,25 @@ def _bins(reference: ColumnProfile, current: CurrentValues) -> tuple[NDArray[np.
     if reference.kind == "numeric":
         if reference.edges is None or reference.shares is None or current.numbers is None:
             raise InvalidInput(f"{reference.name}: no numeric bins in the reference profile")
-        edges = np.asarray(reference.edges)
-        found = np.bincount(np.searchsorted(edges, current.numbers, side="right"), minlength=len(edges) + 1)
+        found = bin_counts(np.asarray(reference.edges, dtype=np.float64), current.numbers)
         return np.asarray(reference.shares, dtype=np.float64), found.astype(np.float64)
     return category_counts(reference, current.counts or {})
+
+
+_FEW_EDGES = 64
+
+
+def bin_counts(edges: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.int64]:
+    """How many `values` (no NaN) fall in each bin of the sorted `edges`: bin i holds edges[i-1] <= v <
+    edges[i], the first bin everything below edges[0], the last everything from edges[-1] up; as
+    `bincount(searchsorted(edges, values, "right"))`.
+
+    With the few edges of a profile (about a dozen quantile edges), one vectorised comparison per edge is
+    about 10x faster than a binary search per value, whose branches the CPU cannot predict."""
+    if len(edges) > _FEW_EDGES:
+        return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    below = np.fromiter((np.count_nonzero(values < edge) for edge in edges), dtype=np.int64, count=len(edges))
+    return np.diff(below, prepend=0, append=len(values))
 
 
 def category_counts(

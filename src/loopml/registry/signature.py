@@ -245,7 +245,7 @@ class Signature:
         return result
 
     def _enforce_frame(self, frame: pd.DataFrame, extra_columns: ExtraColumns) -> pd.DataFrame:
-        columns = frame.columns.tolist()
+        columns = _column_names(frame)
         dtypes = _frame_dtypes(frame)
         # dtype objects are keyed by id (hashing 11 numpy dtypes costs ~20 us); the plan keeps them alive
         key = (extra_columns, tuple(columns), tuple(map(id, dtypes)))
@@ -257,7 +257,7 @@ class Signature:
             self._plans[key] = plan
         if plan.null_positions:
             if plan.numeric:
-                has_null = np.isnan(frame.to_numpy()[:, plan.null_positions]).any(axis=0)
+                has_null = _float_nulls(frame, plan.null_positions)
             else:
                 has_null = frame.isna().to_numpy()[:, plan.null_positions].any(axis=0)
             if has_null.any():
@@ -548,6 +548,35 @@ def _frame_dtypes(frame: pd.DataFrame) -> list[Any]:
     if get_dtypes is not None:
         return list(get_dtypes())
     return frame.dtypes.tolist()
+
+
+def _column_names(frame: pd.DataFrame) -> list[Any]:
+    """The frame's column names. pandas 3 keeps string column names in Arrow, where `columns.tolist()` goes
+    through numpy (~15 us for 11 names); reading the Arrow array directly costs a third of that."""
+    arrow = getattr(getattr(frame.columns, "_values", None), "_pa_array", None)
+    if arrow is not None:
+        try:
+            return list(arrow.to_pylist())
+        except AttributeError:  # not the Arrow array this was written against: the public way below
+            pass
+    return list(frame.columns.tolist())
+
+
+def _float_nulls(frame: pd.DataFrame, positions: list[int]) -> Any:
+    """For each column at `positions` (all numpy int/float), whether it holds a NaN. The block manager keeps
+    the float columns together as 2-D arrays: checking those avoids `to_numpy()` interleaving every column
+    into a new float matrix (~10-20 us for a 1-row frame); the public way is the fallback."""
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
+    if blocks is not None:
+        try:
+            found = np.zeros(frame.shape[1], dtype=bool)
+            for block in blocks:
+                if block.dtype.kind == "f":
+                    found[block.mgr_locs.as_array] = np.isnan(block.values).any(axis=1)
+            return found[positions]
+        except (AttributeError, ValueError, IndexError):
+            pass
+    return np.asarray(np.isnan(frame.to_numpy()[:, positions]).any(axis=0))
 
 
 def _can_hold_null(dtype: Any) -> bool:

@@ -4,6 +4,7 @@ from the batch's columns, never one Python object per point."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -43,16 +44,18 @@ class MetricRepository:
         steps = np.asarray(batch.steps, dtype=np.int64)
         stamps = np.asarray(batch.timestamps, dtype=np.int64)
         values = np.asarray(batch.values, dtype=np.float64)
-        distinct = set(batch.keys)
         groups: dict[str, slice | np.ndarray] = {}
-        if len(distinct) == 1:
-            groups[next(iter(distinct))] = slice(None)
+        # Each key's number in order of first appearance, at C speed (`dict.fromkeys`, `map`); sorting the key
+        # strings themselves (np.unique on objects) cost 5x more.
+        codes = {key: i for i, key in enumerate(dict.fromkeys(batch.keys))}
+        coded = np.fromiter(map(codes.__getitem__, batch.keys), dtype=np.intp, count=len(batch))
+        if len(codes) == 1:
+            groups[next(iter(codes))] = slice(None)
         else:
-            names, inverse = np.unique(np.asarray(batch.keys, dtype=object), return_inverse=True)
-            order = np.argsort(inverse, kind="stable")  # keeps each key's points in logging order
-            bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
-            for i, name in enumerate(names):
-                groups[str(name)] = order[bounds[i] : bounds[i + 1]]
+            order = np.argsort(coded, kind="stable")  # keeps each key's points in logging order
+            bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+            for name, i in codes.items():
+                groups[name] = order[bounds[i] : bounds[i + 1]]
         chunks: list[dict[str, object]] = []
         latest: list[dict[str, object]] = []
         for key, where in groups.items():
@@ -130,14 +133,17 @@ class MetricRepository:
             .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
             .order_by(metric_chunks.c.id)
         )
-        points: list[Metric] = []
-        for row in self._conn.execute(query):
-            steps = np.frombuffer(row.steps, dtype="<i8").tolist()
-            stamps = np.frombuffer(row.timestamps, dtype="<i8").tolist()
-            values = np.frombuffer(row[2], dtype="<f8").tolist()
-            points.extend(Metric(key, v, s, t) for s, t, v in zip(steps, stamps, values, strict=True))
-        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: ties keep logging order
-        return points
+        rows = self._conn.execute(query).all()
+        if not rows:
+            return []
+        steps = np.concatenate([np.frombuffer(row.steps, dtype="<i8") for row in rows])
+        stamps = np.concatenate([np.frombuffer(row.timestamps, dtype="<i8") for row in rows])
+        values = np.concatenate([np.frombuffer(row[2], dtype="<f8") for row in rows])
+        step_gaps, stamp_gaps = np.diff(steps), np.diff(stamps)
+        if not ((step_gaps > 0) | ((step_gaps == 0) & (stamp_gaps >= 0))).all():
+            order = np.lexsort((stamps, steps))  # stable: ties keep logging order
+            steps, stamps, values = steps[order], stamps[order], values[order]
+        return list(map(Metric, itertools.repeat(key), values.tolist(), steps.tolist(), stamps.tolist()))
 
     def count(self, run_id: str) -> int:
         """How many points the run has stored, over all keys."""

@@ -16,6 +16,11 @@ PostgreSQL with the same results:
 - Params, tags and string attributes compare and sort in code-point order on both backends
   (``COLLATE "C"`` on PostgreSQL, whose database collation may be locale-aware; SQLite's BINARY is
   code-point order already), so ``params.lr < '0.1'`` is a string comparison, as documented.
+- One metric order-by (the common "best runs by a metric" search) first tries an ordered scan
+  (`search_run_ids`): the first rows of the metric's ``(key, value, run_id)`` index, in the exact sort order,
+  then the filters on just those runs by primary key. A prefix of the total order, filtered, is the start of
+  the filtered order, so when the prefix holds a full page the answer is the same; otherwise the one
+  statement below runs. On 100,000 runs this reads a few thousand index rows instead of every match.
 - Ordering: each order-by key is a LEFT OUTER JOIN to an aliased table on (run_id, key), so runs without
   the key sort last in either direction (``(col IS NULL)`` is sorted first, which is NULLS LAST on both
   backends); a NaN metric sorts after every number and before runs without the metric. Every order ends
@@ -31,12 +36,14 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
+    Connection,
     Float,
     FunctionElement,
     Select,
     Text,
     and_,
     bindparam,
+    exists,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -47,7 +54,7 @@ from loopml.domain.search import Comparison, OrderBy, SearchFilter
 from loopml.errors import InvalidInput
 from loopml.store.schema import latest_metrics, params, runs, tags
 
-__all__ = ["build_run_search", "code_point_order", "compare", "direction"]
+__all__ = ["build_run_search", "code_point_order", "compare", "direction", "search_run_ids"]
 
 _ATTRIBUTE_COLUMNS: dict[str, ColumnElement[Any]] = {
     "run_id": runs.c.id,
@@ -81,6 +88,97 @@ def _compile_code_point_order_pg(element: _code_point_order, compiler: SQLCompil
     return f'{compiler.process(element.clauses, **kw)} COLLATE "C"'
 
 
+def search_run_ids(
+    conn: Connection,
+    experiment_ids: Sequence[int],
+    search: SearchFilter,
+    order_by: Sequence[OrderBy],
+    limit: int,
+    offset: int,
+    *,
+    scan: int | None = None,
+) -> list[str]:
+    """The ids `build_run_search` selects, in its order; an ordered scan first where one can answer.
+
+    `scan`: how many index rows the ordered scan reads (default: 20 per wanted run, 2,000 to 50,000)."""
+    found = _ordered_scan(conn, experiment_ids, search, order_by, limit, offset, scan)
+    if found is None:
+        found = [str(r[0]) for r in conn.execute(build_run_search(experiment_ids, search, order_by, limit, offset))]
+    return found
+
+
+def _ordered_scan(
+    conn: Connection,
+    experiment_ids: Sequence[int],
+    search: SearchFilter,
+    order_by: Sequence[OrderBy],
+    limit: int,
+    offset: int,
+    scan: int | None,
+) -> list[str] | None:
+    """One metric order-by: take the first `scan` runs of the whole order (the rows with a number for the
+    key, by value then run id, straight off the ``(key, value, run_id)`` index), keep those that match;
+    None when they hold less than a full page (NaN and missing values sort after every number, so the
+    rest of the order is not in the index range read)."""
+    if limit < 0 or offset < 0:
+        raise InvalidInput(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+    if len(order_by) != 1 or order_by[0].kind != "metric" or limit == 0 or not experiment_ids:
+        return None
+    item, wanted = order_by[0], offset + limit
+    size = scan if scan is not None else min(max(20 * wanted, 2_000), 50_000)
+    value = latest_metrics.c.value
+    window = conn.execute(
+        select(latest_metrics.c.run_id)
+        .where(latest_metrics.c.key == item.key, value.is_not(None))
+        .order_by(_direction(value, item.ascending), latest_metrics.c.run_id.asc())
+        .limit(size)
+    ).all()
+    ids = [str(row[0]) for row in window]
+    if not ids:
+        return None
+    matching = set(
+        conn.execute(
+            select(runs.c.id).where(runs.c.id.in_(ids), *_conditions(experiment_ids, search, correlated=True))
+        ).scalars()
+    )
+    hits = [run_id for run_id in ids if run_id in matching]
+    if len(hits) < wanted:
+        return None
+    return hits[offset:wanted]
+
+
+def _conditions(
+    experiment_ids: Sequence[int], search: SearchFilter, *, correlated: bool = False
+) -> list[ColumnElement[bool]]:
+    """The WHERE terms on ``runs``: the experiments, attribute comparisons, one term per metric/param/tag key
+    (an uncorrelated IN for a whole search, a correlated EXISTS, probed by primary key, for a few runs)."""
+    experiment: ColumnElement[Any] = runs.c.experiment_id
+    if correlated:
+        # For a few runs given by id, SQLite would still drive the query from the experiment index (every
+        # run of the experiment, 100 ms at 100,000 runs) instead of the ids; `+ 0` keeps the term off the index.
+        experiment = experiment + 0
+    conditions: list[ColumnElement[bool]] = [experiment.in_(list(experiment_ids))]
+    by_key: dict[tuple[str, str], list[Comparison]] = {}
+    for comparison in search.comparisons:
+        if comparison.kind == "attribute":
+            conditions.append(_compare(comparison, _ATTRIBUTE_COLUMNS[comparison.key]))
+        else:
+            by_key.setdefault((comparison.kind, comparison.key), []).append(comparison)
+    for (kind, key), terms in by_key.items():
+        if correlated:
+            table = _KEY_TABLES[kind]
+            conditions.append(
+                exists().where(
+                    table.c.run_id == runs.c.id,
+                    table.c.key == key,
+                    *(_compare(comparison, table.c.value) for comparison in terms),
+                )
+            )
+        else:
+            conditions.append(_has_key_where(kind, key, terms))
+    return conditions
+
+
 def build_run_search(
     experiment_ids: Sequence[int],
     search: SearchFilter,
@@ -91,14 +189,7 @@ def build_run_search(
     """A SELECT of ``runs.id`` for the runs of these experiments that match, ordered, one page of it."""
     if limit < 0 or offset < 0:
         raise InvalidInput(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
-    conditions: list[ColumnElement[bool]] = [runs.c.experiment_id.in_(list(experiment_ids))]
-    by_key: dict[tuple[str, str], list[Comparison]] = {}
-    for comparison in search.comparisons:
-        if comparison.kind == "attribute":
-            conditions.append(_compare(comparison, _ATTRIBUTE_COLUMNS[comparison.key]))
-        else:
-            by_key.setdefault((comparison.kind, comparison.key), []).append(comparison)
-    conditions.extend(_has_key_where(kind, key, terms) for (kind, key), terms in by_key.items())
+    conditions = _conditions(experiment_ids, search)
     source: Any = runs
     sort_keys: list[ColumnElement[Any]] = []
     for index, item in enumerate(order_by or ()):

@@ -12,7 +12,7 @@ from loopml.domain import Run, RunStatus
 from loopml.domain.search import OrderBy, SearchFilter
 from loopml.errors import ParamConflict, RunNotFound
 from loopml.store.audit import AuditLog
-from loopml.store.run_search import build_run_search
+from loopml.store.run_search import search_run_ids
 from loopml.store.schema import experiments, latest_metrics, params, projects, runs, tags
 from loopml.store.upsert import upsert
 
@@ -172,5 +172,4 @@ class RunRepository:
         limit: int,
         offset: int,
     ) -> list[str]:
-        query = build_run_search(experiment_ids, search, order_by, limit, offset)
-        return [str(r[0]) for r in self._conn.execute(query)]
+        return search_run_ids(self._conn, experiment_ids, search, order_by, limit, offset)

@@ -49,7 +49,7 @@ def _columns(body: Any) -> MetricColumns:
         )
     if len(keys) > MAX_POINTS:
         raise PayloadTooLarge(f"{len(keys)} points in one request; send at most {MAX_POINTS} per request")
-    if not all(v.__class__ is float for v in values):  # ints, and "NaN"/"Infinity"/"-Infinity" strings
+    if values and set(map(type, values)) != {float}:  # ints, and "NaN"/"Infinity"/"-Infinity" strings
         decoded = []
         for i, raw in enumerate(values):
             try:
