@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ANCHORS := .venv-anchors
+PIPELINE_ANCHORS := .venv-anchors-pipelines
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format typecheck bench anchors clean
+.PHONY: install demo test test-fast lint format typecheck bench anchors anchors-pipelines clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +48,23 @@ $(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
 
 anchors: $(ANCHORS)/.installed
 
+# Prefect 3 pins FastAPI and websockets below what MLflow needs, so the pipeline anchors get a venv of their own.
+$(PIPELINE_ANCHORS)/.installed: benchmarks/anchors-pipelines-requirements.txt
+	$(PYTHON) -m venv $(PIPELINE_ANCHORS)
+	$(PIPELINE_ANCHORS)/bin/python -m pip install --quiet --upgrade pip
+	$(PIPELINE_ANCHORS)/bin/python -m pip install --quiet -r benchmarks/anchors-pipelines-requirements.txt
+	touch $(PIPELINE_ANCHORS)/.installed
+
+anchors-pipelines: $(PIPELINE_ANCHORS)/.installed
+
 # Every benchmark, loopml and its anchor side by side (serving needs Debian's `wrk`: apt-get install wrk).
-bench: $(STAMP) $(ANCHORS)/.installed
+bench: $(STAMP) $(ANCHORS)/.installed $(PIPELINE_ANCHORS)/.installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/monitoring.py
+	$(BIN)/python benchmarks/pipelines.py
 
 clean:
-	rm -rf $(VENV) $(ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ANCHORS) $(PIPELINE_ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache
