@@ -5,7 +5,7 @@
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
     │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
-    │   └── DeploymentNotFound, MonitorNotFound
+    │   └── DeploymentNotFound, MonitorNotFound, ScheduleNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
@@ -60,6 +60,7 @@ __all__ = [
     "ProjectNotFound",
     "RemoteError",
     "RunNotFound",
+    "ScheduleNotFound",
     "StoreUnavailable",
     "TokenNotFound",
     "UserCodeError",
@@ -123,6 +124,10 @@ class DeploymentNotFound(NotFound):
 
 class MonitorNotFound(NotFound):
     code = "monitor_not_found"
+
+
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
 
 
 class InvalidInput(LoopmlError, ValueError):

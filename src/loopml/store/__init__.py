@@ -32,6 +32,7 @@ from loopml.store.monitoring import MonitoringDataRepository, MonitorRepository
 from loopml.store.notifications import DeploymentListener
 from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
+from loopml.store.schedules import ScheduleRepository
 from loopml.store.tokens import TokenRepository
 
 __all__ = ["DeploymentListener", "MetadataStore", "Unit", "read_events", "verify_chain"]
@@ -91,6 +92,10 @@ class Unit:
     @cached_property
     def deployments(self) -> DeploymentRepository:
         return DeploymentRepository(self.connection, self.audit)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        return ScheduleRepository(self.connection, self.audit)
 
     @cached_property
     def leases(self) -> LeaseRepository:
