@@ -27,6 +27,8 @@ def test_public_api_is_pinned() -> None:
     assert loopml.__all__ == [
         "ActiveRun",
         "Client",
+        "Dataset",
+        "Model",
         "Run",
         "RunStatus",
         "__version__",
@@ -35,6 +37,7 @@ def test_public_api_is_pinned() -> None:
         "errors",
         "get_client",
         "get_run",
+        "lineage",
         "log_artifact",
         "log_artifacts",
         "log_dataset",
@@ -43,11 +46,13 @@ def test_public_api_is_pinned() -> None:
         "log_param",
         "log_params",
         "models",
+        "pipeline",
         "search_runs",
         "set_tag",
         "set_tags",
         "set_tracking_uri",
         "start_run",
+        "step",
     ]
     for name in loopml.__all__:
         assert getattr(loopml, name) is not None

@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ActiveRun",
     "Client",
+    "Dataset",
+    "Model",
     "Run",
     "RunStatus",
     "__version__",
@@ -28,6 +30,7 @@ __all__ = [
     "errors",
     "get_client",
     "get_run",
+    "lineage",
     "log_artifact",
     "log_artifacts",
     "log_dataset",
@@ -36,16 +39,23 @@ __all__ = [
     "log_param",
     "log_params",
     "models",
+    "pipeline",
     "search_runs",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
 ]
 
 _LAZY = {
     "ActiveRun": "loopml.client.fluent",
     "Client": "loopml.client.client",
+    "Dataset": "loopml.client.pipelines",
+    "Model": "loopml.client.pipelines",
+    "lineage": "loopml.client.pipelines",
+    "pipeline": "loopml.client.pipelines",
+    "step": "loopml.client.pipelines",
     "Run": "loopml.domain",
     "RunStatus": "loopml.domain",
     "active_run": "loopml.client.fluent",
@@ -90,6 +100,7 @@ if TYPE_CHECKING:
         set_tracking_uri,
         start_run,
     )
+    from loopml.client.pipelines import Dataset, Model, lineage, pipeline, step
     from loopml.domain import Run, RunStatus
 
 

@@ -5,12 +5,14 @@
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
     │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
-    │   └── DeploymentNotFound, MonitorNotFound, ScheduleNotFound
+    │   ├── DeploymentNotFound, MonitorNotFound
+    │   └── PipelineNotFound, StepRunNotFound, ScheduleNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
     │   ├── InvalidRequest, InvalidJson              (an HTTP body of the wrong shape, or not JSON)
-    │   └── PayloadTooLarge
+    │   ├── PayloadTooLarge
+    │   └── InvalidPipeline                         (a cycle, a step outside a pipeline, an unknown executor...)
     ├── AlreadyExists (ValueError)                  code: already_exists
     ├── AuthenticationRequired (PermissionError)    code: unauthenticated
     ├── PermissionDenied (PermissionError)          code: permission_denied
@@ -20,6 +22,7 @@
     ├── DeliveryFailed                              code: delivery_failed (points not stored)
     ├── StoreUnavailable                            code: store_unavailable (unreachable, or a table missing)
     ├── RemoteError                                 code: remote_error (server failed, not the caller)
+    ├── ExecutorUnavailable                         code: executor_unavailable (e.g. no Ray cluster at the address)
     └── UserCodeError                               code: user_code_error (wraps an exception of user code)
 
 Each class carries a stable `code`; the HTTP mapping lives in `loopml.server.errors` only, and the HTTP
@@ -39,6 +42,7 @@ __all__ = [
     "DatasetNotFound",
     "DeliveryFailed",
     "DeploymentNotFound",
+    "ExecutorUnavailable",
     "ExperimentNotFound",
     "IntegrityError",
     "InvalidFilter",
@@ -47,6 +51,7 @@ __all__ = [
     "InvalidMetric",
     "InvalidName",
     "InvalidPath",
+    "InvalidPipeline",
     "InvalidRequest",
     "InvalidStatus",
     "LoopmlError",
@@ -57,10 +62,12 @@ __all__ = [
     "ParamConflict",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PipelineNotFound",
     "ProjectNotFound",
     "RemoteError",
     "RunNotFound",
     "ScheduleNotFound",
+    "StepRunNotFound",
     "StoreUnavailable",
     "TokenNotFound",
     "UserCodeError",
@@ -126,6 +133,14 @@ class MonitorNotFound(NotFound):
     code = "monitor_not_found"
 
 
+class PipelineNotFound(NotFound):
+    code = "pipeline_not_found"
+
+
+class StepRunNotFound(NotFound):
+    code = "step_run_not_found"
+
+
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
 
@@ -174,6 +189,13 @@ class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
 
 
+class InvalidPipeline(InvalidInput):
+    """A pipeline that cannot run as written: a cycle, a step called outside a pipeline, an output with no
+    serializer, an unknown executor. The message names the cause."""
+
+    code = "invalid_pipeline"
+
+
 class AlreadyExists(LoopmlError, ValueError):
     code = "already_exists"
 
@@ -220,6 +242,12 @@ class RemoteError(LoopmlError):
     """The server failed for a reason that is not the caller's mistake."""
 
     code = "remote_error"
+
+
+class ExecutorUnavailable(LoopmlError):
+    """The executor cannot run steps: its engine is not installed or its cluster cannot be reached."""
+
+    code = "executor_unavailable"
 
 
 class UserCodeError(LoopmlError):

@@ -7,6 +7,7 @@ client.runs.search("bike-demand", filter="metrics.rmse < 45", order_by=["metrics
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from loopml.client.backend import Backend
+    from loopml.client.pipelines import Pipelines
 
 __all__ = ["Client"]
 
@@ -97,6 +99,13 @@ class Client:
         self.deployments = Deployments(self)
         self.monitors = Monitors(self)
         self.feedback = FeedbackLabels(self)
+
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        """Run pipelines and read their runs, step logs and lineage."""
+        from loopml.client.pipelines import Pipelines
+
+        return Pipelines(self)
 
     def close(self) -> None:
         """Flush pending metric points (raising DeliveryFailed if any were not stored), then disconnect."""

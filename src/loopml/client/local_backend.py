@@ -41,6 +41,7 @@ from loopml.tracking import TrackingService
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.monitoring import MonitoringService
+    from loopml.pipelines import PipelineService
 
 
 def _local_actor() -> str:
@@ -232,6 +233,14 @@ class LocalBackend:
 
     def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
         return self.registry.resolve(self.principal, uri, alias_or_version)
+
+    # -- pipelines ---------------------------------------------------------------------------------
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        from loopml.pipelines import PipelineService
+
+        return PipelineService(self.store, self.artifacts, self.tracking.default_project)
 
     # -- deployments -------------------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ class Runs:
     def log_dataset(
         self, run_id: str, data: Any, name: str, role: str = "training", source: str | None = None
     ) -> Dataset:
-        from loopml.client.fingerprint import fingerprint
+        from loopml.data import fingerprint
 
         return self._backend.log_dataset(run_id, fingerprint(data, name, role, source))
 

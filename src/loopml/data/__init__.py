@@ -1,7 +1,7 @@
 """Data service: reference profiles of datasets and data contracts (inference, YAML, batch and row checks).
 
-Owns `Profile` / `build_profile`, `Contract` / `infer_contract` / `validate_batch` /
-`compile_row_validator`. Imports numpy, pandas, pyarrow and PyYAML, the domain and `loopml.errors`;
+Owns dataset fingerprints (`fingerprint`), `Profile` / `build_profile`, `Contract` / `infer_contract` /
+`validate_batch` / `compile_row_validator`. Imports numpy, pandas, pyarrow and PyYAML, the domain and `loopml.errors`;
 it must not import the store, the server, the CLI or other services (monitoring builds on it).
 """
 
@@ -22,6 +22,7 @@ from loopml.data.contracts import (
     compile_row_validator,
     infer_contract,
 )
+from loopml.data.fingerprints import fingerprint
 from loopml.data.profiles import (
     SPREAD_TOLERANCE,
     ColumnProfile,
@@ -55,6 +56,7 @@ __all__ = [
     "Violation",
     "build_profile",
     "compile_row_validator",
+    "fingerprint",
     "infer_contract",
     "negligible_spread",
     "segment_rows",

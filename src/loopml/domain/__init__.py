@@ -7,6 +7,7 @@ Imports the standard library only: no I/O, no framework, no other loopml package
 from loopml.domain.audit import AuditEvent
 from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
 from loopml.domain.models import ModelReference, ModelVersion, ModelVersionStatus, RegisteredModel, parse_model_uri
+from loopml.domain.pipelines import LineageEdge, PipelineRunRecord, StepRun, StepState
 from loopml.domain.tokens import Principal, Role, Token
 from loopml.domain.tracking import (
     ArtifactRecord,
@@ -30,12 +31,14 @@ __all__ = [
     "DeploymentRevision",
     "DeploymentVersion",
     "Experiment",
+    "LineageEdge",
     "Metric",
     "MetricColumns",
     "ModelReference",
     "ModelVersion",
     "ModelVersionStatus",
     "Page",
+    "PipelineRunRecord",
     "Principal",
     "Project",
     "RegisteredModel",
@@ -43,6 +46,8 @@ __all__ = [
     "RolloutDecision",
     "Run",
     "RunStatus",
+    "StepRun",
+    "StepState",
     "Token",
     "parse_model_uri",
 ]

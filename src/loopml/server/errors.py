@@ -35,6 +35,7 @@ from loopml.errors import (
     AlreadyExists,
     ArtifactCorrupted,
     AuthenticationRequired,
+    ExecutorUnavailable,
     IntegrityError,
     InvalidInput,
     LoopmlError,
@@ -67,6 +68,7 @@ _STATUS: tuple[tuple[type[LoopmlError], int], ...] = (
     (ArtifactCorrupted, 400),
     (IntegrityError, 409),
     (StoreUnavailable, 503),
+    (ExecutorUnavailable, 503),
 )
 
 _HTTP_CODES = {

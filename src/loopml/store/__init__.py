@@ -30,6 +30,7 @@ from loopml.store.migrations import upgrade_to_head
 from loopml.store.model_versions import ModelVersionRepository
 from loopml.store.monitoring import MonitoringDataRepository, MonitorRepository
 from loopml.store.notifications import DeploymentListener
+from loopml.store.pipelines import PipelineRepository
 from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
 from loopml.store.schedules import ScheduleRepository
@@ -92,6 +93,10 @@ class Unit:
     @cached_property
     def deployments(self) -> DeploymentRepository:
         return DeploymentRepository(self.connection, self.audit)
+
+    @cached_property
+    def pipelines(self) -> PipelineRepository:
+        return PipelineRepository(self.connection, self.audit)
 
     @cached_property
     def schedules(self) -> ScheduleRepository:

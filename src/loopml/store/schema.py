@@ -453,6 +453,64 @@ alerts = Table(
 window that does not breach. `delivered_state` is the last state the webhook acknowledged (so each state is
 POSTed once)."""
 
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline", String(KEY), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("retry_of", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_pipeline_runs_pipeline_created", "pipeline", "created_at"),
+)
+"""A pipeline run is a tracking run (status, times, params, tags); this row adds what to run it again from:
+the pipeline's name and reference, the executor, the parameters as JSON and what triggered it."""
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("step", String(KEY), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("decision", Text, nullable=False),
+    Column("components", Text, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("upstream", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("log_digest", String(64), nullable=True),
+    Column("cached_from", String(32), nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Index("ix_step_runs_pipeline_run", "pipeline_run_id"),
+    Index("ix_step_runs_cache_key", "cache_key"),
+)
+"""Each step run is a nested tracking run; this row holds its state, cache key and the decision taken on
+it, and its inputs and outputs (artifact references as JSON)."""
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_id", String(KEY), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(KEY), nullable=False),
+    Column("pipeline_run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("source_kind", "source_id", "target_kind", "target_id"),
+    Index("ix_lineage_edges_target", "target_kind", "target_id"),
+)
+"""Lineage: dataset -> step run -> artifact or model -> registered model version. Walked backwards from a
+model version, it answers which data and code produced it."""
+
 # -- pipeline schedules (migration 0010_pipeext) -----------------------------------------------------
 
 pipeline_schedules = Table(

@@ -1,7 +1,7 @@
 """Pipeline schedules and their firings (cron ticks, dataset versions, events), one firing per key.
 
 Revision ID: 0010_pipeext
-Revises: 0009
+Revises: 0010_pipecore
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_pipeext"
-down_revision = "0009"
+down_revision = "0010_pipecore"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,87 @@
+"""Pipeline runs, step runs and lineage edges as stored: the part of a pipeline the run model cannot hold.
+
+A pipeline run is a tracking run and each step run a nested run of it; these records add the step's state,
+its cache key and the decision taken on it, its inputs and outputs, and the edges of the lineage graph.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StepState(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CACHED = "cached"
+    """Not run: the outputs of an earlier step run with the same cache key were reused."""
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    KILLED = "killed"
+    SKIPPED = "skipped"
+    """Not run because a step it depends on did not finish."""
+
+    @property
+    def is_done(self) -> bool:
+        """Finished with outputs a later step (or a retry) can use."""
+        return self in (StepState.FINISHED, StepState.CACHED)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (StepState.PENDING, StepState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRun:
+    run_id: str
+    """The nested tracking run of this step run."""
+    pipeline_run_id: str
+    step: str
+    state: StepState
+    cache_key: str | None = None
+    decision: str = ""
+    """Why the step ran or was skipped: "hit: key ...", "miss: source of helper `clean` changed"."""
+    components: dict[str, Any] = field(default_factory=dict)
+    """What the cache key was made of (code digests, params, input digests, serializers, packages)."""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    error: str | None = None
+    traceback: str | None = None
+    log_digest: str | None = None
+    cached_from: str | None = None
+    """The step run whose outputs a cache hit reused."""
+    started_at: int | None = None
+    ended_at: int | None = None
+    upstream: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRunRecord:
+    run_id: str
+    pipeline: str
+    ref: str
+    """Where the pipeline function is: `module:function` or `path.py:function`."""
+    executor: str
+    params: dict[str, Any]
+    trigger: dict[str, Any]
+    status: str
+    start_time: int
+    end_time: int | None
+    retry_of: str | None = None
+    steps: tuple[StepRun, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """`source` was used to make `target`. Kinds: dataset (by content digest), step (a step run's id),
+    artifact (a step output's digest), model_version (`name/version`)."""
+
+    source_kind: str
+    source_id: str
+    target_kind: str
+    target_id: str
+    pipeline_run_id: str | None = None
+    created_at: int = 0

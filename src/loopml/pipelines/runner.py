@@ -1,0 +1,469 @@
+"""The runner: drives one pipeline run's DAG in the calling process over any `Executor`.
+
+It decides readiness, looks the cache up, builds `StepTask`s, retries with exponential backoff, lets the
+steps that do not depend on a failed one finish, and records everything through `PipelineService`. Cache
+hits are resolved without waiting and written in one batch with whatever else is pending, so a fully cached
+run costs a read per step and a handful of transactions.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from loopml.domain import DatasetInput, LineageEdge, PipelineRunRecord, Principal, RunStatus, StepRun, StepState
+from loopml.errors import InvalidPipeline
+from loopml.pipelines.cache import code_fingerprint, explain_miss, key_of
+from loopml.pipelines.executor import (
+    ArtifactRef,
+    Executor,
+    StepResult,
+    StepTask,
+    executor_for,
+    now_ms,
+    register_in_process,
+)
+from loopml.pipelines.graph import Graph, Node, Pipeline, function_ref
+from loopml.pipelines.service import PipelineService, StepRecord
+
+__all__ = ["artifact_location", "run_pipeline"]
+
+_FINAL = {
+    "finished": StepState.FINISHED,
+    "failed": StepState.FAILED,
+    "timed_out": StepState.TIMED_OUT,
+    "killed": StepState.KILLED,
+}
+_KIND = {"loopml-dataset": "dataset", "loopml-model": "model"}
+MAX_METRICS_BYTES = 64 * 1024
+
+
+def artifact_location(store: Any) -> tuple[str, str | None]:
+    """The URL a worker opens the artifact store with, and the S3 endpoint if any."""
+    if store._is_local:
+        return str(store.root), None
+    endpoint = (getattr(store.fs, "client_kwargs", None) or {}).get("endpoint_url")
+    return f"s3://{store.root}", endpoint
+
+
+def _node_id(ref: Mapping[str, Any]) -> tuple[str, str]:
+    kind = _KIND.get(ref["serializer"], "artifact")
+    if kind == "dataset":
+        return kind, str(ref["meta"]["dataset_digest"])
+    return kind, str(ref["digest"])
+
+
+@dataclass
+class _Step:
+    node: Node
+    run: StepRun
+    key: str | None = None
+    attempt: int = 0
+    future: Future[StepResult] | None = None
+    retry_at: float | None = None
+    written: bool = False
+    inputs: dict[str, ArtifactRef | tuple[ArtifactRef, ...]] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(
+        self,
+        service: PipelineService,
+        principal: Principal,
+        graph: Graph,
+        record: PipelineRunRecord,
+        executor: Executor,
+        cache: bool,
+        project: str,
+        reuse: Mapping[str, StepRun],
+        on_change: Callable[[PipelineRunRecord, dict[str, StepRun]], None] | None,
+    ) -> None:
+        self.service, self.principal, self.graph, self.record = service, principal, graph, record
+        self.executor, self.cache, self.project, self.reuse = executor, cache, project, reuse
+        self.on_change = on_change
+        self.root, self.endpoint = artifact_location(service.artifacts)
+        self.steps: dict[str, _Step] = {}
+        self.outputs: dict[str, list[dict[str, Any]]] = {}
+        self.pending: dict[str, StepRecord] = {}
+        self.order = graph.order()
+        self.inline = executor.name == "inline"
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _queue(self, step: _Step, **extra: Any) -> None:
+        params: Mapping[str, str] | None = None
+        if not step.written:
+            params = {k: _text(v) for k, v in step.node.params.items()}
+        previous = self.pending.get(step.run.run_id)
+        if previous is not None and previous.params is not None:
+            params = previous.params  # still unwritten: write it as new, with its latest state
+        merged: dict[str, Any] = {}
+        if previous is not None:
+            merged = {k: getattr(previous, k) for k in ("metrics", "datasets", "edges", "log")}
+        merged.update({k: v for k, v in extra.items() if v})
+        self.pending[step.run.run_id] = StepRecord(step.run, params, **merged)
+        step.written = True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        records = list(self.pending.values())
+        self.pending.clear()
+        self.service.record_steps(self.principal, self.record.run_id, records)
+        if self.on_change is not None:
+            self.on_change(self.record, {s.node.name: s.run for s in self.steps.values()})
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def upstream_state(self, node: Node) -> str:
+        states = [self.steps[n].run.state if n in self.steps else None for n in node.upstream]
+        if any(s is not None and s.is_terminal and not s.is_done for s in states):
+            return "broken"
+        return "ready" if all(s is not None and s.is_done for s in states) else "waiting"
+
+    def start(self, node: Node) -> None:
+        run = StepRun(
+            run_id=uuid.uuid4().hex,
+            pipeline_run_id=self.record.run_id,
+            step=node.name,
+            state=StepState.PENDING,
+            started_at=now_ms(),
+            upstream=tuple(node.upstream),
+        )
+        step = _Step(node, run)
+        self.steps[node.name] = step
+        code, packages = code_fingerprint(node.step.func)
+        input_digests: dict[str, Any] = {}
+        input_serializers: dict[str, Any] = {}
+        for name, handle in node.inputs.items():
+            if isinstance(handle, tuple):
+                refs = tuple(ArtifactRef.from_json(self.outputs[h.node][0]) for h in handle)
+                step.inputs[name] = refs
+                input_digests[name] = [r.digest for r in refs]
+                input_serializers[name] = [r.serializer for r in refs]
+            else:
+                ref = ArtifactRef.from_json(self.outputs[handle.node][0])
+                step.inputs[name] = ref
+                input_digests[name] = ref.digest
+                input_serializers[name] = ref.serializer
+        components = {
+            "code": code,
+            "params": node.params,
+            "inputs": input_digests,
+            "serializers": {"output": node.step.serializer or "auto", "inputs": input_serializers},
+            "packages": packages,
+        }
+        step.key = key_of(components)
+        step.run = replace(step.run, cache_key=step.key, components=components, inputs=_inputs_json(step.inputs))
+        reused = self.reuse.get(node.name)
+        use_cache = (self.cache and node.step.cache) or reused is not None
+        if use_cache:
+            hits = self.service.cache_hits(self.principal, self.project, step.key)
+            if reused is not None and reused.cache_key == step.key and any(h.run_id == reused.run_id for h in hits):
+                hits = [next(h for h in hits if h.run_id == reused.run_id)]
+            if hits:
+                hit = hits[0]
+                origin = hit.cached_from or hit.run_id
+                why = f"hit: key {step.key[:12]} matches step run {origin[:8]}"
+                step.run = replace(
+                    step.run,
+                    state=StepState.CACHED,
+                    decision=why,
+                    outputs=hit.outputs,
+                    cached_from=hit.cached_from or hit.run_id,
+                    ended_at=now_ms(),
+                )
+                self.outputs[node.name] = hit.outputs
+                self._queue(step, edges=self._edges(step), datasets=self._datasets(step))
+                return
+        if not self.cache:
+            decision = "disabled: cache=False for the run"
+        elif not node.step.cache:
+            decision = f"disabled: step `{node.step.name}` has cache=False"
+        else:
+            previous = self.service.previous_step(self.principal, self.project, self.graph.pipeline, node.name)
+            function_key = f"{node.step.func.__module__}:{node.step.func.__qualname__}"
+            decision = explain_miss(node.name, function_key, components, previous.components if previous else None)
+        step.run = replace(step.run, state=StepState.RUNNING, decision=decision)
+        self._queue(step)
+        self.submit(step)
+
+    def submit(self, step: _Step) -> None:
+        step.attempt += 1
+        step.retry_at = None
+        node = step.node
+        function = node.step.func
+        pickled = None
+        if node.step.pickle:
+            import cloudpickle
+
+            pickled = cloudpickle.dumps(function)
+        task = StepTask(
+            step=node.name,
+            function=function_ref(function),
+            params=node.params,
+            inputs=step.inputs,
+            artifact_root=self.root,
+            s3_endpoint_url=self.endpoint,
+            output_serializer=node.step.serializer,
+            allow_pickle=node.step.pickle,
+            pickled_function=pickled,
+            attempt=step.attempt,
+            timeout=node.step.timeout,
+            resources=node.step.resources,
+        )
+        step.run = replace(step.run, attempts=step.attempt)
+        step.future = self.executor.submit(task)
+
+    def complete(self, step: _Step, result: StepResult) -> None:
+        step.future = None
+        retries_left = step.attempt <= step.node.step.retries
+        if result.status != "finished" and retries_left:
+            delay = step.node.step.retry_delay * 2 ** (step.attempt - 1)
+            step.retry_at = time.monotonic() + delay
+            step.run = replace(
+                step.run,
+                error=f"attempt {step.attempt} {result.status}: {result.error}; retrying in {delay:g} s",
+                traceback=result.traceback,
+            )
+            self._queue(step, log=result.log or None)
+            return
+        outputs = [o.to_json() for o in result.outputs]
+        step.run = replace(
+            step.run,
+            state=_FINAL[result.status],
+            outputs=outputs,
+            error=result.error,
+            traceback=result.traceback,
+            ended_at=result.ended_at or now_ms(),
+        )
+        if result.status == "finished":
+            self.outputs[step.node.name] = outputs
+            self._queue(
+                step,
+                log=result.log or None,
+                metrics=self._metrics(outputs),
+                edges=self._edges(step),
+                datasets=self._datasets(step),
+            )
+        else:
+            self._queue(step, log=result.log or None)
+
+    def _edges(self, step: _Step) -> list[LineageEdge]:
+        me = ("step", step.run.run_id)
+        edges = []
+        for value in step.run.inputs.values():
+            for ref in value if isinstance(value, list) else [value]:
+                kind, ident = _node_id(ref)
+                edges.append(LineageEdge(kind, ident, *me, self.record.run_id))
+        for ref in step.run.outputs:
+            kind, ident = _node_id(ref)
+            edges.append(LineageEdge(*me, kind, ident, self.record.run_id))
+        return edges
+
+    def _datasets(self, step: _Step) -> list[DatasetInput]:
+        found = []
+        for value in step.run.inputs.values():
+            for ref in value if isinstance(value, list) else [value]:
+                if ref["serializer"] == "loopml-dataset":
+                    meta = ref["meta"]
+                    schema = tuple((str(c), str(t)) for c, t in meta["schema"])
+                    found.append(
+                        DatasetInput(
+                            meta["name"],
+                            meta["dataset_digest"],
+                            schema,
+                            meta["rows"],
+                            meta["source"] or "pipeline",
+                            "training",
+                        )
+                    )
+        return found
+
+    def _metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
+        """A step returning a dict of numbers (an evaluation) has them logged as its run's metrics."""
+        if len(outputs) != 1 or outputs[0]["serializer"] != "json" or outputs[0]["size"] > MAX_METRICS_BYTES:
+            return {}
+        value = orjson.loads(b"".join(self.service.artifacts.iter_chunks(outputs[0]["digest"])))
+        if not isinstance(value, dict) or not value:
+            return {}
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()):
+            return {}
+        return {k: float(v) for k, v in value.items()}
+
+    def skip(self, node: Node) -> None:
+        broken = [n for n in node.upstream if n in self.steps and not self.steps[n].run.state.is_done]
+        run = StepRun(
+            run_id=uuid.uuid4().hex,
+            pipeline_run_id=self.record.run_id,
+            step=node.name,
+            state=StepState.SKIPPED,
+            decision=f"skipped: upstream step `{broken[0]}` did not finish",
+            started_at=now_ms(),
+            ended_at=now_ms(),
+            upstream=tuple(node.upstream),
+        )
+        step = _Step(node, run)
+        self.steps[node.name] = step
+        self._queue(step)
+
+    def drive(self) -> None:
+        while True:
+            progressed = True
+            while progressed:
+                progressed = False
+                for name in self.order:
+                    if name in self.steps:
+                        continue
+                    node = self.graph.nodes[name]
+                    state = self.upstream_state(node)
+                    if state == "ready":
+                        self.start(node)
+                        progressed = True
+                    elif state == "broken":
+                        self.skip(node)
+                        progressed = True
+            if len(self.steps) == len(self.graph.nodes) and all(s.run.state.is_terminal for s in self.steps.values()):
+                break
+            self.flush()
+            now = time.monotonic()
+            for step in self.steps.values():
+                if step.retry_at is not None and step.retry_at <= now:
+                    self.submit(step)
+            futures = {s.future: s for s in self.steps.values() if s.future is not None}
+            waits = [s.retry_at - now for s in self.steps.values() if s.retry_at is not None]
+            timeout = max(0.0, min(waits)) if waits else None
+            if not futures:
+                time.sleep(timeout or 0)
+                continue
+            done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                self.complete(futures[future], future.result())
+
+    def kill_running(self) -> None:
+        for step in self.steps.values():
+            if not step.run.state.is_terminal:
+                if step.future is not None:
+                    step.future.cancel()
+                step.run = replace(step.run, state=StepState.KILLED, error="the run was interrupted", ended_at=now_ms())
+                self._queue(step)
+
+    def result_metrics(self) -> dict[str, float]:
+        result = self.graph.result
+        if hasattr(result, "node") and result.node in self.outputs:
+            return self._metrics(self.outputs[result.node])
+        return {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _inputs_json(inputs: Mapping[str, ArtifactRef | tuple[ArtifactRef, ...]]) -> dict[str, Any]:
+    return {k: [r.to_json() for r in v] if isinstance(v, tuple) else v.to_json() for k, v in inputs.items()}
+
+
+def _check_reachable(graph: Graph, executor: Executor) -> None:
+    if executor.name == "inline":
+        return
+    for node in graph.nodes.values():
+        ref = function_ref(node.step.func)
+        if node.step.pickle:
+            continue
+        if "<locals>" in ref.qualname or (
+            ref.module not in ("__loopml_main__",) and ref.file is None and _unimportable(ref.module)
+        ):
+            raise InvalidPipeline(
+                f"step {node.step.name!r} is defined where a worker process cannot import it ({ref}): define it at "
+                "the top level of a module, run with executor='inline', or opt in with @lm.step(pickle=True)"
+            )
+
+
+def _unimportable(module: str) -> bool:
+    import importlib.util
+    import sys
+
+    found = sys.modules.get(module)
+    if found is not None and getattr(found, "__spec__", None) is not None:
+        return False
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def run_pipeline(
+    service: PipelineService,
+    principal: Principal,
+    pipeline: Pipeline[...],
+    params: Mapping[str, Any],
+    executor: Executor | str = "process",
+    *,
+    cache: bool = True,
+    trigger: Mapping[str, Any] | None = None,
+    retry_of: str | None = None,
+    project: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    executor_options: Mapping[str, Any] | None = None,
+    on_change: Callable[[PipelineRunRecord, dict[str, StepRun]], None] | None = None,
+) -> PipelineRunRecord:
+    """Run `pipeline` with `params` to the end and return its record (status FINISHED, or FAILED with the
+    failing steps' errors). With `retry_of`, every step that finished in that run and whose cache key is
+    unchanged reuses its outputs, whatever the cache settings."""
+    graph = pipeline.build(**params)
+    resolved = pipeline.resolve_params(params)
+    owned = isinstance(executor, str)
+    engine = executor_for(executor, **(executor_options or {})) if isinstance(executor, str) else executor
+    try:
+        _check_reachable(graph, engine)
+        reuse: dict[str, StepRun] = {}
+        if retry_of is not None:
+            earlier = service.get_run(principal, retry_of)
+            reuse = {s.step: s for s in earlier.steps if s.state.is_done}
+        for node in graph.nodes.values():
+            register_in_process(function_ref(node.step.func), node.step.func)
+        record = service.start_run(
+            principal,
+            pipeline.name,
+            pipeline.ref,
+            engine.name,
+            resolved,
+            trigger=trigger,
+            retry_of=retry_of,
+            project=project,
+            tags=tags,
+        )
+        scope = project or principal.project or service.default_project
+        run = _Run(service, principal, graph, record, engine, cache, scope, reuse, on_change)
+        try:
+            run.drive()
+        except BaseException:
+            run.kill_running()
+            run.flush()
+            service.finish_run(principal, record.run_id, RunStatus.KILLED)
+            raise
+        run.flush()
+        ok = all(s.run.state.is_done for s in run.steps.values())
+        status = RunStatus.FINISHED if ok else RunStatus.FAILED
+        finished = service.finish_run(principal, record.run_id, status, run.result_metrics() if ok else None)
+        _register_models(service, principal, finished)
+        return service.get_run(principal, record.run_id)
+    finally:
+        if owned:
+            engine.close()
+
+
+def _register_models(service: PipelineService, principal: Principal, record: PipelineRunRecord) -> None:
+    for step in record.steps:
+        if step.state is not StepState.FINISHED:
+            continue
+        for output in step.outputs:
+            name = output.get("meta", {}).get("register") if output["serializer"] == "loopml-model" else None
+            if name:
+                service.register_model(principal, step, output, name)

@@ -1,0 +1,384 @@
+"""The pipeline service: the bookkeeping of pipeline runs in the metadata store, checked and authorised.
+
+The runner calls it to open a run, look up the cache, record step runs in batches, and close the run; the
+interfaces call it to list and show runs, read a step's log and answer lineage questions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from loopml.artifacts import ArtifactStore
+from loopml.domain import (
+    DatasetInput,
+    LineageEdge,
+    MetricColumns,
+    PipelineRunRecord,
+    Principal,
+    Role,
+    RunStatus,
+    StepRun,
+    StepState,
+)
+from loopml.domain.validation import check_name, check_values
+from loopml.errors import InvalidInput, NotFound, PermissionDenied, PipelineNotFound, StepRunNotFound
+from loopml.store import MetadataStore
+from loopml.store.audit import now_ms
+
+__all__ = ["Lineage", "PipelineService", "StepRecord"]
+
+_HEX = set("0123456789abcdef")
+MAX_LIST = 1000
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A step run to write: new (with the params of its nested run) or an update of one written before."""
+
+    step: StepRun
+    params: Mapping[str, str] | None = None
+    """Set for a new step run; None for an update."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    datasets: Sequence[DatasetInput] = ()
+    edges: Sequence[LineageEdge] = ()
+    log: str | None = None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What produced a subject (a model version, a step run, an artifact): the edges walked backwards
+    from it, the step runs on the way with their code, the datasets at the roots, and where the code was
+    (git commit and dirty flag of each pipeline run)."""
+
+    subject: str
+    edges: tuple[LineageEdge, ...]
+    steps: tuple[StepRun, ...]
+    datasets: tuple[dict[str, Any], ...]
+    code: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "edges": [
+                {"source": f"{e.source_kind}:{e.source_id}", "target": f"{e.target_kind}:{e.target_id}"}
+                for e in self.edges
+            ],
+            "steps": [
+                {
+                    "run_id": s.run_id,
+                    "step": s.step,
+                    "pipeline_run_id": s.pipeline_run_id,
+                    "state": s.state.value,
+                    "code": s.components.get("code", {}),
+                    "params": s.components.get("params", {}),
+                }
+                for s in self.steps
+            ],
+            "datasets": list(self.datasets),
+            "code": self.code,
+        }
+
+
+def _check_run_id(run_id: object, what: str = "pipeline run") -> str:
+    if not isinstance(run_id, str) or len(run_id) != 32 or not set(run_id) <= _HEX:
+        raise PipelineNotFound(f"{what} {run_id!r} does not exist ({what} ids are 32 hex characters)")
+    return run_id
+
+
+class PipelineService:
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, default_project: str = "default") -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.default_project = default_project
+
+    def _project_for(self, principal: Principal, project: str | None) -> str:
+        if project is None:
+            return principal.project or self.default_project
+        check_name("project", project)
+        if not principal.can_see(project):
+            raise PermissionDenied(
+                f"the token in use is scoped to project {principal.project!r} and cannot reach {project!r}"
+            )
+        return project
+
+    # -- writing (the runner) --------------------------------------------------------------------
+
+    def start_run(
+        self,
+        principal: Principal,
+        pipeline: str,
+        ref: str,
+        executor: str,
+        params: Mapping[str, Any],
+        *,
+        trigger: Mapping[str, Any] | None = None,
+        retry_of: str | None = None,
+        project: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> PipelineRunRecord:
+        """Open a pipeline run: a tracking run in experiment `pipeline` (created if needed) with the params
+        as run params, plus what to run it again from. `trigger` says who started it ({"kind": "manual"})."""
+        principal.require(Role.EDITOR)
+        check_name("pipeline", pipeline)
+        project = self._project_for(principal, project)
+        trigger = dict(trigger or {"kind": "manual"})
+        if not isinstance(trigger.get("kind"), str):
+            raise InvalidInput(f"a trigger needs a 'kind' string, got {trigger!r}")
+        run_params = check_values("param", {k: _param_text(v) for k, v in params.items()})
+        run_tags = check_values("tag", {**(tags or {}), "loopml.pipeline": pipeline, "loopml.pipeline.ref": ref})
+        run_id = uuid.uuid4().hex
+        with self.store.write(principal.actor) as unit:
+            if retry_of is not None:
+                _check_run_id(retry_of)
+                unit.pipelines.get_run(retry_of)
+            experiment = unit.experiments.get_or_create(unit.projects.get_or_create(project), pipeline)
+            unit.runs.create(run_id, experiment.id, f"{pipeline}-{run_id[:8]}", now_ms(), None)
+            unit.runs.log_params(run_id, run_params)
+            unit.runs.set_tags(run_id, run_tags)
+            unit.pipelines.create_run(run_id, pipeline, ref, executor, dict(params), trigger, retry_of)
+            record, _ = unit.pipelines.get_run(run_id)
+        return record
+
+    def _writable_run(self, unit: Any, principal: Principal, run_id: str) -> tuple[PipelineRunRecord, str, int]:
+        record, project = unit.pipelines.get_run(_check_run_id(run_id))
+        if not principal.can_see(project):
+            raise PipelineNotFound(f"pipeline run {run_id!r} does not exist")
+        experiment_id = unit.runs.get(run_id).experiment_id
+        return record, project, experiment_id
+
+    def record_steps(self, principal: Principal, pipeline_run_id: str, records: Sequence[StepRecord]) -> None:
+        """Write step runs (new ones and updates) with their metrics, datasets, edges and logs, in one
+        transaction: a crash leaves all of them or none."""
+        principal.require(Role.EDITOR)
+        logs = {r.step.run_id: self.artifacts.put_bytes(r.log.encode()) for r in records if r.log}
+        with self.store.write(principal.actor) as unit:
+            _record, project, experiment_id = self._writable_run(unit, principal, pipeline_run_id)
+            new = []
+            for r in records:
+                if r.step.pipeline_run_id != pipeline_run_id:
+                    raise InvalidInput(f"step run {r.step.run_id} belongs to another pipeline run")
+                step = replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
+                if r.params is not None:
+                    new.append((step, dict(r.params)))
+            unit.pipelines.create_step_runs(experiment_id, project, new)
+            for r in records:
+                step = replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
+                if r.params is None:
+                    unit.pipelines.update_step_run(step, project)
+                if r.step.run_id in logs:
+                    blob = logs[r.step.run_id]
+                    unit.artifacts.put(r.step.run_id, "logs/output.txt", blob.digest, blob.size)
+                if r.step.state is StepState.FINISHED:
+                    for output in r.step.outputs:
+                        if output["serializer"] == "loopml-model":
+                            _record_package(unit, r.step.run_id, output)
+                if r.metrics:
+                    at = now_ms()
+                    keys = list(r.metrics)
+                    batch = MetricColumns(keys, [r.metrics[k] for k in keys], [0] * len(keys), [at] * len(keys))
+                    unit.metrics.log(r.step.run_id, batch)
+                for data in r.datasets:
+                    unit.datasets.link(r.step.run_id, data)
+                unit.pipelines.add_edges(r.edges)
+
+    def finish_run(
+        self, principal: Principal, run_id: str, status: RunStatus, metrics: Mapping[str, float] | None = None
+    ) -> PipelineRunRecord:
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            self._writable_run(unit, principal, run_id)
+            if metrics:
+                keys = list(metrics)
+                at = now_ms()
+                unit.metrics.log(
+                    run_id, MetricColumns(keys, [metrics[k] for k in keys], [0] * len(keys), [at] * len(keys))
+                )
+            unit.runs.set_status(run_id, status, None if status is RunStatus.RUNNING else now_ms())
+            record, _ = unit.pipelines.get_run(run_id)
+        return record
+
+    def cache_hits(self, principal: Principal, project: str, cache_key: str) -> list[StepRun]:
+        """Finished step runs with this key whose every output blob is still in the artifact store."""
+        with self.store.read() as unit:
+            candidates = unit.pipelines.cached(cache_key, self._project_for(principal, project))
+        return [c for c in candidates if all(self._output_exists(o) for o in c.outputs)]
+
+    def _output_exists(self, output: Mapping[str, Any]) -> bool:
+        files = output.get("meta", {}).get("files")
+        digests = [f[0] for f in files.values()] if isinstance(files, dict) else [output["digest"]]
+        return all(self.artifacts.exists(d) for d in digests)
+
+    def previous_step(self, principal: Principal, project: str, pipeline: str, step: str) -> StepRun | None:
+        with self.store.read() as unit:
+            return unit.pipelines.previous(pipeline, step, self._project_for(principal, project))
+
+    def register_model(
+        self, principal: Principal, step_run: StepRun, output: Mapping[str, Any], model_name: str
+    ) -> str:
+        """Register a model a step produced as the next version of `model_name`; returns `name/version`."""
+        from loopml.registry import RegistryService
+
+        meta = output["meta"]
+        prefix = package_prefix(output)
+        registry = RegistryService(self.store, self.default_project)
+        with self.store.read() as unit:
+            project = unit.runs.project_of(step_run.run_id)
+        registry.get_or_create_model(principal, model_name, project)
+        version = registry.create_version(
+            principal, model_name, step_run.run_id, prefix, output["digest"], str(meta["flavor"])
+        )
+        target = f"{version.name}/{version.version}"
+        with self.store.write(principal.actor) as unit:
+            unit.pipelines.add_edges(
+                [LineageEdge("model", output["digest"], "model_version", target, step_run.pipeline_run_id)]
+            )
+        return target
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get_run(self, principal: Principal, run_id: str) -> PipelineRunRecord:
+        with self.store.read() as unit:
+            record, project = unit.pipelines.get_run(_check_run_id(run_id))
+        if not principal.can_see(project):
+            raise PipelineNotFound(f"pipeline run {run_id!r} does not exist")
+        return record
+
+    def list_runs(
+        self,
+        principal: Principal,
+        pipeline: str | None = None,
+        project: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[PipelineRunRecord]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+            raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIST}, got {limit!r}")
+        if pipeline is not None:
+            check_name("pipeline", pipeline)
+        if status is not None and status not in {s.value for s in RunStatus}:
+            raise InvalidInput(f"status must be one of {', '.join(s.value for s in RunStatus)}, got {status!r}")
+        if project is not None or principal.project is not None:
+            project = self._project_for(principal, project)
+        with self.store.read() as unit:
+            return unit.pipelines.list_runs(pipeline, project, limit, status)
+
+    def step_run(self, principal: Principal, run_id: str, step: str) -> StepRun:
+        record = self.get_run(principal, run_id)
+        for found in record.steps:
+            if found.step == step or found.run_id == step:
+                return found
+        names = ", ".join(s.step for s in record.steps) or "none"
+        raise StepRunNotFound(f"pipeline run {run_id} has no step {step!r} (its steps: {names})")
+
+    def step_log(self, principal: Principal, run_id: str, step: str) -> str:
+        """The captured stdout and stderr of the step's last attempt ("" if it printed nothing)."""
+        found = self.step_run(principal, run_id, step)
+        if found.log_digest is None:
+            return ""
+        return b"".join(self.artifacts.iter_chunks(found.log_digest)).decode(errors="replace")
+
+    def lineage(self, principal: Principal, reference: str) -> Lineage:
+        """What produced `reference`: `models:/name/7` (or `@alias`), a step run id, or an output digest."""
+        if not isinstance(reference, str) or not reference:
+            raise InvalidInput("lineage needs a reference: models:/name/version, a step run id or an artifact digest")
+        with self.store.read() as unit:
+            if reference.startswith("models:/"):
+                from loopml.registry import RegistryService
+
+                version = RegistryService(self.store, self.default_project).resolve(principal, reference)
+                subject = f"models:/{version.name}/{version.version}"
+                frontier = [("model_version", f"{version.name}/{version.version}")]
+                if not unit.pipelines.edges_into("model_version", [frontier[0][1]]):
+                    frontier = [("step", version.run_id)]  # registered by hand from a step run
+            elif len(reference) == 32 and set(reference) <= _HEX:
+                unit.pipelines.get_step_run(reference)
+                if not principal.can_see(unit.runs.project_of(reference)):
+                    raise StepRunNotFound(f"step run {reference!r} does not exist")
+                subject, frontier = f"step:{reference}", [("step", reference)]
+            elif len(reference) == 64 and set(reference) <= _HEX:
+                subject, frontier = (
+                    f"artifact:{reference}",
+                    [("artifact", reference), ("model", reference), ("dataset", reference)],
+                )
+            else:
+                raise InvalidInput(
+                    f"cannot read {reference!r} as a lineage subject: use models:/name/version, models:/name@alias, "
+                    "a step run id (32 hex) or an output digest (64 hex)"
+                )
+            edges: list[LineageEdge] = []
+            seen: set[tuple[str, str]] = set(frontier)
+            step_ids: list[str] = [i for k, i in frontier if k == "step"]
+            while frontier:
+                found: list[LineageEdge] = []
+                for kind in {k for k, _ in frontier}:
+                    found.extend(unit.pipelines.edges_into(kind, [i for k, i in frontier if k == kind]))
+                frontier = []
+                for edge in found:
+                    edges.append(edge)
+                    node = (edge.source_kind, edge.source_id)
+                    if node not in seen:
+                        seen.add(node)
+                        frontier.append(node)
+                        if edge.source_kind == "step":
+                            step_ids.append(edge.source_id)
+            steps = []
+            for step_id in dict.fromkeys(step_ids):
+                try:
+                    step = unit.pipelines.get_step_run(step_id)
+                except NotFound:
+                    continue
+                if principal.can_see(unit.runs.project_of(step_id)):
+                    steps.append(step)
+            if not steps and not edges:
+                raise NotFound(f"no lineage is recorded for {reference!r}")
+            datasets = []
+            for kind, digest in sorted(seen):
+                if kind == "dataset":
+                    try:
+                        found_dataset = unit.datasets.get(digest)
+                    except NotFound:
+                        datasets.append({"digest": digest})
+                        continue
+                    datasets.append(
+                        {
+                            "digest": digest,
+                            "rows": str(found_dataset.rows),
+                            "name": found_dataset.name,
+                            "source": found_dataset.source,
+                        }
+                    )
+            code: dict[str, dict[str, Any]] = {}
+            for step in steps:
+                if step.pipeline_run_id not in code:
+                    run = unit.runs.get(step.pipeline_run_id)
+                    code[step.pipeline_run_id] = {
+                        "pipeline": run.tags.get("loopml.pipeline"),
+                        "ref": run.tags.get("loopml.pipeline.ref"),
+                        "git_commit": run.tags.get("loopml.source.git_commit"),
+                        "git_dirty": run.tags.get("loopml.source.git_dirty"),
+                    }
+        return Lineage(subject, tuple(edges), tuple(steps), tuple(datasets), code)
+
+
+def package_prefix(output: Mapping[str, Any]) -> str:
+    """Where a model a step returned lies among its step run's artifacts (registrable from there)."""
+    return f"outputs/{output['meta']['name']}"
+
+
+def _record_package(unit: Any, run_id: str, output: Mapping[str, Any]) -> None:
+    prefix = package_prefix(output)
+    files = output["meta"]["files"]
+    for relative in sorted(files, key=lambda name: name == "loopml-model.json"):  # the manifest last
+        digest, size = files[relative]
+        unit.artifacts.put(run_id, f"{prefix}/{relative}", digest, size)
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

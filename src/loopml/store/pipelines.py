@@ -1,0 +1,309 @@
+"""Pipeline runs, step runs and lineage edges (edges are derived bookkeeping of audited step runs: not audited).
+
+A step run is written with its nested tracking run in one statement group: the `runs` row (status and times
+as the step has them), its params, and the `step_runs` row, audited as one `run.create` and then one
+`step_run.update` per change of state. A fully cached pipeline thus costs one audit row per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, insert, select, update
+
+from loopml.domain import LineageEdge, PipelineRunRecord, RunStatus, StepRun, StepState
+from loopml.errors import PipelineNotFound, StepRunNotFound
+from loopml.store.audit import AuditLog, now_ms
+from loopml.store.schema import experiments, lineage_edges, params, pipeline_runs, projects, runs, step_runs
+from loopml.store.upsert import insert_if_missing
+
+_RUN_STATUS = {
+    StepState.PENDING: RunStatus.RUNNING,
+    StepState.RUNNING: RunStatus.RUNNING,
+    StepState.FINISHED: RunStatus.FINISHED,
+    StepState.CACHED: RunStatus.FINISHED,
+    StepState.FAILED: RunStatus.FAILED,
+    StepState.TIMED_OUT: RunStatus.FAILED,
+    StepState.KILLED: RunStatus.KILLED,
+    StepState.SKIPPED: RunStatus.KILLED,
+}
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _step_run(row: Any) -> StepRun:
+    return StepRun(
+        run_id=row.run_id,
+        pipeline_run_id=row.pipeline_run_id,
+        step=row.step,
+        state=StepState(row.state),
+        cache_key=row.cache_key,
+        decision=row.decision,
+        components=orjson.loads(row.components),
+        inputs=orjson.loads(row.inputs),
+        outputs=orjson.loads(row.outputs),
+        attempts=row.attempts,
+        error=row.error,
+        traceback=row.traceback,
+        log_digest=row.log_digest,
+        cached_from=row.cached_from,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        upstream=tuple(orjson.loads(row.upstream)),
+    )
+
+
+def _values(step: StepRun) -> dict[str, Any]:
+    return {
+        "state": step.state.value,
+        "cache_key": step.cache_key,
+        "decision": step.decision,
+        "components": _json(step.components),
+        "inputs": _json(step.inputs),
+        "outputs": _json(step.outputs),
+        "upstream": _json(list(step.upstream)),
+        "attempts": step.attempts,
+        "error": step.error,
+        "traceback": step.traceback,
+        "log_digest": step.log_digest,
+        "cached_from": step.cached_from,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+    }
+
+
+def _summary(step: StepRun) -> dict[str, Any]:
+    return {"step": step.step, "state": step.state.value, "decision": step.decision, "attempts": step.attempts}
+
+
+class PipelineRepository:
+    def __init__(self, conn: Connection, audit: AuditLog) -> None:
+        self._conn, self._audit = conn, audit
+
+    # -- pipeline runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        ref: str,
+        executor: str,
+        run_params: dict[str, Any],
+        trigger: dict[str, Any],
+        retry_of: str | None,
+    ) -> None:
+        self._conn.execute(
+            insert(pipeline_runs).values(
+                run_id=run_id,
+                pipeline=pipeline,
+                ref=ref,
+                executor=executor,
+                params=_json(run_params),
+                trigger=_json(trigger),
+                retry_of=retry_of,
+                created_at=now_ms(),
+            )
+        )
+        self._audit.record(
+            "pipeline_run.create",
+            "run",
+            run_id,
+            after={"pipeline": pipeline, "ref": ref, "executor": executor, "trigger": trigger, "retry_of": retry_of},
+        )
+
+    def _record(self, row: Any, steps: tuple[StepRun, ...] = ()) -> PipelineRunRecord:
+        return PipelineRunRecord(
+            run_id=row.run_id,
+            pipeline=row.pipeline,
+            ref=row.ref,
+            executor=row.executor,
+            params=orjson.loads(row.params),
+            trigger=orjson.loads(row.trigger),
+            status=row.status,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            retry_of=row.retry_of,
+            steps=steps,
+        )
+
+    def _runs_query(self) -> Any:
+        return (
+            select(pipeline_runs, runs.c.status, runs.c.start_time, runs.c.end_time, projects.c.name.label("project"))
+            .join(runs, runs.c.id == pipeline_runs.c.run_id)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+        )
+
+    def get_run(self, run_id: str) -> tuple[PipelineRunRecord, str]:
+        """The pipeline run with its step runs, and its project."""
+        row = self._conn.execute(self._runs_query().where(pipeline_runs.c.run_id == run_id)).one_or_none()
+        if row is None:
+            raise PipelineNotFound(f"pipeline run {run_id!r} does not exist")
+        return self._record(row, tuple(self.step_runs(run_id))), str(row.project)
+
+    def list_runs(
+        self, pipeline: str | None, project: str | None, limit: int, status: str | None = None
+    ) -> list[PipelineRunRecord]:
+        query = self._runs_query()
+        if pipeline is not None:
+            query = query.where(pipeline_runs.c.pipeline == pipeline)
+        if project is not None:
+            query = query.where(projects.c.name == project)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        query = query.order_by(pipeline_runs.c.created_at.desc(), pipeline_runs.c.run_id).limit(limit)
+        return [self._record(row) for row in self._conn.execute(query)]
+
+    # -- step runs -------------------------------------------------------------------------------
+
+    def create_step_runs(
+        self, experiment_id: int, project: str, steps: Sequence[tuple[StepRun, dict[str, str]]]
+    ) -> None:
+        """Insert step runs with their nested tracking runs (and those runs' params) in bulk."""
+        if not steps:
+            return
+        run_rows: list[dict[str, Any]] = []
+        param_rows: list[dict[str, Any]] = []
+        step_rows: list[dict[str, Any]] = []
+        for step, step_params in steps:
+            status = _RUN_STATUS[step.state]
+            run_rows.append(
+                {
+                    "id": step.run_id,
+                    "experiment_id": experiment_id,
+                    "name": step.step,
+                    "status": status.value,
+                    "start_time": step.started_at or now_ms(),
+                    "end_time": step.ended_at if status.is_terminal else None,
+                    "parent_run_id": step.pipeline_run_id,
+                }
+            )
+            param_rows.extend({"run_id": step.run_id, "key": k, "value": v} for k, v in step_params.items())
+            step_rows.append({"run_id": step.run_id, "pipeline_run_id": step.pipeline_run_id, "step": step.step})
+            step_rows[-1].update(_values(step))
+        self._conn.execute(insert(runs), run_rows)
+        if param_rows:
+            self._conn.execute(insert(params), param_rows)
+        self._conn.execute(insert(step_runs), step_rows)
+        for step, step_params in steps:
+            self._audit.record(
+                "run.create",
+                "run",
+                step.run_id,
+                after={
+                    "experiment_id": experiment_id,
+                    "name": step.step,
+                    "parent_run_id": step.pipeline_run_id,
+                    "params": step_params,
+                    **_summary(step),
+                },
+                project=project,
+            )
+
+    def update_step_run(self, step: StepRun, project: str) -> None:
+        before = self._conn.execute(
+            select(step_runs.c.state, step_runs.c.attempts).where(step_runs.c.run_id == step.run_id)
+        ).one_or_none()
+        if before is None:
+            raise StepRunNotFound(f"step run {step.run_id!r} does not exist")
+        self._conn.execute(update(step_runs).where(step_runs.c.run_id == step.run_id).values(**_values(step)))
+        status = _RUN_STATUS[step.state]
+        self._conn.execute(
+            update(runs)
+            .where(runs.c.id == step.run_id)
+            .values(status=status.value, end_time=(step.ended_at or now_ms()) if status.is_terminal else None)
+        )
+        self._audit.record(
+            "step_run.update",
+            "run",
+            step.run_id,
+            before={"state": before.state, "attempts": before.attempts},
+            after=_summary(step),
+            project=project,
+        )
+
+    def step_runs(self, pipeline_run_id: str) -> list[StepRun]:
+        query = (
+            select(step_runs)
+            .where(step_runs.c.pipeline_run_id == pipeline_run_id)
+            .order_by(step_runs.c.started_at, step_runs.c.step)
+        )
+        return [_step_run(row) for row in self._conn.execute(query)]
+
+    def get_step_run(self, run_id: str) -> StepRun:
+        row = self._conn.execute(select(step_runs).where(step_runs.c.run_id == run_id)).one_or_none()
+        if row is None:
+            raise StepRunNotFound(f"step run {run_id!r} does not exist")
+        return _step_run(row)
+
+    def cached(self, cache_key: str, project: str) -> list[StepRun]:
+        """Finished step runs of `project` with this cache key, newest first (a cache hit reuses one)."""
+        query = (
+            select(step_runs)
+            .join(runs, runs.c.id == step_runs.c.run_id)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(
+                and_(
+                    step_runs.c.cache_key == cache_key,
+                    step_runs.c.state.in_([StepState.FINISHED.value, StepState.CACHED.value]),
+                    projects.c.name == project,
+                )
+            )
+            .order_by(step_runs.c.ended_at.desc())
+            .limit(5)
+        )
+        return [_step_run(row) for row in self._conn.execute(query)]
+
+    def previous(self, pipeline: str, step: str, project: str) -> StepRun | None:
+        """The latest finished step run of `step` in pipeline `pipeline`: what a miss is explained against."""
+        query = (
+            select(step_runs)
+            .join(pipeline_runs, pipeline_runs.c.run_id == step_runs.c.pipeline_run_id)
+            .join(runs, runs.c.id == step_runs.c.run_id)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(
+                pipeline_runs.c.pipeline == pipeline,
+                step_runs.c.step == step,
+                step_runs.c.state.in_([StepState.FINISHED.value, StepState.CACHED.value]),
+                projects.c.name == project,
+            )
+            .order_by(step_runs.c.ended_at.desc())
+            .limit(1)
+        )
+        row = self._conn.execute(query).one_or_none()
+        return None if row is None else _step_run(row)
+
+    # -- lineage ---------------------------------------------------------------------------------
+
+    def add_edges(self, edges: Sequence[LineageEdge]) -> None:
+        for edge in edges:
+            insert_if_missing(
+                self._conn,
+                lineage_edges,
+                {
+                    "source_kind": edge.source_kind,
+                    "source_id": edge.source_id,
+                    "target_kind": edge.target_kind,
+                    "target_id": edge.target_id,
+                    "pipeline_run_id": edge.pipeline_run_id,
+                    "created_at": edge.created_at or now_ms(),
+                },
+                ("source_kind", "source_id", "target_kind", "target_id"),
+            )
+
+    def edges_into(self, kind: str, ids: Sequence[str]) -> list[LineageEdge]:
+        if not ids:
+            return []
+        query = select(lineage_edges).where(
+            lineage_edges.c.target_kind == kind, lineage_edges.c.target_id.in_(list(ids))
+        )
+        return [
+            LineageEdge(r.source_kind, r.source_id, r.target_kind, r.target_id, r.pipeline_run_id, r.created_at)
+            for r in self._conn.execute(query)
+        ]
