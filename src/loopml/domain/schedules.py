@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+__all__ = ["FIRING_STATES", "OPEN_STATES", "Firing", "Schedule", "firing_from_json", "schedule_from_json"]
+
 FIRING_STATES = ("pending", "running", "finished", "failed", "skipped")
 """pending: claimed, the run not started yet; running: its run started; finished/failed: its run ended;
 skipped: covered by another firing of the same pass (a newer dataset version started the run)."""
@@ -56,3 +58,11 @@ class Firing:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def schedule_from_json(data: dict[str, Any]) -> Schedule:
+    return Schedule(**{name: data[name] for name in Schedule.__dataclass_fields__})
+
+
+def firing_from_json(data: dict[str, Any]) -> Firing:
+    return Firing(**{name: data[name] for name in Firing.__dataclass_fields__})
