@@ -117,5 +117,9 @@ def _register() -> None:
 
     app.add_typer(monitor.app, name="monitor")
 
+    from loopml.cli import pipelines
+
+    app.add_typer(pipelines.app, name="pipeline")
+
 
 _register()

@@ -85,3 +85,39 @@ class LineageEdge:
     target_id: str
     pipeline_run_id: str | None = None
     created_at: int = 0
+
+
+def step_run_to_json(step: StepRun) -> dict[str, Any]:
+    return {
+        "run_id": step.run_id,
+        "pipeline_run_id": step.pipeline_run_id,
+        "step": step.step,
+        "state": step.state.value,
+        "cache_key": step.cache_key,
+        "decision": step.decision,
+        "attempts": step.attempts,
+        "error": step.error,
+        "traceback": step.traceback,
+        "inputs": step.inputs,
+        "outputs": step.outputs,
+        "upstream": list(step.upstream),
+        "cached_from": step.cached_from,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+    }
+
+
+def pipeline_run_to_json(record: PipelineRunRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "ref": record.ref,
+        "executor": record.executor,
+        "status": record.status,
+        "params": record.params,
+        "trigger": record.trigger,
+        "retry_of": record.retry_of,
+        "start_time": record.start_time,
+        "end_time": record.end_time,
+        "steps": [step_run_to_json(s) for s in record.steps],
+    }

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from loopml._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from loopml.pipelines.cache import code_fingerprint, explain_miss, key_of
+    from loopml.pipelines.cache import code_fingerprint, components_of, explain_miss, key_of
     from loopml.pipelines.executor import (
         ArtifactRef,
         Executor,
@@ -62,6 +62,7 @@ __all__ = [
     "StepResult",
     "StepTask",
     "code_fingerprint",
+    "components_of",
     "execute_task",
     "executor_for",
     "executor_names",
@@ -79,7 +80,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    **dict.fromkeys(["code_fingerprint", "explain_miss", "key_of"], "loopml.pipelines.cache"),
+    **dict.fromkeys(["code_fingerprint", "components_of", "explain_miss", "key_of"], "loopml.pipelines.cache"),
     **dict.fromkeys(
         [
             "ArtifactRef",

@@ -17,23 +17,24 @@ import platform
 import sys
 import sysconfig
 import types
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
 
-__all__ = ["code_fingerprint", "explain_miss", "key_of"]
+__all__ = ["code_fingerprint", "components_of", "explain_miss", "key_of"]
 
-_CONSTANT = (bool, int, float, str, bytes, tuple, frozenset, type(None))
+_CONSTANT = (bool, int, float, str, bytes, tuple, list, dict, set, frozenset, PurePath, type(None))
+"""Module-level values whose repr stands for them in a key (a threshold, a feature list, a data path)."""
 
 
 @functools.cache
 def _installed_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
     roots.add(sys.base_prefix)
     return tuple(str(Path(r).resolve()) for r in roots)
 
@@ -42,8 +43,10 @@ def _installed_roots() -> tuple[str, ...]:
 def _is_project_file(file: str | None) -> bool:
     if not file:
         return False
-    resolved = str(Path(file).resolve())
-    return not resolved.startswith(_installed_roots())
+    resolved = Path(file).resolve()
+    if {"site-packages", "dist-packages"} & set(resolved.parts):
+        return False
+    return not str(resolved).startswith(_installed_roots())
 
 
 def _is_project_module(module_name: str) -> bool:
@@ -150,26 +153,64 @@ class _Walk:
                 self.package(value.__module__)
         elif isinstance(value, _CONSTANT) and key.split(":")[0] != "builtins":
             if _is_project_module(key.split(":")[0]):
-                self.code[key] = _digest(repr(value))
+                self.code[key] = _digest(_stable_repr(value))
         elif callable(value) and hasattr(value, "__module__"):
             self.package(str(value.__module__))
 
 
-_fingerprints: dict[types.CodeType, tuple[dict[str, str], dict[str, str]]] = {}
+def _stable_repr(value: Any) -> str:
+    """repr, with sets sorted: a set of strings iterates in an order that changes with the hash seed."""
+    if isinstance(value, set | frozenset):
+        return f"{type(value).__name__}({sorted(_stable_repr(v) for v in value)})"
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__}({[_stable_repr(v) for v in value]})"
+    if isinstance(value, dict):
+        return f"dict({[(_stable_repr(k), _stable_repr(v)) for k, v in value.items()]})"
+    return repr(value)
+
+
+_fingerprints: weakref.WeakKeyDictionary[Callable[..., Any], tuple[dict[str, str], dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def code_fingerprint(function: Callable[..., Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(code, packages): digests of the source of `function` and of the project code it reaches, and the
-    versions of the packages that code uses. Kept per code object: a redefined function is walked again."""
+    versions of the packages that code uses. Kept per function object for the life of the process: a
+    redefined or re-imported step is walked again."""
     function = getattr(function, "func", function)
-    found = _fingerprints.get(function.__code__)
+    found = _fingerprints.get(function)
     if found is None:
         walk = _Walk()
         walk.function(function)
         walk.packages["python"] = platform.python_version()
         found = (walk.code, walk.packages)
-        _fingerprints[function.__code__] = found
+        _fingerprints[function] = found
     return found
+
+
+def components_of(
+    function: Callable[..., Any],
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    output_serializer: str | None,
+) -> dict[str, Any]:
+    """What a step run's cache key is made of. `inputs` maps argument names to `ArtifactRef`s (or tuples of
+    them, for a fan-in): their content digests and serializers count, not where they came from."""
+    code, packages = code_fingerprint(function)
+    digests: dict[str, Any] = {}
+    serializers: dict[str, Any] = {}
+    for name, ref in inputs.items():
+        refs = ref if isinstance(ref, tuple) else (ref,)
+        digests[name] = [r.digest for r in refs] if isinstance(ref, tuple) else ref.digest
+        serializers[name] = [r.serializer for r in refs] if isinstance(ref, tuple) else ref.serializer
+    return {
+        "code": code,
+        "params": dict(params),
+        "inputs": digests,
+        "serializers": {"output": output_serializer or "auto", "inputs": serializers},
+        "packages": packages,
+    }
 
 
 def key_of(components: Mapping[str, Any]) -> str:

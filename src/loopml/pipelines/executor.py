@@ -323,6 +323,14 @@ class _Worker:
             self.process.join()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, which a container's CPU set limits), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 class ProcessExecutor:
     """A pool of worker processes, one attempt per worker at a time, `max_parallel` at once (default: the
     cores). A worker that dies (SIGKILL, out of memory) makes its attempt `killed`; an attempt over its
@@ -333,7 +341,7 @@ class ProcessExecutor:
     name = "process"
 
     def __init__(self, max_parallel: int | None = None) -> None:
-        count = max_parallel if max_parallel is not None else (os.cpu_count() or 1)
+        count = max_parallel if max_parallel is not None else usable_cores()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InvalidPipeline(f"max_parallel must be a positive integer, got {max_parallel!r}")
         self.max_parallel = count

@@ -19,7 +19,7 @@ import orjson
 
 from loopml.domain import DatasetInput, LineageEdge, PipelineRunRecord, Principal, RunStatus, StepRun, StepState
 from loopml.errors import InvalidPipeline
-from loopml.pipelines.cache import code_fingerprint, explain_miss, key_of
+from loopml.pipelines.cache import components_of, explain_miss, key_of
 from loopml.pipelines.executor import (
     ArtifactRef,
     Executor,
@@ -42,6 +42,9 @@ _FINAL = {
 }
 _KIND = {"loopml-dataset": "dataset", "loopml-model": "model"}
 MAX_METRICS_BYTES = 64 * 1024
+FLUSH_SECONDS = 0.2
+"""Step-run records are written in batches at most this often while the run goes on (and at its end): the
+bookkeeping of a crash's last moments can be lost, never an output, which is in the artifact store."""
 
 
 def artifact_location(store: Any) -> tuple[str, str | None]:
@@ -89,10 +92,13 @@ class _Run:
         self.on_change = on_change
         self.root, self.endpoint = artifact_location(service.artifacts)
         self.steps: dict[str, _Step] = {}
+        self.completed: list[str] = []
+        """Steps that reached a final state since the loop last looked."""
         self.outputs: dict[str, list[dict[str, Any]]] = {}
         self.pending: dict[str, StepRecord] = {}
         self.order = graph.order()
-        self.inline = executor.name == "inline"
+        self.latest = service.latest_steps(principal, project, graph.pipeline)
+        self.flushed_at = time.monotonic()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -110,9 +116,10 @@ class _Run:
         self.pending[step.run.run_id] = StepRecord(step.run, params, **merged)
         step.written = True
 
-    def flush(self) -> None:
-        if not self.pending:
+    def flush(self, force: bool = True) -> None:
+        if not self.pending or (not force and time.monotonic() - self.flushed_at < FLUSH_SECONDS):
             return
+        self.flushed_at = time.monotonic()
         records = list(self.pending.values())
         self.pending.clear()
         self.service.record_steps(self.principal, self.record.run_id, records)
@@ -138,35 +145,24 @@ class _Run:
         )
         step = _Step(node, run)
         self.steps[node.name] = step
-        code, packages = code_fingerprint(node.step.func)
-        input_digests: dict[str, Any] = {}
-        input_serializers: dict[str, Any] = {}
         for name, handle in node.inputs.items():
             if isinstance(handle, tuple):
-                refs = tuple(ArtifactRef.from_json(self.outputs[h.node][0]) for h in handle)
-                step.inputs[name] = refs
-                input_digests[name] = [r.digest for r in refs]
-                input_serializers[name] = [r.serializer for r in refs]
+                step.inputs[name] = tuple(ArtifactRef.from_json(self.outputs[h.node][0]) for h in handle)
             else:
-                ref = ArtifactRef.from_json(self.outputs[handle.node][0])
-                step.inputs[name] = ref
-                input_digests[name] = ref.digest
-                input_serializers[name] = ref.serializer
-        components = {
-            "code": code,
-            "params": node.params,
-            "inputs": input_digests,
-            "serializers": {"output": node.step.serializer or "auto", "inputs": input_serializers},
-            "packages": packages,
-        }
+                step.inputs[name] = ArtifactRef.from_json(self.outputs[handle.node][0])
+        components = components_of(node.step.func, node.params, step.inputs, node.step.serializer)
         step.key = key_of(components)
         step.run = replace(step.run, cache_key=step.key, components=components, inputs=_inputs_json(step.inputs))
         reused = self.reuse.get(node.name)
         use_cache = (self.cache and node.step.cache) or reused is not None
+        latest = self.latest.get(node.name)
         if use_cache:
-            hits = self.service.cache_hits(self.principal, self.project, step.key)
-            if reused is not None and reused.cache_key == step.key and any(h.run_id == reused.run_id for h in hits):
-                hits = [next(h for h in hits if h.run_id == reused.run_id)]
+            if reused is not None and reused.cache_key == step.key and self.service.outputs_exist(reused):
+                hits = [reused]
+            elif latest is not None and latest.cache_key == step.key and self.service.outputs_exist(latest):
+                hits = [latest]
+            else:
+                hits = self.service.cache_hits(self.principal, self.project, step.key)
             if hits:
                 hit = hits[0]
                 origin = hit.cached_from or hit.run_id
@@ -187,9 +183,8 @@ class _Run:
         elif not node.step.cache:
             decision = f"disabled: step `{node.step.name}` has cache=False"
         else:
-            previous = self.service.previous_step(self.principal, self.project, self.graph.pipeline, node.name)
             function_key = f"{node.step.func.__module__}:{node.step.func.__qualname__}"
-            decision = explain_miss(node.name, function_key, components, previous.components if previous else None)
+            decision = explain_miss(node.name, function_key, components, latest.components if latest else None)
         step.run = replace(step.run, state=StepState.RUNNING, decision=decision)
         self._queue(step)
         self.submit(step)
@@ -243,6 +238,7 @@ class _Run:
             traceback=result.traceback,
             ended_at=result.ended_at or now_ms(),
         )
+        self.completed.append(step.node.name)
         if result.status == "finished":
             self.outputs[step.node.name] = outputs
             self._queue(
@@ -314,30 +310,43 @@ class _Run:
         self._queue(step)
 
     def drive(self) -> None:
+        downstream = self.graph.downstream()
+        candidates = [name for name in self.order if not self.graph.nodes[name].upstream]
+        terminal: set[str] = set()
         while True:
-            progressed = True
-            while progressed:
-                progressed = False
-                for name in self.order:
-                    if name in self.steps:
-                        continue
-                    node = self.graph.nodes[name]
-                    state = self.upstream_state(node)
-                    if state == "ready":
-                        self.start(node)
-                        progressed = True
-                    elif state == "broken":
-                        self.skip(node)
-                        progressed = True
-            if len(self.steps) == len(self.graph.nodes) and all(s.run.state.is_terminal for s in self.steps.values()):
+            while candidates:
+                name = candidates.pop(0)
+                if name in self.steps:
+                    continue
+                node = self.graph.nodes[name]
+                state = self.upstream_state(node)
+                if state == "ready":
+                    self.start(node)
+                elif state == "broken":
+                    self.skip(node)
+                else:
+                    continue
+                if self.steps[name].run.state.is_terminal:
+                    terminal.add(name)
+                    candidates.extend(downstream[name])
+            while self.completed:
+                name = self.completed.pop()
+                if name not in terminal and self.steps[name].run.state.is_terminal:
+                    terminal.add(name)
+                    candidates.extend(downstream[name])
+            if candidates:
+                continue
+            if len(terminal) == len(self.graph.nodes):
                 break
-            self.flush()
+            self.flush(force=False)
             now = time.monotonic()
             for step in self.steps.values():
                 if step.retry_at is not None and step.retry_at <= now:
                     self.submit(step)
             futures = {s.future: s for s in self.steps.values() if s.future is not None}
             waits = [s.retry_at - now for s in self.steps.values() if s.retry_at is not None]
+            if self.pending:
+                waits.append(self.flushed_at + FLUSH_SECONDS - now)
             timeout = max(0.0, min(waits)) if waits else None
             if not futures:
                 time.sleep(timeout or 0)

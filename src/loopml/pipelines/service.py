@@ -142,12 +142,11 @@ class PipelineService:
             record, _ = unit.pipelines.get_run(run_id)
         return record
 
-    def _writable_run(self, unit: Any, principal: Principal, run_id: str) -> tuple[PipelineRunRecord, str, int]:
-        record, project = unit.pipelines.get_run(_check_run_id(run_id))
+    def _writable_run(self, unit: Any, principal: Principal, run_id: str) -> tuple[str, int]:
+        project, experiment_id = unit.pipelines.scope(_check_run_id(run_id))
         if not principal.can_see(project):
             raise PipelineNotFound(f"pipeline run {run_id!r} does not exist")
-        experiment_id = unit.runs.get(run_id).experiment_id
-        return record, project, experiment_id
+        return project, experiment_id
 
     def record_steps(self, principal: Principal, pipeline_run_id: str, records: Sequence[StepRecord]) -> None:
         """Write step runs (new ones and updates) with their metrics, datasets, edges and logs, in one
@@ -155,7 +154,7 @@ class PipelineService:
         principal.require(Role.EDITOR)
         logs = {r.step.run_id: self.artifacts.put_bytes(r.log.encode()) for r in records if r.log}
         with self.store.write(principal.actor) as unit:
-            _record, project, experiment_id = self._writable_run(unit, principal, pipeline_run_id)
+            project, experiment_id = self._writable_run(unit, principal, pipeline_run_id)
             new = []
             for r in records:
                 if r.step.pipeline_run_id != pipeline_run_id:
@@ -164,10 +163,17 @@ class PipelineService:
                 if r.params is not None:
                     new.append((step, dict(r.params)))
             unit.pipelines.create_step_runs(experiment_id, project, new)
+            unit.pipelines.update_step_runs(
+                [
+                    replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
+                    for r in records
+                    if r.params is None
+                ],
+                project,
+            )
+            edges: list[LineageEdge] = []
             for r in records:
-                step = replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
-                if r.params is None:
-                    unit.pipelines.update_step_run(step, project)
+                edges.extend(r.edges)
                 if r.step.run_id in logs:
                     blob = logs[r.step.run_id]
                     unit.artifacts.put(r.step.run_id, "logs/output.txt", blob.digest, blob.size)
@@ -182,7 +188,7 @@ class PipelineService:
                     unit.metrics.log(r.step.run_id, batch)
                 for data in r.datasets:
                     unit.datasets.link(r.step.run_id, data)
-                unit.pipelines.add_edges(r.edges)
+            unit.pipelines.add_edges(edges)
 
     def finish_run(
         self, principal: Principal, run_id: str, status: RunStatus, metrics: Mapping[str, float] | None = None
@@ -214,6 +220,15 @@ class PipelineService:
     def previous_step(self, principal: Principal, project: str, pipeline: str, step: str) -> StepRun | None:
         with self.store.read() as unit:
             return unit.pipelines.previous(pipeline, step, self._project_for(principal, project))
+
+    def latest_steps(self, principal: Principal, project: str, pipeline: str) -> dict[str, StepRun]:
+        """The latest finished run of each step of `pipeline`: the runner's first guess at cache hits, and
+        what a miss is explained against."""
+        with self.store.read() as unit:
+            return unit.pipelines.latest_by_step(pipeline, self._project_for(principal, project))
+
+    def outputs_exist(self, step: StepRun) -> bool:
+        return all(self._output_exists(o) for o in step.outputs)
 
     def register_model(
         self, principal: Principal, step_run: StepRun, output: Mapping[str, Any], model_name: str

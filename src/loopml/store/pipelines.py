@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from loopml.domain import LineageEdge, PipelineRunRecord, RunStatus, StepRun, StepState
 from loopml.errors import PipelineNotFound, StepRunNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.schema import experiments, lineage_edges, params, pipeline_runs, projects, runs, step_runs
-from loopml.store.upsert import insert_if_missing
 
 _RUN_STATUS = {
     StepState.PENDING: RunStatus.RUNNING,
@@ -138,6 +138,20 @@ class PipelineRepository:
             .join(projects, projects.c.id == experiments.c.project_id)
         )
 
+    def scope(self, run_id: str) -> tuple[str, int]:
+        """The project and experiment of a pipeline run (cheap: its steps are not read)."""
+        row = self._conn.execute(
+            select(projects.c.name, runs.c.experiment_id)
+            .select_from(pipeline_runs)
+            .join(runs, runs.c.id == pipeline_runs.c.run_id)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(pipeline_runs.c.run_id == run_id)
+        ).one_or_none()
+        if row is None:
+            raise PipelineNotFound(f"pipeline run {run_id!r} does not exist")
+        return str(row.name), int(row.experiment_id)
+
     def get_run(self, run_id: str) -> tuple[PipelineRunRecord, str]:
         """The pipeline run with its step runs, and its project."""
         row = self._conn.execute(self._runs_query().where(pipeline_runs.c.run_id == run_id)).one_or_none()
@@ -189,41 +203,62 @@ class PipelineRepository:
         if param_rows:
             self._conn.execute(insert(params), param_rows)
         self._conn.execute(insert(step_runs), step_rows)
-        for step, step_params in steps:
-            self._audit.record(
-                "run.create",
-                "run",
-                step.run_id,
-                after={
-                    "experiment_id": experiment_id,
-                    "name": step.step,
-                    "parent_run_id": step.pipeline_run_id,
-                    "params": step_params,
-                    **_summary(step),
-                },
-                project=project,
-            )
-
-    def update_step_run(self, step: StepRun, project: str) -> None:
-        before = self._conn.execute(
-            select(step_runs.c.state, step_runs.c.attempts).where(step_runs.c.run_id == step.run_id)
-        ).one_or_none()
-        if before is None:
-            raise StepRunNotFound(f"step run {step.run_id!r} does not exist")
-        self._conn.execute(update(step_runs).where(step_runs.c.run_id == step.run_id).values(**_values(step)))
-        status = _RUN_STATUS[step.state]
-        self._conn.execute(
-            update(runs)
-            .where(runs.c.id == step.run_id)
-            .values(status=status.value, end_time=(step.ended_at or now_ms()) if status.is_terminal else None)
+        self._audit.record_many(
+            [
+                (
+                    "run.create",
+                    "run",
+                    step.run_id,
+                    None,
+                    {
+                        "experiment_id": experiment_id,
+                        "name": step.step,
+                        "parent_run_id": step.pipeline_run_id,
+                        "params": step_params,
+                        **_summary(step),
+                    },
+                    project,
+                )
+                for step, step_params in steps
+            ]
         )
-        self._audit.record(
-            "step_run.update",
-            "run",
-            step.run_id,
-            before={"state": before.state, "attempts": before.attempts},
-            after=_summary(step),
-            project=project,
+
+    def update_step_runs(self, steps: Sequence[StepRun], project: str) -> None:
+        """Write the new state of step runs written before (and their nested runs' status)."""
+        if not steps:
+            return
+        ids = [s.run_id for s in steps]
+        before = {
+            row.run_id: row
+            for row in self._conn.execute(
+                select(step_runs.c.run_id, step_runs.c.state, step_runs.c.attempts).where(step_runs.c.run_id.in_(ids))
+            )
+        }
+        missing = [i for i in ids if i not in before]
+        if missing:
+            raise StepRunNotFound(f"step run {missing[0]!r} does not exist")
+        self._conn.execute(
+            update(step_runs).where(step_runs.c.run_id == bindparam("_id")),
+            [{"_id": s.run_id, **_values(s)} for s in steps],
+        )
+        statuses = []
+        for s in steps:
+            status = _RUN_STATUS[s.state]
+            end = (s.ended_at or now_ms()) if status.is_terminal else None
+            statuses.append({"_id": s.run_id, "status": status.value, "end_time": end})
+        self._conn.execute(update(runs).where(runs.c.id == bindparam("_id")), statuses)
+        self._audit.record_many(
+            [
+                (
+                    "step_run.update",
+                    "run",
+                    s.run_id,
+                    {"state": before[s.run_id].state, "attempts": before[s.run_id].attempts},
+                    _summary(s),
+                    project,
+                )
+                for s in steps
+            ]
         )
 
     def step_runs(self, pipeline_run_id: str) -> list[StepRun]:
@@ -242,6 +277,10 @@ class PipelineRepository:
 
     def cached(self, cache_key: str, project: str) -> list[StepRun]:
         """Finished step runs of `project` with this cache key, newest first (a cache hit reuses one)."""
+        done = [StepState.FINISHED.value, StepState.CACHED.value]
+        probe = select(step_runs.c.run_id).where(step_runs.c.cache_key == cache_key, step_runs.c.state.in_(done))
+        if self._conn.execute(probe.limit(1)).first() is None:
+            return []  # the common miss answered by the index alone
         query = (
             select(step_runs)
             .join(runs, runs.c.id == step_runs.c.run_id)
@@ -258,6 +297,26 @@ class PipelineRepository:
             .limit(5)
         )
         return [_step_run(row) for row in self._conn.execute(query)]
+
+    def latest_by_step(self, pipeline: str, project: str) -> dict[str, StepRun]:
+        """The latest finished step run of each step of pipeline `pipeline`, by step name."""
+        query = (
+            select(step_runs)
+            .join(pipeline_runs, pipeline_runs.c.run_id == step_runs.c.pipeline_run_id)
+            .join(runs, runs.c.id == step_runs.c.pipeline_run_id)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(
+                pipeline_runs.c.pipeline == pipeline,
+                step_runs.c.state.in_([StepState.FINISHED.value, StepState.CACHED.value]),
+                projects.c.name == project,
+            )
+            .order_by(step_runs.c.ended_at)
+        )
+        found: dict[str, StepRun] = {}
+        for row in self._conn.execute(query):
+            found[row.step] = _step_run(row)  # ascending: the latest of each step stays
+        return found
 
     def previous(self, pipeline: str, step: str, project: str) -> StepRun | None:
         """The latest finished step run of `step` in pipeline `pipeline`: what a miss is explained against."""
@@ -282,20 +341,25 @@ class PipelineRepository:
     # -- lineage ---------------------------------------------------------------------------------
 
     def add_edges(self, edges: Sequence[LineageEdge]) -> None:
-        for edge in edges:
-            insert_if_missing(
-                self._conn,
-                lineage_edges,
-                {
-                    "source_kind": edge.source_kind,
-                    "source_id": edge.source_id,
-                    "target_kind": edge.target_kind,
-                    "target_id": edge.target_id,
-                    "pipeline_run_id": edge.pipeline_run_id,
-                    "created_at": edge.created_at or now_ms(),
-                },
-                ("source_kind", "source_id", "target_kind", "target_id"),
-            )
+        """Record edges; one already recorded is left as it is."""
+        rows = {
+            (e.source_kind, e.source_id, e.target_kind, e.target_id): {
+                "source_kind": e.source_kind,
+                "source_id": e.source_id,
+                "target_kind": e.target_kind,
+                "target_id": e.target_id,
+                "pipeline_run_id": e.pipeline_run_id,
+                "created_at": e.created_at or now_ms(),
+            }
+            for e in edges
+        }
+        if not rows:
+            return
+        dialect = sqlite if self._conn.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(lineage_edges).on_conflict_do_nothing(
+            index_elements=["source_kind", "source_id", "target_kind", "target_id"]
+        )
+        self._conn.execute(statement, list(rows.values()))
 
     def edges_into(self, kind: str, ids: Sequence[str]) -> list[LineageEdge]:
         if not ids:
