@@ -134,7 +134,12 @@ def main() -> None:
     parser.add_argument("--fanout", type=int, default=1000)
     parser.add_argument("--ray-steps", type=int, default=1000)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--skip-metaflow", action="store_true", help="Metaflow's 1,000-task fan-out takes minutes")
+    parser.add_argument(
+        "--metaflow",
+        choices=["both", "chain", "none"],
+        default="both",
+        help="which shapes run on Metaflow too (its 1,000-task fan-out takes tens of minutes on 2 cores)",
+    )
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores under benchmarks/results/tmp")
     args = parser.parse_args()
@@ -159,7 +164,7 @@ def main() -> None:
             for ex, seconds in ours.items():
                 ratio = prefect["seconds"] / seconds
                 rows.append(_row(f"{label}, {ex} vs Prefect", seconds, prefect["seconds"], ">= 5x", ratio >= 5))
-            if not args.skip_metaflow:
+            if args.metaflow == "both" or args.metaflow == shape:
                 metaflow = _anchor("metaflow", shape, n, work)
                 results[shape]["metaflow"] = metaflow
                 for ex, seconds in ours.items():
