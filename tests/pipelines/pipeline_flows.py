@@ -158,3 +158,42 @@ def best(scores: list[float]) -> float:
 def grid(depths: list[int]) -> Any:
     df = numbers(6, os.devnull)
     return best(grid_point.map([{"depth": d} for d in depths], df=df))
+
+
+def add_one(x: int) -> int:
+    print(f"adding one to {x}")
+    return x + 1
+
+
+def fail(message: str) -> int:
+    raise ValueError(message)
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def make_opaque() -> Opaque:
+    return Opaque(1)
+
+
+@lm.step(cache=False)
+def clock(log: str) -> int:
+    note(log, "clock")
+    return 1
+
+
+@lm.step
+def table(n: int) -> lm.Dataset:
+    return lm.Dataset(pd.DataFrame({"x": np.arange(n)}), name="table", source="generated")
+
+
+@lm.step
+def rows(data: lm.Dataset, tick: int) -> int:
+    return len(data) + tick
+
+
+@lm.pipeline
+def uncached(log: str, n: int = 3) -> Any:
+    return rows(table(n), clock(log))

@@ -196,3 +196,70 @@ def test_runs_by_reference_and_unknown_references(client: lm.Client, tmp_path: P
         client.pipelines.run(f"{tmp_path / 'missing.py'}:daily")
     with pytest.raises(InvalidPipeline, match=r"module:function or path/to/file\.py:function"):
         client.pipelines.run("nocolon")
+
+
+def test_two_runs_at_once_on_one_store_both_finish(client: lm.Client, tmp_path: Path) -> None:
+    import threading
+
+    logs = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    results: dict[int, object] = {}
+
+    def one(index: int) -> None:
+        results[index] = flows.arithmetic.run(n=7, log=str(logs[index]), client=client, executor="process")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = [results[0], results[1]]
+    assert [r.status for r in runs] == ["FINISHED", "FINISHED"]  # type: ignore[attr-defined]
+    assert [r.result for r in runs] == [{"total": 42.0, "max": 60.0}] * 2  # type: ignore[attr-defined]
+    assert client.audit.verify() == []  # the audit chain stayed one chain
+    assert len(client.pipelines.runs("arithmetic")) == 2
+
+
+def test_hostile_parameters_are_refused_with_the_limit(client: lm.Client) -> None:
+    with pytest.raises(lm.errors.InvalidInput, match="param"):
+        flows.arithmetic.run(n=3, log="x" * 9000, client=client, executor="inline")
+    assert client.pipelines.runs("arithmetic") == []  # nothing half-started
+    with pytest.raises(InvalidPipeline, match="must be JSON-able"):
+        flows.arithmetic.run(n=float("nan"), client=client, executor="inline")
+
+
+def test_a_step_with_cache_false_always_runs_and_a_dataset_input_is_logged(client: lm.Client, tmp_path: Path) -> None:
+    log = tmp_path / "ran.txt"
+    first = flows.uncached.run(log=str(log), client=client, executor="inline")
+    second = flows.uncached.run(log=str(log), client=client, executor="inline")
+    assert ran(log) == ["clock", "clock"]
+    assert second.steps["clock"].decision == "disabled: step `clock` has cache=False"
+    assert second.steps["table"].state.value == "cached"
+    assert second.steps["rows"].state.value == "cached"  # the clock's output is the same bytes: a hit
+    assert second.result == first.result == 4
+    [dataset] = client.runs.datasets(first.steps["rows"].run_id)
+    assert (dataset.name, dataset.rows, dataset.role, dataset.source) == ("table", 3, "training", "generated")
+
+
+def test_a_script_that_runs_its_pipeline_unguarded_gets_a_clear_error(db_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import loopml as lm\n\n"
+        "@lm.step\ndef one() -> int:\n    return 1\n\n"
+        "@lm.pipeline\ndef flow():\n    return one()\n\n"
+        "run = flow.run()\n"
+        "print(run.status, run.steps['one'].error)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(LOOPML_HOME=str(tmp_path / "home"), LOOPML_DATABASE_URL=db_url)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, _, error = done.stdout.strip().partition(" ")
+    assert status == "FAILED"  # once: the workers did not rerun the script as their main module
+    assert "was started inside a step's worker process" in error
+    assert 'guard the call with `if __name__ == "__main__":`' in error

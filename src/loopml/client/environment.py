@@ -49,12 +49,12 @@ def capture() -> dict[str, str]:
     where = entry_point()
     directory = Path(where).parent if os.path.isfile(where) else Path.cwd()
     tags: dict[str, str] = {"loopml.source.entry_point": where}
-    commit = _git(directory, "rev-parse", "HEAD")
+    found = _git(directory, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")  # one process for commit and branch
+    commit, _, branch = (found or "").partition("\n")
     if commit:
         tags["loopml.source.git_commit"] = commit
         status = _git(directory, "status", "--porcelain", "--untracked-files=no")
         tags["loopml.source.git_dirty"] = "true" if status else "false"
-        branch = _git(directory, "rev-parse", "--abbrev-ref", "HEAD")
         if branch:
             tags["loopml.source.git_branch"] = branch
     tags["loopml.env.python"] = platform.python_version()

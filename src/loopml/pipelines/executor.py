@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -288,8 +288,17 @@ class InlineExecutor:
         return None
 
 
+_in_worker = [False]
+"""True in a worker process: a pipeline started there (by importing a script that runs one at import) is refused."""
+
+
+def in_worker() -> bool:
+    return _in_worker[0]
+
+
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    _in_worker[0] = True
     while True:
         try:
             task = conn.recv()
@@ -305,11 +314,32 @@ def _signal_name(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Any:
+    """Start a worker without multiprocessing re-running the calling script in it (it does so for the
+    spawn and forkserver methods, so a script calling `pipeline.run()` unguarded would run again, in every
+    worker). A step defined in the script is loaded by its file under another name when a task needs it."""
+    import types
+
+    with _start_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(self, context: Any) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child,), daemon=True, name="loopml-step-worker")
-        self.process.start()
+        with _main_hidden():
+            self.process.start()
         child.close()
 
     def stop(self, kill: bool = False) -> None:
@@ -348,18 +378,23 @@ class ProcessExecutor:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["loopml.pipelines.executor", "loopml.pipelines.serializers"])
         self._queue: queue.Queue[tuple[StepTask, Future[StepResult]] | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._dispatch, name=f"loopml-step-dispatch-{i}", daemon=True) for i in range(count)
-        ]
+        self._threads: list[threading.Thread] = []
+        """Started on demand, one per attempt submitted up to max_parallel: a fully cached run starts none."""
         self._closed = False
-        for thread in self._threads:
-            thread.start()
+        self._busy: dict[int, _Worker] = {}
+        """The workers running an attempt now, by dispatcher thread: `close` stops them."""
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         if self._closed:
             raise InvalidPipeline("the process executor was closed; create a new one")
         future: Future[StepResult] = Future()
         self._queue.put((task, future))
+        if len(self._threads) < self.max_parallel:
+            thread = threading.Thread(
+                target=self._dispatch, name=f"loopml-step-dispatch-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
         return future
 
     def _dispatch(self) -> None:
@@ -367,19 +402,29 @@ class ProcessExecutor:
         try:
             while (item := self._queue.get()) is not None:
                 task, future = item
-                if not future.set_running_or_notify_cancel():
-                    continue
                 try:
                     if worker is None:
                         worker = _Worker(self._context)
-                    result, worker = self._run(worker, task)
+                    self._busy[threading.get_ident()] = worker  # before the attempt counts as running
+                    if self._closed or not future.set_running_or_notify_cancel():
+                        self._busy.pop(threading.get_ident(), None)
+                        future.cancel()
+                        continue
+                    try:
+                        result, worker = self._run(worker, task)
+                    finally:
+                        self._busy.pop(threading.get_ident(), None)
                 except BaseException as error:  # the pool itself failed: answer, never leave a future hanging
-                    future.set_result(StepResult("killed", error=f"the worker process could not run the step: {error}"))
+                    with contextlib.suppress(InvalidStateError):
+                        future.set_result(
+                            StepResult("killed", error=f"the worker process could not run the step: {error}")
+                        )
                     if worker is not None:
                         worker.stop(kill=True)
                     worker = None
                     continue
-                future.set_result(result)
+                with contextlib.suppress(InvalidStateError):  # the runner gave up on it
+                    future.set_result(result)
         finally:
             if worker is not None:
                 worker.stop()
@@ -411,11 +456,23 @@ class ProcessExecutor:
         ), None
 
     def close(self) -> None:
+        """Stop the pool: queued attempts are dropped, attempts still running are killed (after an
+        interrupted run), idle workers exit."""
         if self._closed:
             return
         self._closed = True
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
         for _ in self._threads:
             self._queue.put(None)
+        for worker in list(self._busy.values()):
+            with contextlib.suppress(OSError):
+                worker.process.kill()
         for thread in self._threads:
             thread.join()
 

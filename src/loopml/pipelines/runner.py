@@ -8,10 +8,12 @@ run costs a read per step and a handful of transactions.
 
 from __future__ import annotations
 
+import functools
+import queue
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +28,7 @@ from loopml.pipelines.executor import (
     StepResult,
     StepTask,
     executor_for,
+    in_worker,
     now_ms,
     register_in_process,
 )
@@ -92,6 +95,10 @@ class _Run:
         self.on_change = on_change
         self.root, self.endpoint = artifact_location(service.artifacts)
         self.steps: dict[str, _Step] = {}
+        self.answers: queue.SimpleQueue[tuple[_Step, Future[StepResult]]] = queue.SimpleQueue()
+        """Attempts that answered, put there by their futures' callbacks: waiting costs the same for 1 or 1,000."""
+        self.in_flight = 0
+        self.retrying: dict[str, _Step] = {}
         self.completed: list[str] = []
         """Steps that reached a final state since the loop last looked."""
         self.outputs: dict[str, list[dict[str, Any]]] = {}
@@ -214,7 +221,12 @@ class _Run:
             resources=node.step.resources,
         )
         step.run = replace(step.run, attempts=step.attempt)
+        self.in_flight += 1
         step.future = self.executor.submit(task)
+        step.future.add_done_callback(functools.partial(self._answered, step))
+
+    def _answered(self, step: _Step, future: Future[StepResult]) -> None:
+        self.answers.put((step, future))
 
     def complete(self, step: _Step, result: StepResult) -> None:
         step.future = None
@@ -222,6 +234,7 @@ class _Run:
         if result.status != "finished" and retries_left:
             delay = step.node.step.retry_delay * 2 ** (step.attempt - 1)
             step.retry_at = time.monotonic() + delay
+            self.retrying[step.node.name] = step
             step.run = replace(
                 step.run,
                 error=f"attempt {step.attempt} {result.status}: {result.error}; retrying in {delay:g} s",
@@ -340,20 +353,28 @@ class _Run:
                 break
             self.flush(force=False)
             now = time.monotonic()
-            for step in self.steps.values():
+            for name, step in list(self.retrying.items()):
                 if step.retry_at is not None and step.retry_at <= now:
+                    del self.retrying[name]
                     self.submit(step)
-            futures = {s.future: s for s in self.steps.values() if s.future is not None}
-            waits = [s.retry_at - now for s in self.steps.values() if s.retry_at is not None]
+            waits = [s.retry_at - now for s in self.retrying.values() if s.retry_at is not None]
             if self.pending:
                 waits.append(self.flushed_at + FLUSH_SECONDS - now)
             timeout = max(0.0, min(waits)) if waits else None
-            if not futures:
+            if not self.in_flight:
                 time.sleep(timeout or 0)
                 continue
-            done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                self.complete(futures[future], future.result())
+            try:
+                step, future = self.answers.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            while True:  # every answer already in, then back to readiness
+                self.in_flight -= 1
+                self.complete(step, future.result())
+                try:
+                    step, future = self.answers.get_nowait()
+                except queue.Empty:
+                    break
 
     def kill_running(self) -> None:
         for step in self.steps.values():
@@ -385,9 +406,8 @@ def _check_reachable(graph: Graph, executor: Executor) -> None:
         ref = function_ref(node.step.func)
         if node.step.pickle:
             continue
-        if "<locals>" in ref.qualname or (
-            ref.module not in ("__loopml_main__",) and ref.file is None and _unimportable(ref.module)
-        ):
+        main_without_file = ref.module == "__loopml_main__" and ref.file is None  # python -c, a REPL, a notebook
+        if "<locals>" in ref.qualname or main_without_file or (ref.file is None and _unimportable(ref.module)):
             raise InvalidPipeline(
                 f"step {node.step.name!r} is defined where a worker process cannot import it ({ref}): define it at "
                 "the top level of a module, run with executor='inline', or opt in with @lm.step(pickle=True)"
@@ -425,6 +445,11 @@ def run_pipeline(
     """Run `pipeline` with `params` to the end and return its record (status FINISHED, or FAILED with the
     failing steps' errors). With `retry_of`, every step that finished in that run and whose cache key is
     unchanged reuses its outputs, whatever the cache settings."""
+    if in_worker():
+        raise InvalidPipeline(
+            f"pipeline {pipeline.name!r} was started inside a step's worker process: the module that defines the "
+            'steps starts a run when it is imported; guard the call with `if __name__ == "__main__":`'
+        )
     graph = pipeline.build(**params)
     resolved = pipeline.resolve_params(params)
     owned = isinstance(executor, str)
@@ -460,12 +485,16 @@ def run_pipeline(
             run.flush()
             service.finish_run(principal, record.run_id, RunStatus.KILLED)
             raise
-        run.flush()
         ok = all(s.run.state.is_done for s in run.steps.values())
         status = RunStatus.FINISHED if ok else RunStatus.FAILED
-        finished = service.finish_run(principal, record.run_id, status, run.result_metrics() if ok else None)
-        _register_models(service, principal, finished)
-        return service.get_run(principal, record.run_id)
+        last = list(run.pending.values())
+        run.pending.clear()
+        finished = service.finish_run(
+            principal, record.run_id, status, run.result_metrics() if ok else None, records=last
+        )
+        if ok:
+            _register_models(service, principal, finished)
+        return finished
     finally:
         if owned:
             engine.close()

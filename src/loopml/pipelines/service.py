@@ -132,8 +132,9 @@ class PipelineService:
         run_id = uuid.uuid4().hex
         with self.store.write(principal.actor) as unit:
             if retry_of is not None:
-                _check_run_id(retry_of)
-                unit.pipelines.get_run(retry_of)
+                earlier_project = unit.pipelines.scope(_check_run_id(retry_of))[0]
+                if not principal.can_see(earlier_project):
+                    raise PipelineNotFound(f"pipeline run {retry_of!r} does not exist")
             experiment = unit.experiments.get_or_create(unit.projects.get_or_create(project), pipeline)
             unit.runs.create(run_id, experiment.id, f"{pipeline}-{run_id[:8]}", now_ms(), None)
             unit.runs.log_params(run_id, run_params)
@@ -154,48 +155,68 @@ class PipelineService:
         principal.require(Role.EDITOR)
         logs = {r.step.run_id: self.artifacts.put_bytes(r.log.encode()) for r in records if r.log}
         with self.store.write(principal.actor) as unit:
-            project, experiment_id = self._writable_run(unit, principal, pipeline_run_id)
-            new = []
-            for r in records:
-                if r.step.pipeline_run_id != pipeline_run_id:
-                    raise InvalidInput(f"step run {r.step.run_id} belongs to another pipeline run")
-                step = replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
-                if r.params is not None:
-                    new.append((step, dict(r.params)))
-            unit.pipelines.create_step_runs(experiment_id, project, new)
-            unit.pipelines.update_step_runs(
-                [
-                    replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
-                    for r in records
-                    if r.params is None
-                ],
-                project,
-            )
-            edges: list[LineageEdge] = []
-            for r in records:
-                edges.extend(r.edges)
-                if r.step.run_id in logs:
-                    blob = logs[r.step.run_id]
-                    unit.artifacts.put(r.step.run_id, "logs/output.txt", blob.digest, blob.size)
-                if r.step.state is StepState.FINISHED:
-                    for output in r.step.outputs:
-                        if output["serializer"] == "loopml-model":
-                            _record_package(unit, r.step.run_id, output)
-                if r.metrics:
-                    at = now_ms()
-                    keys = list(r.metrics)
-                    batch = MetricColumns(keys, [r.metrics[k] for k in keys], [0] * len(keys), [at] * len(keys))
-                    unit.metrics.log(r.step.run_id, batch)
-                for data in r.datasets:
-                    unit.datasets.link(r.step.run_id, data)
-            unit.pipelines.add_edges(edges)
+            self._write_steps(unit, principal, pipeline_run_id, records, logs)
+
+    def _write_steps(
+        self,
+        unit: Any,
+        principal: Principal,
+        pipeline_run_id: str,
+        records: Sequence[StepRecord],
+        logs: Mapping[str, Any],
+    ) -> None:
+        if not records:
+            return
+        project, experiment_id = self._writable_run(unit, principal, pipeline_run_id)
+        new = []
+        for r in records:
+            if r.step.pipeline_run_id != pipeline_run_id:
+                raise InvalidInput(f"step run {r.step.run_id} belongs to another pipeline run")
+            step = replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
+            if r.params is not None:
+                new.append((step, dict(r.params)))
+        unit.pipelines.create_step_runs(experiment_id, project, new)
+        unit.pipelines.update_step_runs(
+            [
+                replace(r.step, log_digest=logs[r.step.run_id].digest) if r.step.run_id in logs else r.step
+                for r in records
+                if r.params is None
+            ],
+            project,
+        )
+        edges: list[LineageEdge] = []
+        for r in records:
+            edges.extend(r.edges)
+            if r.step.run_id in logs:
+                blob = logs[r.step.run_id]
+                unit.artifacts.put(r.step.run_id, "logs/output.txt", blob.digest, blob.size)
+            if r.step.state is StepState.FINISHED:
+                for output in r.step.outputs:
+                    if output["serializer"] == "loopml-model":
+                        _record_package(unit, r.step.run_id, output)
+            if r.metrics:
+                at = now_ms()
+                keys = list(r.metrics)
+                batch = MetricColumns(keys, [r.metrics[k] for k in keys], [0] * len(keys), [at] * len(keys))
+                unit.metrics.log(r.step.run_id, batch)
+            for data in r.datasets:
+                unit.datasets.link(r.step.run_id, data)
+        unit.pipelines.add_edges(edges)
 
     def finish_run(
-        self, principal: Principal, run_id: str, status: RunStatus, metrics: Mapping[str, float] | None = None
+        self,
+        principal: Principal,
+        run_id: str,
+        status: RunStatus,
+        metrics: Mapping[str, float] | None = None,
+        records: Sequence[StepRecord] = (),
     ) -> PipelineRunRecord:
+        """Close the run with `status`, writing the last step `records` in the same transaction."""
         principal.require(Role.EDITOR)
+        logs = {r.step.run_id: self.artifacts.put_bytes(r.log.encode()) for r in records if r.log}
         with self.store.write(principal.actor) as unit:
             self._writable_run(unit, principal, run_id)
+            self._write_steps(unit, principal, run_id, records, logs)
             if metrics:
                 keys = list(metrics)
                 at = now_ms()
