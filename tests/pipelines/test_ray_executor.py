@@ -14,6 +14,27 @@ import pytest
 
 import loopml as lm
 from loopml.errors import ExecutorUnavailable, InvalidPipeline
+from loopml.pipelines import Executor, executor_for
+
+# The executor conformance suite, run here against Ray (its `executor` fixture is this module's).
+from .test_pipeline_executors import (
+    test_a_finished_attempt_stores_its_output_content_addressed as test_conformance_output,
+)
+from .test_pipeline_executors import (
+    test_an_attempt_over_its_timeout_is_timed_out_without_output as test_conformance_timeout,
+)
+from .test_pipeline_executors import (
+    test_an_exception_is_a_failed_result_with_its_traceback as test_conformance_exception,
+)
+from .test_pipeline_executors import (
+    test_an_output_without_a_serializer_fails_unless_pickle_was_allowed as test_conformance_pickle,
+)
+from .test_pipeline_executors import (
+    test_inputs_are_read_from_the_artifact_store as test_conformance_inputs,
+)
+from .test_pipeline_executors import (
+    test_many_attempts_at_once_all_answer as test_conformance_many,
+)
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'loopml[ray]')")
 
@@ -88,7 +109,8 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     source = folder / "ray_steps.py"
     source.write_text(textwrap.dedent(STEPS))
     # The workers import the steps' module by name, as on a real cluster where the code is installed.
-    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+    here = str(Path(__file__).parent)  # pipeline_flows, the conformance suite's steps
+    path = os.pathsep.join(p for p in (str(folder), here, os.environ.get("PYTHONPATH", "")) if p)
     ray.init(runtime_env={"env_vars": {"PYTHONPATH": path}}, log_to_driver=False, configure_logging=False)
     sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location("ray_steps", source)
@@ -102,6 +124,23 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         sys.path.remove(str(folder))
         sys.modules.pop("ray_steps", None)
         ray.shutdown()
+
+
+@pytest.fixture
+def executor(steps: object) -> Iterator[Executor]:
+    made = executor_for("ray")
+    yield made
+    made.close()
+
+
+__all__ = [
+    "test_conformance_exception",
+    "test_conformance_inputs",
+    "test_conformance_many",
+    "test_conformance_output",
+    "test_conformance_pickle",
+    "test_conformance_timeout",
+]
 
 
 @pytest.fixture
