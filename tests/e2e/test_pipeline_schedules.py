@@ -101,9 +101,9 @@ def schedule(url: str, tmp_path: Path, gate: Path, cron: str) -> None:
 
 def test_a_server_killed_during_a_scheduled_run_leaves_no_run_running(pg_url: str, tmp_path: Path, gate: Path) -> None:
     first = ServerProcess(tmp_path / "first", pg_url, free_port(), extra_env=FAST)
-    first.start()
     second = ServerProcess(tmp_path / "second", pg_url, free_port(), extra_env=FAST)
     try:
+        first.start()
         schedule(pg_url, tmp_path, gate, "* * * * * */3")  # every 3 s
         running = wait_for("a scheduled run to start", lambda: [f for f in firings(pg_url) if f.status == "RUNNING"])
         wait_for("its step to start", lambda: list(gate.glob("started-*")))
@@ -140,7 +140,7 @@ def test_two_servers_run_each_tick_once(pg_url: str, tmp_path: Path, gate: Path)
     servers = [ServerProcess(tmp_path / f"replica-{i}", pg_url, free_port(), extra_env=FAST) for i in range(2)]
     try:
         for server in servers:  # one after the other: the first start creates the schema
-            server.start()
+            server.start()  # a start that fails still leaves a process for `stop()` below
         schedule(pg_url, tmp_path, gate, "* * * * * *")  # every second
         wait_for("five finished runs", lambda: len([f for f in firings(pg_url) if f.state == "finished"]) >= 5)
     finally:
