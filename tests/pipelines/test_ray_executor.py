@@ -12,29 +12,29 @@ from pathlib import Path
 
 import pytest
 
+# The executor conformance suite, run here against Ray (its `executor` fixture is this module's).
+from test_pipeline_executors import (
+    test_a_finished_attempt_stores_its_output_content_addressed as test_conformance_output,
+)
+from test_pipeline_executors import (
+    test_an_attempt_over_its_timeout_is_timed_out_without_output as test_conformance_timeout,
+)
+from test_pipeline_executors import (
+    test_an_exception_is_a_failed_result_with_its_traceback as test_conformance_exception,
+)
+from test_pipeline_executors import (
+    test_an_output_without_a_serializer_fails_unless_pickle_was_allowed as test_conformance_pickle,
+)
+from test_pipeline_executors import (
+    test_inputs_are_read_from_the_artifact_store as test_conformance_inputs,
+)
+from test_pipeline_executors import (
+    test_many_attempts_at_once_all_answer as test_conformance_many,
+)
+
 import loopml as lm
 from loopml.errors import ExecutorUnavailable, InvalidPipeline
 from loopml.pipelines import Executor, executor_for
-
-# The executor conformance suite, run here against Ray (its `executor` fixture is this module's).
-from .test_pipeline_executors import (
-    test_a_finished_attempt_stores_its_output_content_addressed as test_conformance_output,
-)
-from .test_pipeline_executors import (
-    test_an_attempt_over_its_timeout_is_timed_out_without_output as test_conformance_timeout,
-)
-from .test_pipeline_executors import (
-    test_an_exception_is_a_failed_result_with_its_traceback as test_conformance_exception,
-)
-from .test_pipeline_executors import (
-    test_an_output_without_a_serializer_fails_unless_pickle_was_allowed as test_conformance_pickle,
-)
-from .test_pipeline_executors import (
-    test_inputs_are_read_from_the_artifact_store as test_conformance_inputs,
-)
-from .test_pipeline_executors import (
-    test_many_attempts_at_once_all_answer as test_conformance_many,
-)
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'loopml[ray]')")
 
