@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 ANCHORS := .venv-anchors
 # Feast pins packages MLflow and Evidently need otherwise (tenacity), so it has an environment of its own.
 FEAST := .venv-anchors-features
+PIPELINE_ANCHORS := .venv-anchors-pipelines
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format typecheck bench anchors anchors-features clean
+.PHONY: install demo test test-fast lint format typecheck bench anchors anchors-features anchors-pipelines clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,14 +58,24 @@ $(FEAST)/.installed: benchmarks/anchors-features-requirements.txt
 
 anchors-features: $(FEAST)/.installed
 
+# Prefect 3 pins FastAPI and websockets below what MLflow needs, so the pipeline anchors get a venv of their own.
+$(PIPELINE_ANCHORS)/.installed: benchmarks/anchors-pipelines-requirements.txt
+	$(PYTHON) -m venv $(PIPELINE_ANCHORS)
+	$(PIPELINE_ANCHORS)/bin/python -m pip install --quiet --upgrade pip
+	$(PIPELINE_ANCHORS)/bin/python -m pip install --quiet -r benchmarks/anchors-pipelines-requirements.txt
+	touch $(PIPELINE_ANCHORS)/.installed
+
+anchors-pipelines: $(PIPELINE_ANCHORS)/.installed
+
 # Every benchmark, loopml and its anchor side by side (serving needs Debian's `wrk`: apt-get install wrk).
-bench: $(STAMP) $(ANCHORS)/.installed $(FEAST)/.installed
+bench: $(STAMP) $(ANCHORS)/.installed $(FEAST)/.installed $(PIPELINE_ANCHORS)/.installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/monitoring.py
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/pipelines.py
 
 clean:
-	rm -rf $(VENV) $(ANCHORS) $(FEAST) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ANCHORS) $(FEAST) $(PIPELINE_ANCHORS) loopml-data benchmarks/results .pytest_cache .mypy_cache .ruff_cache

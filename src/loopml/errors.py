@@ -6,7 +6,7 @@
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
     │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
     │   ├── DeploymentNotFound, MonitorNotFound
-    │   └── PipelineNotFound, StepRunNotFound
+    │   └── PipelineNotFound, StepRunNotFound, ScheduleNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
@@ -66,6 +66,7 @@ __all__ = [
     "ProjectNotFound",
     "RemoteError",
     "RunNotFound",
+    "ScheduleNotFound",
     "StepRunNotFound",
     "StoreUnavailable",
     "TokenNotFound",
@@ -138,6 +139,10 @@ class PipelineNotFound(NotFound):
 
 class StepRunNotFound(NotFound):
     code = "step_run_not_found"
+
+
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
 
 
 class InvalidInput(LoopmlError, ValueError):

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     """Where `lm.features` keeps online features: "sqlite" (embedded default), "sqlite:///path.db", "redis://..."."""
     rollout_interval_seconds: float = Field(default=5.0, gt=0)
     rollout_lease_seconds: float = Field(default=30.0, gt=0)
+    schedule_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often `loopml server` looks for due pipeline schedules (cron ticks, new dataset versions)."""
+    schedule_lease_seconds: float = Field(default=30.0, gt=0)
+    schedule_stale_seconds: float = Field(default=60.0, gt=0)
+    """A scheduled run whose server renewed nothing for this long is failed (its server died)."""
 
     @model_validator(mode="after")
     def _lease_outlives_interval(self) -> Settings:
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
                 f"LOOPML_ROLLOUT_LEASE_SECONDS ({self.rollout_lease_seconds}) must be longer than "
                 f"LOOPML_ROLLOUT_INTERVAL_SECONDS ({self.rollout_interval_seconds}): "
                 "the holder renews it once per interval"
+            )
+        if min(self.schedule_lease_seconds, self.schedule_stale_seconds) <= self.schedule_interval_seconds:
+            raise ValueError(
+                "LOOPML_SCHEDULE_LEASE_SECONDS and LOOPML_SCHEDULE_STALE_SECONDS must be longer than "
+                f"LOOPML_SCHEDULE_INTERVAL_SECONDS ({self.schedule_interval_seconds}): both are renewed once per "
+                "interval"
             )
         return self
 

@@ -117,9 +117,10 @@ def _register() -> None:
 
     app.add_typer(monitor.app, name="monitor")
 
-    from loopml.cli import pipelines
+    from loopml.cli import pipelines, schedules  # schedules adds its commands to `loopml pipeline`
 
     app.add_typer(pipelines.app, name="pipeline")
+    assert schedules.app is pipelines.app
 
     from loopml.cli import features
 

@@ -21,7 +21,7 @@ from loopml.tracking import TrackingService
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.monitoring import MonitoringService
-    from loopml.pipelines import PipelineService
+    from loopml.pipelines import PipelineService, ScheduleService
 
 
 R = TypeVar("R")
@@ -92,6 +92,12 @@ class LocalBackend:
         from loopml.pipelines import PipelineService
 
         return PipelineService(self.store, self.artifacts, self.tracking.default_project)
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        from loopml.pipelines import ScheduleService
+
+        return ScheduleService(self.store, self.tracking.default_project)
 
     # -- deployments -------------------------------------------------------------------------------
 

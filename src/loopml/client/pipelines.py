@@ -16,7 +16,8 @@ from loopml.pipelines import Dataset, Lineage, Model, Pipeline, pipeline, set_de
 
 if TYPE_CHECKING:
     from loopml.client.client import Client
-    from loopml.pipelines import PipelineService
+    from loopml.domain.schedules import Firing, Schedule
+    from loopml.pipelines import PipelineService, ScheduleService
 
 __all__ = ["Dataset", "Model", "PipelineRun", "Pipelines", "lineage", "pipeline", "step"]
 
@@ -162,6 +163,66 @@ class Pipelines:
     def lineage(self, reference: str) -> Lineage:
         """Which data and code produced `reference` (`models:/name/7`, a step run id or an output digest)."""
         return self.service.lineage(self._principal, reference)
+
+    # -- schedules (run by `loopml server`, under its lease) -----------------------------------------
+
+    @property
+    def _schedules(self) -> ScheduleService:
+        service = getattr(self._client.backend, "schedules", None)
+        if service is None:
+            raise InvalidInput(
+                "schedules are written through the embedded client for now: use loopml.Client() on the server's "
+                "database (LOOPML_DATABASE_URL) without a server URL"
+            )
+        return service  # type: ignore[no-any-return]
+
+    def schedule(
+        self,
+        name: str,
+        pipeline: Pipeline[...] | str,
+        *,
+        cron: str | None = None,
+        dataset: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "process",
+        project: str | None = None,
+    ) -> Schedule:
+        """Have `loopml server` run `pipeline` on `cron` ticks (UTC; default: the `@lm.pipeline(schedule=...)`
+        of the pipeline) and/or when a new version of dataset `dataset` is logged. A path reference is made
+        absolute here, since the server does not share this shell's working directory."""
+        from loopml.pipelines import load_pipeline
+
+        found = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+        if cron is None and dataset is None:
+            cron = found.schedule
+        return self._schedules.create_schedule(
+            self._principal, name, _absolute(found.ref), cron=cron, dataset=dataset, params=params,
+            executor=executor, project=project,
+        )  # fmt: skip
+
+    def schedules(self) -> list[Schedule]:
+        return self._schedules.schedules(self._principal)
+
+    def unschedule(self, name: str) -> Schedule:
+        """Stop firing schedule `name`; a run it started goes on to its end."""
+        return self._schedules.delete_schedule(self._principal, name)
+
+    def firings(self, name: str | None = None, limit: int = 100) -> list[Firing]:
+        """The latest firings (of schedule `name`), newest first: why each fired, its run and its state."""
+        return self._schedules.firings(self._principal, name, limit)
+
+    def fire(self, name: str, key: str, reason: str, context: Mapping[str, Any] | None = None) -> Firing | None:
+        """Start schedule `name` once for event `key` (e.g. "alert:42"); None if that key fired before."""
+        return self._schedules.fire(self._principal, name, key, reason, context)
+
+
+def _absolute(reference: str) -> str:
+    where, _, function = reference.rpartition(":")
+    if where.endswith(".py"):
+        from pathlib import Path
+
+        return f"{Path(where).resolve()}:{function}"
+    return reference
 
 
 def _run_with_default_client(pipeline: Pipeline[...], params: Mapping[str, Any], **options: Any) -> PipelineRun:

@@ -28,15 +28,21 @@ if TYPE_CHECKING:
         register_executor,
     )
     from loopml.pipelines.graph import Graph, Pipeline, Step, StepOutput, pipeline, set_default_runner, step
+    from loopml.pipelines.launch import PipelineLauncher
     from loopml.pipelines.loading import load_pipeline
     from loopml.pipelines.runner import run_pipeline
+    from loopml.pipelines.scheduler import SCHEDULER_LEASE, PipelineScheduler
+    from loopml.pipelines.schedules import ScheduleService
     from loopml.pipelines.serializers import Serializer, load_value, register_serializer
     from loopml.pipelines.service import Lineage, PipelineService, StepRecord
+    from loopml.pipelines.triggers import Due, register_trigger
     from loopml.pipelines.values import Dataset, Model
 
 __all__ = [
+    "SCHEDULER_LEASE",
     "ArtifactRef",
     "Dataset",
+    "Due",
     "Executor",
     "FunctionRef",
     "Graph",
@@ -44,8 +50,11 @@ __all__ = [
     "Lineage",
     "Model",
     "Pipeline",
+    "PipelineLauncher",
+    "PipelineScheduler",
     "PipelineService",
     "ProcessExecutor",
+    "ScheduleService",
     "Serializer",
     "Step",
     "StepOutput",
@@ -64,6 +73,7 @@ __all__ = [
     "pipeline",
     "register_executor",
     "register_serializer",
+    "register_trigger",
     "run_pipeline",
     "set_default_runner",
     "step",
@@ -91,6 +101,10 @@ _HOMES = {
         ["Graph", "Pipeline", "Step", "StepOutput", "pipeline", "set_default_runner", "step"], "loopml.pipelines.graph"
     ),
     "load_pipeline": "loopml.pipelines.loading",
+    "PipelineLauncher": "loopml.pipelines.launch",
+    **dict.fromkeys(["PipelineScheduler", "SCHEDULER_LEASE"], "loopml.pipelines.scheduler"),
+    "ScheduleService": "loopml.pipelines.schedules",
+    **dict.fromkeys(["Due", "register_trigger"], "loopml.pipelines.triggers"),
     "run_pipeline": "loopml.pipelines.runner",
     **dict.fromkeys(["Serializer", "load_value", "register_serializer"], "loopml.pipelines.serializers"),
     **dict.fromkeys(["Lineage", "PipelineService", "StepRecord"], "loopml.pipelines.service"),

@@ -456,6 +456,9 @@ def run_pipeline(
     engine = executor_for(executor, **(executor_options or {})) if isinstance(executor, str) else executor
     try:
         _check_reachable(graph, engine)
+        check_store = getattr(engine, "check_artifact_root", None)
+        if check_store is not None:  # e.g. a file:// store with a remote Ray cluster: refused before the run
+            check_store(artifact_location(service.artifacts)[0])
         reuse: dict[str, StepRun] = {}
         if retry_of is not None:
             earlier = service.get_run(principal, retry_of)

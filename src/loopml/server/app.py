@@ -13,6 +13,7 @@ from loopml.deploy import DeployService, RolloutController
 from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
+from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
@@ -129,8 +130,19 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     controller.start()
     scheduler = MonitorScheduler(app.state.monitoring)  # runs every monitor each minute, on one replica
     scheduler.start()
+    # Pipeline schedules fire here, on one replica; a scheduled run executes in this process's threads (its
+    # steps in the executor's workers), so a server killed mid-run leaves a firing the next pass fails.
+    pipelines = PipelineScheduler(
+        ScheduleService(tracking.store, settings.default_project),
+        PipelineLauncher(PipelineService(tracking.store, tracking.artifacts, settings.default_project)),
+        interval_seconds=settings.schedule_interval_seconds,
+        lease_seconds=settings.schedule_lease_seconds,
+        stale_seconds=settings.schedule_stale_seconds,
+    )
+    pipelines.start()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:
+        pipelines.stop()
         scheduler.stop()
         controller.stop()

@@ -34,6 +34,7 @@ from loopml.store.notifications import DeploymentListener
 from loopml.store.pipelines import PipelineRepository
 from loopml.store.registered_models import RegisteredModelRepository
 from loopml.store.runs import RunRepository
+from loopml.store.schedules import ScheduleRepository
 from loopml.store.tokens import TokenRepository
 
 __all__ = ["DeploymentListener", "MetadataStore", "Unit", "read_events", "verify_chain"]
@@ -101,6 +102,10 @@ class Unit:
     @cached_property
     def features(self) -> FeatureRepository:
         return FeatureRepository(self.connection, self.audit)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        return ScheduleRepository(self.connection, self.audit)
 
     @cached_property
     def leases(self) -> LeaseRepository:

@@ -570,3 +570,44 @@ feature_pushes = Table(
     Index("ix_feature_pushes_project_view", "project_id", "view"),
 )
 """Rows pushed to a view (a Parquet blob in the artifact store each), read with its source offline."""
+
+# -- pipeline schedules (migration 0011_pipeext) -----------------------------------------------------
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY), nullable=False, unique=True),
+    Column("project", String(KEY), nullable=False),
+    Column("pipeline", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("cron", String(KEY), nullable=True),
+    Column("dataset", String(KEY), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Column("last_tick", BigInteger, nullable=True),
+)
+"""What starts a pipeline on its own: a cron expression (UTC) and/or new versions of a dataset. `last_tick`
+is the last cron tick handled (ms), moved in the transaction that claims the tick's firing."""
+
+pipeline_firings = Table(
+    "pipeline_firings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_id", Integer, ForeignKey("pipeline_schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("holder", String(KEY), nullable=True),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    UniqueConstraint("schedule_id", "key"),
+    Index("ix_pipeline_firings_state", "state"),
+)
+"""Each start of a scheduled pipeline. The unique (schedule, key) is what makes a cron tick or a dataset
+version fire once across server replicas; `holder` is the server running it, which renews `heartbeat_at`
+while it does, so a firing whose server died is found and its run failed instead of staying RUNNING."""

@@ -1,7 +1,7 @@
 """Feature store: definition versions, training-set lineage, materialization progress and pushed rows.
 
-Revision ID: 0011_features
-Revises: 0010_pipecore
+Revision ID: 0012_features
+Revises: 0011_pipeext
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_features"
-down_revision = "0010_pipecore"
+revision = "0012_features"
+down_revision = "0011_pipeext"
 branch_labels = None
 depends_on = None
 
