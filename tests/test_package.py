@@ -68,6 +68,7 @@ SERVICES = {
     "pipelines",
     "gates",
     "governance",
+    "importer",
 }
 INTERFACES = {"server", "cli", "client"}
 ALLOWED = {

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_
 
 from loopml.domain import ModelVersion, ModelVersionStatus
 from loopml.domain.search import OrderBy, SearchFilter
-from loopml.errors import AliasNotFound, ModelVersionNotFound
+from loopml.errors import AliasNotFound, AlreadyExists, ModelVersionNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.model_search import build_version_search
 from loopml.store.registered_models import ModelRow
@@ -55,14 +55,18 @@ class ModelVersionRepository:
         description: str,
         tags: Mapping[str, str],
         created_by: str,
+        *,
+        number: int | None = None,
+        created_at: int | None = None,
     ) -> int:
         """The next version of the (locked) model, from `run_id`: snapshots the run's latest metrics and its
-        datasets. Returns the new version number (the highest so far plus one)."""
-        highest = self._conn.execute(
-            select(func.coalesce(func.max(model_versions.c.version), 0)).where(model_versions.c.model_id == model.id)
-        ).scalar_one()
-        version = int(highest) + 1
-        at = now_ms()
+        datasets. Returns the new version number: the highest so far plus one, or `number` when given (an
+        import keeping another registry's numbers), which must be above the highest."""
+        highest = self.highest(model)
+        if number is not None and number <= highest:
+            raise AlreadyExists(f"model {model.name!r} already has version {highest}; cannot add version {number}")
+        version = highest + 1 if number is None else number
+        at = now_ms() if created_at is None else created_at
         self._conn.execute(
             insert(model_versions).values(
                 model_id=model.id,
@@ -117,6 +121,16 @@ class ModelVersionRepository:
             },
         )
         return version
+
+    def highest(self, model: ModelRow) -> int:
+        """The highest version number the model has had (0 if none)."""
+        return int(
+            self._conn.execute(
+                select(func.coalesce(func.max(model_versions.c.version), 0)).where(
+                    model_versions.c.model_id == model.id
+                )
+            ).scalar_one()
+        )
 
     def get(self, model: ModelRow, version: int) -> ModelVersion:
         found = self.get_many([(model.id, version)])

@@ -60,6 +60,14 @@ class RunRepository:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return str(project)
 
+    def existing(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of `run_ids` exist."""
+        found: set[str] = set()
+        for i in range(0, len(run_ids), 500):
+            chunk = list(run_ids[i : i + 500])
+            found.update(str(r) for r in self._conn.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars())
+        return found
+
     def get(self, run_id: str) -> Run:
         found = self.get_many([run_id])
         if not found:
