@@ -180,7 +180,7 @@ class MlflowSource:
         for i in range(0, len(run_ids), _IN_CHUNK):
             chunk = list(run_ids[i : i + _IN_CHUNK])
             marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(sql.format(marks=marks), chunk)
+            yield from self._db.execute(sql.format(marks=marks), chunk).fetchall()
 
     def params(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
@@ -199,29 +199,19 @@ class MlflowSource:
         return found
 
     def metrics(self, run_ids: Sequence[str]) -> dict[str, RunMetrics]:
-        """Every point of the runs, each run's points ordered by key, step and timestamp."""
-        # One pass over the (run_uuid, key, step) index MLflow keeps; rows arrive grouped by run, and the
-        # columns are split per run with C-level slicing rather than one Python step per point.
-        sql = (
-            "SELECT run_uuid, key, CASE WHEN is_nan THEN NULL ELSE value END, step, timestamp FROM metrics "
-            "WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step, timestamp"
-        )
-        rows = list(self._by_run(sql, run_ids))
+        """Every point of the runs, in the order the store returns them (loopml orders history on read)."""
+        # One query per run walks MLflow's (run_uuid, key, step) index; the columns come out of zip() in C,
+        # never one Python step per point (NaN is fixed up only in runs that have one).
+        sql = "SELECT key, CASE WHEN is_nan THEN NULL ELSE value END, step, timestamp FROM metrics WHERE run_uuid = ?"
         found: dict[str, RunMetrics] = {}
-        if not rows:
-            return found
-        runs, keys, values, steps, stamps = (list(c) for c in zip(*rows, strict=True))
-        start = 0
-        for end in range(1, len(runs) + 1):
-            if end == len(runs) or runs[end] != runs[start]:
-                chunk = values[start:end]
-                found[str(runs[start])] = RunMetrics(
-                    keys=keys[start:end],
-                    values=[math.nan if v is None else v for v in chunk],
-                    steps=steps[start:end],
-                    timestamps=stamps[start:end],
-                )
-                start = end
+        for run_id in run_ids:
+            rows = self._db.execute(sql, (run_id,)).fetchall()
+            if not rows:
+                continue
+            keys, values, steps, stamps = (list(column) for column in zip(*rows, strict=True))
+            if None in values:
+                values = [math.nan if v is None else v for v in values]
+            found[run_id] = RunMetrics(keys=keys, values=values, steps=steps, timestamps=stamps)
         return found
 
     # -- registry ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from loopml.errors import InvalidInput, LoopmlError, PermissionDenied
 from loopml.importer.mlflow_source import MlflowModelVersion, MlflowRun, MlflowSource, RunMetrics
 from loopml.registry import import_mlflow
 from loopml.store import MetadataStore
+from loopml.store.runs import NewRun
 
 __all__ = ["ImportReport", "MlflowStoreImport", "Progress"]
 
@@ -179,22 +180,29 @@ class MlflowStoreImport:
             self._prepare(r, experiment_ids[r.experiment_id], params, tags, metrics, source, report, progress)
             for r in todo
         ]
-        points = 0
+        new_runs = []
+        for item in prepared:
+            run = item.run
+            new_runs.append(
+                NewRun(
+                    id=run.id,
+                    experiment_id=item.experiment_id,
+                    name=_run_name(run),
+                    status=_STATUSES.get(run.status, RunStatus.FINISHED),
+                    start_time=run.start_time or 0,
+                    end_time=None if run.status in ("RUNNING", "SCHEDULED") else (run.end_time or run.start_time or 0),
+                    parent_run_id=run.parent_run_id if run.parent_run_id in imported else None,
+                    params=item.params,
+                    tags=item.tags,
+                )
+            )
+            imported.add(run.id)  # a child later in this batch may name it as its parent
         with self.store.write(principal.actor) as unit:
+            unit.runs.create_many(new_runs, self.project, "mlflow")
+            points = unit.metrics.log_new_runs([(p.run.id, p.metrics) for p in prepared], self.project)
             for item in prepared:
-                run = item.run
-                parent = run.parent_run_id if run.parent_run_id in imported else None
-                unit.runs.create(run.id, item.experiment_id, _run_name(run), run.start_time or 0, parent)
-                unit.runs.log_params(run.id, item.params)
-                unit.runs.set_tags(run.id, item.tags)
-                if len(item.metrics):
-                    points += unit.metrics.log(run.id, item.metrics)
                 for path, digest, size in item.artifacts:
-                    unit.artifacts.put(run.id, path, digest, size)
-                status = _STATUSES.get(run.status, RunStatus.FINISHED)
-                if status is not RunStatus.RUNNING:
-                    unit.runs.set_status(run.id, status, run.end_time or run.start_time or 0)
-                imported.add(run.id)
+                    unit.artifacts.put(item.run.id, path, digest, size)
         report.runs += len(prepared)
         report.metric_points += points
         report.artifacts += sum(len(p.artifacts) for p in prepared)

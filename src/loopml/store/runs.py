@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -15,6 +17,21 @@ from loopml.store.audit import AuditLog
 from loopml.store.run_search import build_run_search
 from loopml.store.schema import experiments, latest_metrics, params, projects, runs, tags
 from loopml.store.upsert import upsert
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A whole run written at once (`RunRepository.create_many`): an import of a finished history."""
+
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_run_id: str | None
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
 
 
 class RunRepository:
@@ -46,6 +63,51 @@ class RunRepository:
             run_id,
             after={"experiment_id": experiment_id, "name": name, "parent_run_id": parent_run_id},
         )
+
+    def create_many(self, new: Sequence[NewRun], project: str, source: str) -> None:
+        """Insert whole runs (all in `project`, none existing yet) with one INSERT per table; each is audited
+        as `run.create` with its status, params and tags, and `source` says where it came from."""
+        if not new:
+            return
+        self._conn.execute(
+            insert(runs),
+            [
+                {
+                    "id": r.id,
+                    "experiment_id": r.experiment_id,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "start_time": r.start_time,
+                    "end_time": r.end_time,
+                    "parent_run_id": r.parent_run_id,
+                }
+                for r in new
+            ],
+        )
+        param_rows = [{"run_id": r.id, "key": k, "value": v} for r in new for k, v in r.params.items()]
+        tag_rows = [{"run_id": r.id, "key": k, "value": v} for r in new for k, v in r.tags.items()]
+        if param_rows:
+            self._conn.execute(insert(params), param_rows)
+        if tag_rows:
+            self._conn.execute(insert(tags), tag_rows)
+        entries: list[tuple[str, dict[str, Any] | None]] = [
+            (
+                r.id,
+                {
+                    "experiment_id": r.experiment_id,
+                    "name": r.name,
+                    "parent_run_id": r.parent_run_id,
+                    "status": r.status.value,
+                    "start_time": r.start_time,
+                    "end_time": r.end_time,
+                    "params": dict(r.params),
+                    "tags": dict(r.tags),
+                    "source": source,
+                },
+            )
+            for r in new
+        ]
+        self._audit.record_many("run.create", "run", entries, project)
 
     def project_of(self, run_id: str) -> str:
         """The project a run belongs to (for access checks); RunNotFound if there is no such run."""
