@@ -375,6 +375,42 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
 }
 
 
+# -- MLflow's protocol: the same rules, served under /api/2.0/mlflow and its /ajax-api twin ---------------
+
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+MLFLOW: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("POST", "/experiments/create"): (
+        Rule(E, "own", "the token's project (global tokens: the default project)"),
+        lambda w: Call("POST", "/experiments/create", {"json": {"name": w.fresh("mlflow-e")}}),
+    ),
+    ("GET", "/experiments/get"): (
+        Rule(V, "path", "experiment's project"),
+        lambda w: Call("GET", "/experiments/get", {"params": {"experiment_id": str(w.experiment_id)}}),
+    ),
+    ("GET", "/experiments/get-by-name"): (
+        Rule(V, "path", "experiment's project"),
+        lambda _: Call("GET", "/experiments/get-by-name", {"params": {"experiment_name": "e"}}),
+    ),
+}
+
+
+def _prefixed(prefix: str, build: Callable[[World], Call]) -> Callable[[World], Call]:
+    def call(w: World) -> Call:
+        made = build(w)
+        return Call(made.method, prefix + made.url, made.kwargs, made.shows_alpha)
+
+    return call
+
+
+for _prefix in MLFLOW_PREFIXES:
+    for (_method, _path), (_rule, _build) in MLFLOW.items():
+        RULES[(_method, _prefix + _path)] = _rule
+        CALLS[(_method, _prefix + _path)] = _prefixed(_prefix, _build)
+for _prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+    RULES[("GET", f"{_prefix}/server-info")] = Rule(None, "public", "-")
+    CALLS[("GET", f"{_prefix}/server-info")] = lambda _, p=_prefix: Call("GET", f"{p}/server-info")
+
+
 def _app_routes(app: Any) -> set[tuple[str, str]]:
     return {
         (method, route.path)
@@ -403,7 +439,7 @@ CELLS = [
 def test_authorization_cell(world: World, route: tuple[str, str], role: Role, where: Where) -> None:
     rule = RULES[route]
     call = CALLS[route](world)
-    url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+    url = call.url if call.url.startswith(("/api/", "/ajax-api/", "/docs", "/metrics")) else f"{API}{call.url}"
     response = world.api.client.request(
         call.method, url, headers=world.api.headers(world.secrets[(role, where)]), **call.kwargs
     )
@@ -412,7 +448,9 @@ def test_authorization_cell(world: World, route: tuple[str, str], role: Role, wh
     if want == 200 and call.shows_alpha is not None:
         body = response.text if route[1] == "/metrics" else response.json()
         assert call.shows_alpha(body) is (where != "other"), "a listing shows what the token may see, only that"
-    if want in (403, 404):
+    if want in (403, 404) and "mlflow" in url:
+        assert response.json()["error_code"] in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST")
+    elif want in (403, 404):
         assert response.json()["error"]["code"] in ("permission_denied", "not_found") or response.json()["error"][
             "code"
         ].endswith("_not_found")
@@ -423,6 +461,6 @@ def test_routes_that_need_a_token_refuse_none(world: World) -> None:
         if rule.role is None:
             continue
         call = CALLS[route](world)
-        url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+        url = call.url if call.url.startswith(("/api/", "/ajax-api/", "/docs", "/metrics")) else f"{API}{call.url}"
         response = world.api.client.request(call.method, url, **call.kwargs)
         assert response.status_code == 401, route

@@ -14,6 +14,7 @@ from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.registry import RegistryService, forbid_pickle_in_this_process
+from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import ERROR_RESPONSES, document_errors, install_error_handlers
@@ -82,7 +83,7 @@ def build_app(
     )
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
-    install_error_handlers(app)
+    install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
     document_errors(app)
     api = APIRouter(prefix=API_PREFIX)
     api_routers = [
@@ -94,12 +95,16 @@ def build_app(
         api.include_router(router, responses=None if router is health.router else ERROR_RESPONSES)
     app.include_router(api)
     app.include_router(scrape.router, responses={401: ERROR_RESPONSES[401]})
+    # MLflow's protocol: an adapter over the same services, out of loopml's OpenAPI document (it is MLflow's).
+    for prefix, router in mlflow.ROUTERS:
+        app.include_router(router, prefix=prefix, include_in_schema=False)
     app.add_middleware(
         Admission,
-        routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router)],
+        routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router), *mlflow.ROUTERS],
         principals=app.state.principal_cache,
         max_request_bytes=settings.max_request_bytes,
         route_limits={artifacts.upload_artifact: settings.max_artifact_bytes},
+        error_renderers={prefix: mlflow.admission_error for prefix, _ in mlflow.ROUTERS},
     )
     return app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Row, Select, select
 
 from loopml.domain import Experiment, Project
-from loopml.errors import ExperimentNotFound, ProjectNotFound
+from loopml.errors import AlreadyExists, ExperimentNotFound, ProjectNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.schema import experiments, projects
 from loopml.store.upsert import insert_if_missing
@@ -65,6 +65,17 @@ class ExperimentRepository:
 
     def get_or_create(self, project: Project, name: str) -> Experiment:
         """The experiment, created if missing; safe when several writers create the same name at once."""
+        return self._insert(project, name)[0]
+
+    def create(self, project: Project, name: str) -> Experiment:
+        """A new experiment; `AlreadyExists` if the project has one of that name (also when a concurrent
+        writer committed it first)."""
+        experiment, created = self._insert(project, name)
+        if not created:
+            raise AlreadyExists(f"experiment {name!r} already exists in project {project.name!r}")
+        return experiment
+
+    def _insert(self, project: Project, name: str) -> tuple[Experiment, bool]:
         row = {"project_id": project.id, "name": name, "created_at": now_ms()}
         created = insert_if_missing(self._conn, experiments, row, ("project_id", "name"))
         found = self.find(project.name, name)
@@ -74,7 +85,7 @@ class ExperimentRepository:
             self._audit.record(
                 "experiment.create", "experiment", str(found.id), after={"project": project.name, "name": name}
             )
-        return found
+        return found, created
 
     def list(self, project: str | None = None) -> list[Experiment]:
         query = self._select().order_by(projects.c.name, experiments.c.name)

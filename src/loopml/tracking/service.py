@@ -88,6 +88,14 @@ class TrackingService:
         with self.store.write(principal.actor) as unit:
             return unit.experiments.get_or_create(unit.projects.get_or_create(project), name)
 
+    def create_experiment(self, principal: Principal, name: str, project: str | None = None) -> Experiment:
+        """A new experiment; `AlreadyExists` if the project has one of that name (get_or_create does not fail)."""
+        principal.require(Role.EDITOR)
+        check_name("experiment", name)
+        project = self._project_for(principal, project)
+        with self.store.write(principal.actor) as unit:
+            return unit.experiments.create(unit.projects.get_or_create(project), name)
+
     def get_experiment(self, principal: Principal, experiment_id: int) -> Experiment:
         with self.store.read() as unit:
             return self._visible_experiment(unit, principal, experiment_id)

@@ -1,0 +1,33 @@
+"""MLflow's REST protocol on `loopml server`: `MLFLOW_TRACKING_URI=http://<loopml>` is the whole migration.
+
+An adapter of the interface layer: one module per resource group, each route reading MLflow's request
+message (`protocol.py`), calling the same services as `/api/v1` with the request's principal, and answering
+MLflow's JSON. It owns no storage path of its own. `ROUTERS` lists each router with the prefixes it is
+served under (MLflow's UI uses the `/ajax-api` twins).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loopml.server.mlflow import experiments, server_info
+from loopml.server.mlflow.protocol import admission_error, render_exception
+
+__all__ = ["PATH_PREFIXES", "ROUTERS", "admission_error", "is_mlflow_path", "render_exception"]
+
+_API = "/api/2.0/mlflow"
+_AJAX = "/ajax-api/2.0/mlflow"
+
+ROUTERS: tuple[tuple[str, APIRouter], ...] = (
+    (_API, experiments.router),
+    (_AJAX, experiments.router),
+    ("/api/3.0/mlflow", server_info.router),
+    ("/ajax-api/3.0/mlflow", server_info.router),
+)
+
+PATH_PREFIXES = (_API + "/", _AJAX + "/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+"""Requests under these prefixes are MLflow's: even an unknown route is answered in MLflow's error shape."""
+
+
+def is_mlflow_path(path: str) -> bool:
+    return path.startswith(PATH_PREFIXES)
