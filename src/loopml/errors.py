@@ -3,7 +3,7 @@
     LoopmlError
     ├── NotFound (LookupError)                      code: not_found
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
-    │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
+    │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound, TagNotFound
     │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
     │   └── DeploymentNotFound, MonitorNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
@@ -61,6 +61,7 @@ __all__ = [
     "RemoteError",
     "RunNotFound",
     "StoreUnavailable",
+    "TagNotFound",
     "TokenNotFound",
     "UserCodeError",
     "error_for_code",
@@ -99,6 +100,10 @@ class DatasetNotFound(NotFound):
 
 class ArtifactNotFound(NotFound):
     code = "artifact_not_found"
+
+
+class TagNotFound(NotFound):
+    code = "tag_not_found"
 
 
 class TokenNotFound(NotFound):

@@ -378,18 +378,173 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
 # -- MLflow's protocol: the same rules, served under /api/2.0/mlflow and its /ajax-api twin ---------------
 
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def _mlflow_admin(w: World, method: str, url: str, **kwargs: Any) -> Any:
+    response = w.api.client.request(method, f"/api/2.0/mlflow{url}", headers=w.api.headers(), **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _alpha_experiment(w: World) -> str:
+    return str(
+        w.admin("POST", "/experiments", json={"name": w.fresh("mlflow-x"), "project": "alpha"})["experiment"]["id"]
+    )
+
+
+def _alpha_run(w: World) -> str:
+    run_id: str = w.admin("POST", "/runs", json={"experiment_id": w.experiment_id})["run"]["id"]
+    return run_id
+
+
+def _run_tag_to_delete(w: World) -> Call:
+    key = w.fresh("t")
+    _mlflow_admin(w, "POST", "/runs/set-tag", json={"run_id": w.run_id, "key": key, "value": "v"})
+    return Call("POST", "/runs/delete-tag", {"json": {"run_id": w.run_id, "key": key}})
+
+
+def _experiment_tag_to_delete(w: World) -> Call:
+    key = w.fresh("t")
+    experiment = str(w.experiment_id)
+    _mlflow_admin(w, "POST", "/experiments/set-experiment-tag", json={"experiment_id": experiment, "key": key})
+    return Call("POST", "/experiments/delete-experiment-tag", {"json": {"experiment_id": experiment, "key": key}})
+
+
+_RUN_PATH = "run -> experiment's project"
+_EXPERIMENT_PATH = "experiment's project"
 MLFLOW: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
     ("POST", "/experiments/create"): (
         Rule(E, "own", "the token's project (global tokens: the default project)"),
         lambda w: Call("POST", "/experiments/create", {"json": {"name": w.fresh("mlflow-e")}}),
     ),
     ("GET", "/experiments/get"): (
-        Rule(V, "path", "experiment's project"),
+        Rule(V, "path", _EXPERIMENT_PATH),
         lambda w: Call("GET", "/experiments/get", {"params": {"experiment_id": str(w.experiment_id)}}),
     ),
     ("GET", "/experiments/get-by-name"): (
-        Rule(V, "path", "experiment's project"),
+        Rule(V, "path", _EXPERIMENT_PATH),
         lambda _: Call("GET", "/experiments/get-by-name", {"params": {"experiment_name": "e"}}),
+    ),
+    ("POST", "/experiments/search"): (
+        Rule(V, "listing", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST",
+            "/experiments/search",
+            {"json": {"max_results": 50000}},
+            lambda b: str(w.experiment_id) in [e["experiment_id"] for e in b.get("experiments", [])],
+        ),
+    ),
+    ("POST", "/experiments/update"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST", "/experiments/update", {"json": {"experiment_id": _alpha_experiment(w), "new_name": w.fresh("r")}}
+        ),
+    ),
+    ("POST", "/experiments/delete"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call("POST", "/experiments/delete", {"json": {"experiment_id": _alpha_experiment(w)}}),
+    ),
+    ("POST", "/experiments/restore"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call("POST", "/experiments/restore", {"json": {"experiment_id": _alpha_experiment(w)}}),
+    ),
+    ("POST", "/experiments/set-experiment-tag"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST", "/experiments/set-experiment-tag", {"json": {"experiment_id": str(w.experiment_id), "key": "k"}}
+        ),
+    ),
+    ("POST", "/experiments/delete-experiment-tag"): (Rule(E, "path", _EXPERIMENT_PATH), _experiment_tag_to_delete),
+    ("POST", "/runs/create"): (
+        Rule(E, "path", "body.experiment_id -> experiment's project"),
+        lambda w: Call("POST", "/runs/create", {"json": {"experiment_id": str(w.experiment_id)}}),
+    ),
+    ("GET", "/runs/get"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/runs/get", {"params": {"run_id": w.run_id}}),
+    ),
+    ("POST", "/runs/update"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/update", {"json": {"run_id": _alpha_run(w), "status": "FINISHED"}}),
+    ),
+    ("POST", "/runs/delete"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/delete", {"json": {"run_id": _alpha_run(w)}}),
+    ),
+    ("POST", "/runs/restore"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/restore", {"json": {"run_id": _alpha_run(w)}}),
+    ),
+    ("POST", "/runs/search"): (
+        Rule(V, "path", "body.experiment_ids -> experiment's project"),
+        lambda w: Call("POST", "/runs/search", {"json": {"experiment_ids": [str(w.experiment_id)]}}),
+    ),
+    ("POST", "/runs/log-metric"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST", "/runs/log-metric", {"json": {"run_id": w.run_id, "key": "m", "value": 1.0, "timestamp": 1}}
+        ),
+    ),
+    ("POST", "/runs/log-parameter"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST", "/runs/log-parameter", {"json": {"run_id": w.run_id, "key": w.fresh("p"), "value": "1"}}
+        ),
+    ),
+    ("POST", "/runs/set-tag"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/set-tag", {"json": {"run_id": w.run_id, "key": "t", "value": "1"}}),
+    ),
+    ("POST", "/runs/delete-tag"): (Rule(E, "path", _RUN_PATH), _run_tag_to_delete),
+    ("POST", "/runs/log-batch"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST",
+            "/runs/log-batch",
+            {"json": {"run_id": w.run_id, "metrics": [{"key": "b", "value": 1, "timestamp": 1, "step": 0}]}},
+        ),
+    ),
+    ("POST", "/runs/log-inputs"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST",
+            "/runs/log-inputs",
+            {"json": {"run_id": w.run_id, "datasets": [{"dataset": {"name": "d", "digest": "abc", "source": "s"}}]}},
+        ),
+    ),
+    ("POST", "/runs/outputs"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/outputs", {"json": {"run_id": w.run_id, "models": [{"model_id": "m-1"}]}}),
+    ),
+    ("GET", "/metrics/get-history"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/metrics/get-history", {"params": {"run_id": w.run_id, "metric_key": "loss"}}),
+    ),
+    ("GET", "/metrics/get-history-bulk-interval"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call(
+            "GET", "/metrics/get-history-bulk-interval", {"params": {"run_ids": [w.run_id], "metric_key": "loss"}}
+        ),
+    ),
+    ("GET", "/artifacts/list"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/artifacts/list", {"params": {"run_id": w.run_id}}),
+    ),
+}
+MLFLOW_ARTIFACTS: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("PUT", "/artifacts/{path:path}"): (
+        Rule(E, "path", "path's run -> experiment's project"),
+        lambda w: Call(
+            "PUT", f"/artifacts/{w.experiment_id}/{w.run_id}/artifacts/{w.fresh('f')}.txt", {"content": b"x"}
+        ),
+    ),
+    ("GET", "/artifacts/{path:path}"): (
+        Rule(V, "path", "path's run -> experiment's project"),
+        lambda w: Call("GET", f"/artifacts/{w.experiment_id}/{w.run_id}/artifacts/a.txt"),
+    ),
+    ("GET", "/artifacts"): (
+        Rule(V, "path", "path's run -> experiment's project"),
+        lambda w: Call("GET", "/artifacts", {"params": {"path": f"{w.experiment_id}/{w.run_id}/artifacts"}}),
     ),
 }
 
@@ -402,10 +557,14 @@ def _prefixed(prefix: str, build: Callable[[World], Call]) -> Callable[[World], 
     return call
 
 
-for _prefix in MLFLOW_PREFIXES:
-    for (_method, _path), (_rule, _build) in MLFLOW.items():
-        RULES[(_method, _prefix + _path)] = _rule
-        CALLS[(_method, _prefix + _path)] = _prefixed(_prefix, _build)
+for _prefixes, _table in (
+    (MLFLOW_PREFIXES, MLFLOW),
+    (("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"), MLFLOW_ARTIFACTS),
+):
+    for _prefix in _prefixes:
+        for (_method, _path), (_rule, _build) in _table.items():
+            RULES[(_method, _prefix + _path)] = _rule
+            CALLS[(_method, _prefix + _path)] = _prefixed(_prefix, _build)
 for _prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
     RULES[("GET", f"{_prefix}/server-info")] = Rule(None, "public", "-")
     CALLS[("GET", f"{_prefix}/server-info")] = lambda _, p=_prefix: Call("GET", f"{p}/server-info")

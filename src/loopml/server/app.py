@@ -103,7 +103,10 @@ def build_app(
         routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router), *mlflow.ROUTERS],
         principals=app.state.principal_cache,
         max_request_bytes=settings.max_request_bytes,
-        route_limits={artifacts.upload_artifact: settings.max_artifact_bytes},
+        route_limits={
+            artifacts.upload_artifact: settings.max_artifact_bytes,
+            mlflow.upload_artifact: settings.max_artifact_bytes,
+        },
         error_renderers={prefix: mlflow.admission_error for prefix, _ in mlflow.ROUTERS},
     )
     return app

@@ -87,11 +87,15 @@ def build_run_search(
     order_by: Sequence[OrderBy],
     limit: int,
     offset: int,
+    deleted: bool | None = False,
 ) -> Select[Any]:
-    """A SELECT of ``runs.id`` for the runs of these experiments that match, ordered, one page of it."""
+    """A SELECT of ``runs.id`` for the runs of these experiments that match, ordered, one page of it.
+    `deleted`: False searches the live runs, True the deleted ones, None both."""
     if limit < 0 or offset < 0:
         raise InvalidInput(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
     conditions: list[ColumnElement[bool]] = [runs.c.experiment_id.in_(list(experiment_ids))]
+    if deleted is not None:
+        conditions.append(runs.c.deleted_at.is_not(None) if deleted else runs.c.deleted_at.is_(None))
     by_key: dict[tuple[str, str], list[Comparison]] = {}
     for comparison in search.comparisons:
         if comparison.kind == "attribute":

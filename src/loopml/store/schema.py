@@ -52,8 +52,19 @@ experiments = Table(
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("name", String(KEY), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),  # migration 0010
+    Column("updated_at", BigInteger, nullable=True),  # migration 0010: last rename, tag or lifecycle change
     UniqueConstraint("project_id", "name"),
 )
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+"""Tags of experiments (migration 0010; MLflow's experiment tags)."""
 
 runs = Table(
     "runs",
@@ -65,6 +76,7 @@ runs = Table(
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger, nullable=True),
     Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),  # migration 0010; a deleted run is left out of searches
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
 )
 

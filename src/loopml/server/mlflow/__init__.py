@@ -10,22 +10,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.mlflow import experiments, server_info
+from loopml.server.mlflow import artifacts, experiments, metrics, runs, server_info
+from loopml.server.mlflow.artifacts import upload_artifact
 from loopml.server.mlflow.protocol import admission_error, render_exception
 
-__all__ = ["PATH_PREFIXES", "ROUTERS", "admission_error", "is_mlflow_path", "render_exception"]
+__all__ = ["PATH_PREFIXES", "ROUTERS", "admission_error", "is_mlflow_path", "render_exception", "upload_artifact"]
 
 _API = "/api/2.0/mlflow"
 _AJAX = "/ajax-api/2.0/mlflow"
+_TRACKING = (experiments.router, runs.router, metrics.router, artifacts.tracking_router)
 
 ROUTERS: tuple[tuple[str, APIRouter], ...] = (
-    (_API, experiments.router),
-    (_AJAX, experiments.router),
+    *((_API, router) for router in _TRACKING),
+    *((_AJAX, router) for router in _TRACKING),
+    ("/api/2.0/mlflow-artifacts", artifacts.router),
+    ("/ajax-api/2.0/mlflow-artifacts", artifacts.router),
     ("/api/3.0/mlflow", server_info.router),
     ("/ajax-api/3.0/mlflow", server_info.router),
 )
 
-PATH_PREFIXES = (_API + "/", _AJAX + "/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+PATH_PREFIXES = (
+    _API + "/",
+    _AJAX + "/",
+    "/api/2.0/mlflow-artifacts/",
+    "/ajax-api/2.0/mlflow-artifacts/",
+    "/api/3.0/mlflow/",
+    "/ajax-api/3.0/mlflow/",
+)
 """Requests under these prefixes are MLflow's: even an unknown route is answered in MLflow's error shape."""
 
 
