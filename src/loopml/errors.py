@@ -4,7 +4,7 @@
     ├── NotFound (LookupError)                      code: not_found
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound, TagNotFound
-    │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
+    │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound, LoggedModelNotFound
     │   └── DeploymentNotFound, MonitorNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
@@ -49,6 +49,7 @@ __all__ = [
     "InvalidPath",
     "InvalidRequest",
     "InvalidStatus",
+    "LoggedModelNotFound",
     "LoopmlError",
     "ModelNotFound",
     "ModelVersionNotFound",
@@ -116,6 +117,10 @@ class ModelNotFound(NotFound):
 
 class ModelVersionNotFound(NotFound):
     code = "model_version_not_found"
+
+
+class LoggedModelNotFound(NotFound):
+    code = "logged_model_not_found"
 
 
 class AliasNotFound(NotFound):

@@ -116,6 +116,7 @@ def test_registered_versions_keep_numbers_aliases_and_predictions(
         first, second = unit.model_versions.get(row, 1), unit.model_versions.get(row, 2)
         champion = unit.model_versions.alias(row, "champion")
         files = {a.path: a.digest for a in unit.artifacts.list(CHILD_4)}
+        logged = unit.logged_models.get(second.artifact_path.removeprefix("models/"))
     assert model.description == "hourly rentals" and model.tags == {"owner": "ann"}
     assert (first.run_id, second.run_id) == (CHILD_2, CHILD_4)
     assert first.status is ModelVersionStatus.ARCHIVED and first.tags == {"mlflow.stage": "Archived"}
@@ -130,6 +131,8 @@ def test_registered_versions_keep_numbers_aliases_and_predictions(
     ]
     assert files[f"{second.artifact_path}/loopml-model.json"] == second.manifest_digest
     assert any(p.startswith("mlflow-models/") and p.endswith("/MLmodel") for p in files)  # the original files
+    # recorded as MLflow 3's logged model, so MLflow clients of `loopml server` load it from those files
+    assert (logged.run_id, logged.manifest_digest, logged.flavor) == (CHILD_4, second.manifest_digest, "sklearn")
 
     package = tmp_path / "downloaded"
     package.mkdir()

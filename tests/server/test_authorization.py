@@ -549,6 +549,186 @@ MLFLOW_ARTIFACTS: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = 
 }
 
 
+# MLflow's model registry and MLflow 3 logged models (server/mlflow/registry.py, logged_models.py).
+_MODEL_PATH = "model's project"
+_LOGGED_PATH = "logged model -> run -> experiment's project"
+
+
+def _alpha_model(w: World) -> str:
+    name = w.fresh("mlflow-m")
+    w.admin("POST", "/models", json={"name": name, "project": "alpha"})
+    return name
+
+
+def _alpha_version(w: World) -> int:
+    number: int = w.admin("POST", "/models/m-alpha/versions", json=_version_body(w))["model_version"]["version"]
+    return number
+
+
+def _alpha_logged_model(w: World) -> str:
+    body = {"experiment_id": str(w.experiment_id), "source_run_id": w.run_id, "name": w.fresh("lm")}
+    model_id: str = _mlflow_admin(w, "POST", "/logged-models", json=body)["model"]["info"]["model_id"]
+    return model_id
+
+
+def _logged_model_tag(w: World) -> Call:
+    model_id = _alpha_logged_model(w)
+    _mlflow_admin(w, "PATCH", f"/logged-models/{model_id}/tags", json={"tags": [{"key": "k", "value": "v"}]})
+    return Call("DELETE", f"/logged-models/{model_id}/tags/k")
+
+
+def _mv(w: World, version: int | str = 1, **extra: Any) -> dict[str, Any]:
+    return {"json": {"name": "m-alpha", "version": str(version), **extra}}
+
+
+def _latest(method: str) -> Callable[[World], Call]:
+    kwargs = {"params": {"name": "m-alpha"}} if method == "GET" else {"json": {"name": "m-alpha"}}
+    return lambda _: Call(method, "/registered-models/get-latest-versions", kwargs)
+
+
+_REGISTRY_RULES: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("POST", "/registered-models/create"): (
+        Rule(E, "own", "the token's project (global tokens: the default project)"),
+        lambda w: Call("POST", "/registered-models/create", {"json": {"name": w.fresh("mlflow-rm")}}),
+    ),
+    ("GET", "/registered-models/get"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/registered-models/get", {"params": {"name": "m-alpha"}}),
+    ),
+    ("PATCH", "/registered-models/update"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("PATCH", "/registered-models/update", {"json": {"name": "m-alpha", "description": "d"}}),
+    ),
+    ("DELETE", "/registered-models/delete"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/registered-models/delete", {"json": {"name": _alpha_model(w)}}),
+    ),
+    ("GET", "/registered-models/search"): (
+        Rule(V, "listing", _MODEL_PATH),
+        lambda _: Call(
+            "GET",
+            "/registered-models/search",
+            {"params": {"filter": "name = 'm-alpha'"}},
+            shows_alpha=_names("registered_models", "name", "m-alpha"),
+        ),
+    ),
+    ("POST", "/registered-models/set-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("POST", "/registered-models/set-tag", {"json": {"name": "m-alpha", "key": "k", "value": "v"}}),
+    ),
+    ("DELETE", "/registered-models/delete-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("DELETE", "/registered-models/delete-tag", {"json": {"name": "m-alpha", "key": "k"}}),
+    ),
+    ("POST", "/registered-models/alias"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call(
+            "POST", "/registered-models/alias", {"json": {"name": "m-alpha", "alias": w.fresh("a"), "version": "1"}}
+        ),
+    ),
+    ("DELETE", "/registered-models/alias"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call(
+            "DELETE",
+            "/registered-models/alias",
+            {"json": {"name": "m-alpha", "alias": _alias(w).rsplit("/", 1)[-1]}},
+        ),
+    ),
+    ("GET", "/registered-models/alias"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/registered-models/alias", {"params": {"name": "m-alpha", "alias": "champion"}}),
+    ),
+    ("POST", "/registered-models/get-latest-versions"): (Rule(V, "path", _MODEL_PATH), _latest("POST")),
+    ("GET", "/registered-models/get-latest-versions"): (Rule(V, "path", _MODEL_PATH), _latest("GET")),
+    ("POST", "/model-versions/create"): (
+        Rule(E, "path", "body.name -> model's project"),
+        lambda w: Call(
+            "POST",
+            "/model-versions/create",
+            {"json": {"name": "m-alpha", "source": f"runs:/{w.run_id}/{_version_body(w)['artifact_path']}"}},
+        ),
+    ),
+    ("GET", "/model-versions/get"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/model-versions/get", {"params": {"name": "m-alpha", "version": "1"}}),
+    ),
+    ("PATCH", "/model-versions/update"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("PATCH", "/model-versions/update", _mv(w, description="d")),
+    ),
+    ("DELETE", "/model-versions/delete"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/model-versions/delete", _mv(w, _alpha_version(w))),
+    ),
+    ("GET", "/model-versions/search"): (
+        Rule(V, "listing", _MODEL_PATH),
+        lambda _: Call(
+            "GET",
+            "/model-versions/search",
+            {"params": {"filter": "name = 'm-alpha'"}},
+            shows_alpha=_names("model_versions", "name", "m-alpha"),
+        ),
+    ),
+    ("POST", "/model-versions/set-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("POST", "/model-versions/set-tag", _mv(w, key="k", value="v")),
+    ),
+    ("DELETE", "/model-versions/delete-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/model-versions/delete-tag", _mv(w, key="k")),
+    ),
+    ("POST", "/model-versions/transition-stage"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("POST", "/model-versions/transition-stage", _mv(w, 2, stage="Staging")),
+    ),
+    ("GET", "/model-versions/get-download-uri"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/model-versions/get-download-uri", {"params": {"name": "m-alpha", "version": "1"}}),
+    ),
+    ("POST", "/logged-models"): (
+        Rule(E, "path", "body.source_run_id -> run -> experiment's project"),
+        lambda w: Call(
+            "POST", "/logged-models", {"json": {"experiment_id": str(w.experiment_id), "source_run_id": w.run_id}}
+        ),
+    ),
+    ("POST", "/logged-models/search"): (
+        Rule(V, "listing", "experiment's project"),
+        lambda w: Call(
+            "POST",
+            "/logged-models/search",
+            {"json": {"experiment_ids": [str(w.experiment_id)]}},
+            shows_alpha=lambda body: bool(body["models"]),
+        ),
+    ),
+    ("GET", "/logged-models/{model_id}"): (
+        Rule(V, "path", _LOGGED_PATH),
+        lambda w: Call("GET", f"/logged-models/{_alpha_logged_model(w)}"),
+    ),
+    ("PATCH", "/logged-models/{model_id}"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "PATCH", f"/logged-models/{_alpha_logged_model(w)}", {"json": {"status": "LOGGED_MODEL_UPLOAD_FAILED"}}
+        ),
+    ),
+    ("PATCH", "/logged-models/{model_id}/tags"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "PATCH", f"/logged-models/{_alpha_logged_model(w)}/tags", {"json": {"tags": [{"key": "k", "value": "v"}]}}
+        ),
+    ),
+    ("DELETE", "/logged-models/{model_id}/tags/{tag_key:path}"): (Rule(E, "path", _LOGGED_PATH), _logged_model_tag),
+    ("POST", "/logged-models/{model_id}/params"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "POST",
+            f"/logged-models/{_alpha_logged_model(w)}/params",
+            {"json": {"params": [{"key": "p", "value": "1"}]}},
+        ),
+    ),
+}
+MLFLOW |= _REGISTRY_RULES
+
+
 def _prefixed(prefix: str, build: Callable[[World], Call]) -> Callable[[World], Call]:
     def call(w: World) -> Call:
         made = build(w)

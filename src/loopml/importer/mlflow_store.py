@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopml.artifacts import ArtifactStore, sanitize_path
-from loopml.domain import MetricColumns, ModelVersionStatus, Principal, Role, RunStatus
+from loopml.domain import (
+    LoggedModelRecord,
+    LoggedModelStatus,
+    MetricColumns,
+    ModelVersionStatus,
+    Principal,
+    Role,
+    RunStatus,
+)
 from loopml.domain.models import MANIFEST
 from loopml.domain.validation import (
     check_alias,
@@ -34,7 +42,7 @@ from loopml.domain.validation import (
 from loopml.errors import InvalidInput, LoopmlError, PermissionDenied
 from loopml.importer.mlflow_source import MlflowModelVersion, MlflowRun, MlflowSource, RunMetrics
 from loopml.registry import import_mlflow
-from loopml.store import MetadataStore
+from loopml.store import MetadataStore, Unit
 from loopml.store.runs import NewRun
 
 __all__ = ["ImportReport", "MlflowStoreImport", "Progress"]
@@ -382,6 +390,10 @@ class MlflowStoreImport:
             row = unit.models.lock(version.name)
             for path, digest, size in [*originals, *files]:  # the manifest is among `files`, recorded last
                 unit.artifacts.put(version.run_id, path, digest, size)
+            if key.startswith("m-") and not unit.logged_models.get_many([key]):
+                # an MLflow 3 logged model: recorded as one, so MLflow clients of `loopml server` load this
+                # version from its original files as they would from MLflow
+                self._record_logged_model(unit, key, version.run_id, manifest.flavor, package.digest, version)
             highest = unit.model_versions.highest(row)
             if version.version <= highest:
                 self._skip(report, progress, f"{what}: loopml already has version {highest} of this model")
@@ -403,6 +415,27 @@ class MlflowStoreImport:
                 unit.model_versions.update(row, version.version, status, None, None)
         assert any(path == f"{prefix}/{MANIFEST}" for path, _, _ in files)
         report.versions += 1
+
+    def _record_logged_model(
+        self, unit: Unit, model_id: str, run_id: str, flavor: str, digest: str, version: MlflowModelVersion
+    ) -> None:
+        run = unit.runs.get(run_id)
+        at = version.created_at or 0
+        record = LoggedModelRecord(
+            id=model_id,
+            experiment_id=run.experiment_id,
+            run_id=run_id,
+            name=version.name,
+            model_type="",
+            status=LoggedModelStatus.READY,
+            status_message="",
+            manifest_digest=None,
+            flavor=None,
+            created_at=at,
+            updated_at=at,
+        )
+        unit.logged_models.create(record, self.project)
+        unit.logged_models.finalize(model_id, LoggedModelStatus.READY, "", digest, flavor, self.project)
 
     @staticmethod
     def _model_directory(source: MlflowSource, version: MlflowModelVersion) -> tuple[Path, str] | None:

@@ -13,7 +13,7 @@ from loopml.deploy import DeployService, RolloutController
 from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
-from loopml.registry import RegistryService, forbid_pickle_in_this_process
+from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
 from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
@@ -81,6 +81,7 @@ def build_app(
     app.state.monitoring = monitoring or MonitoringService(
         tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
+    app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])

@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
-from loopml.registry import RegistryService
+from loopml.registry import LoggedModelService, RegistryService
 from loopml.settings import Settings
 from loopml.tracking import TrackingService
 
-__all__ = ["Deploy", "Governance", "Monitoring", "Registry", "ServerSettings", "Tracking"]
+__all__ = ["Deploy", "Governance", "LoggedModels", "Monitoring", "Registry", "ServerSettings", "Tracking"]
 
 
 def _tracking(request: Request) -> TrackingService:
@@ -28,6 +28,11 @@ def _governance(request: Request) -> GovernanceService:
 
 def _registry(request: Request) -> RegistryService:
     service: RegistryService = request.app.state.registry
+    return service
+
+
+def _logged_models(request: Request) -> LoggedModelService:
+    service: LoggedModelService = request.app.state.logged_models
     return service
 
 
@@ -49,6 +54,7 @@ def _settings(request: Request) -> Settings:
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Governance = Annotated[GovernanceService, Depends(_governance)]
 Registry = Annotated[RegistryService, Depends(_registry)]
+LoggedModels = Annotated[LoggedModelService, Depends(_logged_models)]
 Deploy = Annotated[DeployService, Depends(_deploy)]
 Monitoring = Annotated[MonitoringService, Depends(_monitoring)]
 ServerSettings = Annotated[Settings, Depends(_settings)]

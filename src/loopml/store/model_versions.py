@@ -226,6 +226,58 @@ class ModelVersionRepository:
             self._audit.record("model_version.update", "model_version", _entity(model, version), before, after)
         return self.get(model, version)
 
+    def delete_tag(self, model: ModelRow, version: int, key: str) -> None:
+        """Remove tag `key` of a version of the (locked) model (a key it does not have is a no-op)."""
+        match = (
+            (model_version_tags.c.model_id == model.id)
+            & (model_version_tags.c.version == version)
+            & (model_version_tags.c.key == key)
+        )
+        before = self._conn.execute(select(model_version_tags.c.value).where(match)).scalar_one_or_none()
+        if before is None:
+            return
+        self._conn.execute(delete(model_version_tags).where(match))
+        self._audit.record(
+            "model_version.update", "model_version", _entity(model, version), {"tags": {key: before}}, {"tags": {}}
+        )
+
+    def delete(self, model: ModelRow, version: int) -> None:
+        """Remove a version of the (locked) model with its snapshots and tags. The caller checks first that no
+        alias or deployment uses it."""
+        current = self.get(model, version)
+        for table in (model_version_tags, model_version_metrics, model_version_datasets):
+            self._conn.execute(delete(table).where((table.c.model_id == model.id) & (table.c.version == version)))
+        self._conn.execute(
+            delete(model_versions).where(
+                (model_versions.c.model_id == model.id) & (model_versions.c.version == version)
+            )
+        )
+        self._conn.execute(
+            update(registered_models).where(registered_models.c.id == model.id).values(updated_at=now_ms())
+        )
+        self._audit.record(
+            "model_version.delete",
+            "model_version",
+            _entity(model, version),
+            before={
+                "run_id": current.run_id,
+                "artifact_path": current.artifact_path,
+                "manifest_digest": current.manifest_digest,
+                "status": current.status.value,
+            },
+            after=None,
+            project=model.project,
+        )
+
+    def versions(self, model: ModelRow) -> list[int]:
+        """Every version number of the model, lowest first."""
+        rows = self._conn.execute(
+            select(model_versions.c.version)
+            .where(model_versions.c.model_id == model.id)
+            .order_by(model_versions.c.version)
+        )
+        return [int(v) for v in rows.scalars()]
+
     def latest_ready(self, model: ModelRow) -> int:
         """The highest READY version; `ModelVersionNotFound` when there is none."""
         found = self._conn.execute(

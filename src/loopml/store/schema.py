@@ -464,3 +464,42 @@ alerts = Table(
 """An alert per breach streak of one kind: opened after k consecutive breaching windows, resolved by the first
 window that does not breach. `delivered_state` is the last state the webhook acknowledged (so each state is
 POSTed once)."""
+
+
+# -- MLflow 3 logged models (migration 0010_mlflowreg) ---------------------------------------------------
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("model_type", String(KEY), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("manifest_digest", String(64), nullable=True),
+    Column("flavor", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_logged_models_experiment_created", "experiment_id", "created_at"),
+    Index("ix_logged_models_run_id", "run_id"),
+)
+"""A model logged through MLflow 3's API: its MLflow files are the run's artifacts under `mlflow-models/<id>/`;
+once finalized READY, `manifest_digest` names the loopml package made from them (`models/<id>/`)."""
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.mlflow import artifacts, experiments, metrics, runs, server_info
+from loopml.server.mlflow import artifacts, experiments, logged_models, metrics, registry, runs, server_info
 from loopml.server.mlflow.artifacts import upload_artifact
 from loopml.server.mlflow.protocol import admission_error, render_exception
 
@@ -19,10 +19,13 @@ __all__ = ["PATH_PREFIXES", "ROUTERS", "admission_error", "is_mlflow_path", "ren
 _API = "/api/2.0/mlflow"
 _AJAX = "/ajax-api/2.0/mlflow"
 _TRACKING = (experiments.router, runs.router, metrics.router, artifacts.tracking_router)
+_REGISTRY = (registry.router, logged_models.router)
 
 ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     *((_API, router) for router in _TRACKING),
     *((_AJAX, router) for router in _TRACKING),
+    *((_API, router) for router in _REGISTRY),
+    *((_AJAX, router) for router in _REGISTRY),
     ("/api/2.0/mlflow-artifacts", artifacts.router),
     ("/ajax-api/2.0/mlflow-artifacts", artifacts.router),
     ("/api/3.0/mlflow", server_info.router),
