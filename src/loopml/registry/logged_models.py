@@ -142,6 +142,8 @@ class LoggedModelService:
             raise InvalidInput("status must be READY or FAILED: a logged model cannot go back to PENDING")
         with self.store.read() as unit:
             record, project = self._visible(unit, principal, model_id)
+        if record.status is wanted and (wanted is LoggedModelStatus.FAILED or record.manifest_digest is not None):
+            return record  # finalized already (a client retrying): nothing to redo
         digest = flavor = None
         message = ""
         uploaded: list[tuple[str, str, int]] = []
