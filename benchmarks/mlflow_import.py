@@ -49,8 +49,10 @@ def _import(database: Path, home: Path) -> tuple[float, str]:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"loopml import-mlflow failed ({done.returncode}): {done.stderr[-3000:]}")
     return time.perf_counter() - started, done.stdout.strip()
 
 

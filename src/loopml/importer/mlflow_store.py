@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,13 @@ class _PreparedRun:
     artifacts: list[tuple[str, str, int]]  # (path, digest, size)
 
 
+@dataclass(frozen=True, slots=True)
+class _ReadBatch:
+    existing: set[str]
+    """Runs of the batch already in loopml (an earlier import)."""
+    runs: list[_PreparedRun]
+
+
 class MlflowStoreImport:
     """`run(principal, source)` copies an opened `MlflowSource` into loopml's stores, as `principal`
     (an editor of `project`)."""
@@ -123,10 +131,21 @@ class MlflowStoreImport:
         total_runs, total_points = source.count_runs()
         progress.start(total_runs, total_points)
         imported: set[str] = set()
-        for i in range(0, len(all_runs), RUNS_PER_TRANSACTION):
-            batch = all_runs[i : i + RUNS_PER_TRANSACTION]
-            done = self._import_runs(principal, source, batch, experiment_ids, imported, report, progress)
-            progress.advance(len(batch), done)
+        batches = [all_runs[i : i + RUNS_PER_TRANSACTION] for i in range(0, len(all_runs), RUNS_PER_TRANSACTION)]
+        # Reading and checking the next batch (the MLflow database, artifact files) overlaps with writing this
+        # one: both spend most of their time in SQLite and file I/O, outside the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-mlflow-read") as reader:
+
+            def read(index: int) -> Future[_ReadBatch]:
+                return reader.submit(self._read_runs, source, batches[index], experiment_ids, report, progress)
+
+            pending = read(0) if batches else None
+            for index, batch in enumerate(batches):
+                assert pending is not None
+                ready = pending.result()
+                pending = read(index + 1) if index + 1 < len(batches) else None
+                done = self._write_runs(principal, ready, imported, report)
+                progress.advance(len(batch), done)
         for model in source.registered_models():
             self._import_model(principal, source, model.name, report, progress, trust_pickle)
         return report
@@ -162,32 +181,38 @@ class MlflowStoreImport:
                     )
         return ids
 
-    def _import_runs(
+    def _read_runs(
         self,
-        principal: Principal,
         source: MlflowSource,
         batch: Sequence[MlflowRun],
         experiment_ids: dict[str, int],
-        imported: set[str],
         report: ImportReport,
         progress: Progress,
-    ) -> int:
+    ) -> _ReadBatch:
+        """Which runs of `batch` are new, with everything they hold read, checked and their blobs uploaded."""
         wanted = [r for r in batch if r.experiment_id in experiment_ids]
         with self.store.read() as unit:
             there = unit.runs.existing([r.id for r in wanted])
-        report.runs_already_there += len(there)
-        imported.update(there)
         todo = [r for r in wanted if r.id not in there and _valid_run_id(r.id)]
         for bad in (r for r in wanted if not _valid_run_id(r.id)):
             self._skip(report, progress, f"run {bad.id!r}: not a 32-hex-character run id")
         if not todo:
-            return 0
+            return _ReadBatch(there, [])
         ids = [r.id for r in todo]
         params, tags, metrics = source.params(ids), source.tags(ids), source.metrics(ids)
         prepared = [
             self._prepare(r, experiment_ids[r.experiment_id], params, tags, metrics, source, report, progress)
             for r in todo
         ]
+        return _ReadBatch(there, prepared)
+
+    def _write_runs(self, principal: Principal, ready: _ReadBatch, imported: set[str], report: ImportReport) -> int:
+        """Write the new runs of a batch in one transaction; returns how many metric points it stored."""
+        report.runs_already_there += len(ready.existing)
+        imported.update(ready.existing)
+        prepared = ready.runs
+        if not prepared:
+            return 0
         new_runs = []
         for item in prepared:
             run = item.run
