@@ -139,6 +139,9 @@ def test_delete_and_restore_runs(api: Api) -> None:
 
     call(api, "POST", "/runs/restore", {"run_id": gone})
     assert search() == sorted([kept, gone])
+    events = api.client.get("/api/v1/audit", headers=api.headers()).json()["events"]
+    assert [e["action"] for e in events if e["entity_id"] == gone][-2:] == ["run.delete", "run.restore"]
+    assert api.client.get("/api/v1/audit/verify", headers=api.headers()).json()["problems"] == []
     assert (
         error(send(api, "POST", "/runs/search", {"experiment_ids": [experiment_id], "run_view_type": "NONE"}))[0] == 400
     )
