@@ -341,7 +341,7 @@ class TrackingService:
             check_name("dataset column", column)
             check_name("dataset column type", dtype)
         with self.store.write(principal.actor) as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
             return unit.datasets.link(run_id, data)
 
     def run_datasets(self, principal: Principal, run_id: str) -> list[Dataset]:

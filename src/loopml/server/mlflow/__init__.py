@@ -44,4 +44,4 @@ PATH_PREFIXES = (
 
 
 def is_mlflow_path(path: str) -> bool:
-    return path.startswith(PATH_PREFIXES)
+    return path.startswith(PATH_PREFIXES) or f"{path}/" in PATH_PREFIXES

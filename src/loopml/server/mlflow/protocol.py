@@ -122,10 +122,14 @@ def render_exception(exc: Exception, request: Request | None = None) -> Response
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:20])
         return mlflow_error_response(400, "INVALID_PARAMETER_VALUE", f"invalid request: {problems}")
     if isinstance(exc, StarletteHTTPException):
-        code = "ENDPOINT_NOT_FOUND" if exc.status_code == 404 else "BAD_REQUEST"
+        code = "ENDPOINT_NOT_FOUND" if exc.status_code in (404, 405) else "BAD_REQUEST"
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            where = f" ({request.method} {request.url.path})" if request is not None else ""
+            message = f"this server does not serve that MLflow endpoint{where}; see docs/mlflow.md for what it serves"
         if exc.status_code >= 500:  # pragma: no cover - routes raise no server HTTPException
             code = "INTERNAL_ERROR"
-        return mlflow_error_response(exc.status_code, code, str(exc.detail))
+        return mlflow_error_response(exc.status_code, code, message)
     where = f" on {request.method} {request.url.path}" if request is not None else ""
     logger.error("unhandled error%s", where, exc_info=exc)
     return mlflow_error_response(500, "INTERNAL_ERROR", "the server failed to handle this request; see its log")

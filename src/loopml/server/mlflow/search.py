@@ -100,6 +100,36 @@ EXPERIMENT_FIELDS = SearchFields(
 )
 
 
+_BARE = re.compile(r"(?i)(?:^|(?<=\s))(?:and\s+)?([a-z_]+)(?=\s*(?:[=!<>]|like\b|ilike\b|in\b|not\b))")
+
+
+def prefix_bare_names(text: str, names: frozenset[str]) -> str:
+    """`name LIKE 'a%' and tags.t = 'x'` -> `attributes.name LIKE ...`: MLflow takes bare attribute names in
+    experiment filters. Quoted text is left alone."""
+    out: list[str] = []
+    quote: str | None = None
+    segment_start = 0
+    for index, char in enumerate(text + "\0"):
+        if quote is None and (char in "'\"`" or index == len(text)):
+            out.append(_BARE.sub(lambda m: _prefixed(m, names), text[segment_start:index]))
+            quote = char if index < len(text) else None
+            segment_start = index
+        elif quote is not None and char == quote:
+            quote = None
+            out.append(text[segment_start : index + 1])
+            segment_start = index + 1
+    if quote is not None:
+        out.append(text[segment_start:])
+    return "".join(out)
+
+
+def _prefixed(match: re.Match[str], names: frozenset[str]) -> str:
+    whole, word = match.group(0), match.group(1)
+    if word.lower() not in names:
+        return whole
+    return whole[: match.start(1) - match.start(0)] + "attributes." + word
+
+
 def _experiment_value(experiment: Experiment, kind: str, key: str) -> str | int | None:
     if kind == "tag":
         return experiment.tags.get(key)
@@ -160,7 +190,7 @@ def _sort_key(item: OrderBy) -> Callable[[Experiment], Any]:
 def select_experiments(found: list[Experiment], text: str | None, order_by: Sequence[str]) -> list[Experiment]:
     """MLflow's experiment search over the experiments a caller can see (a few per project, so filtered here
     with the run search's grammar and semantics rather than in SQL). Default order: newest first."""
-    parsed = parse_filter(text, EXPERIMENT_FIELDS)
+    parsed = parse_filter(prefix_bare_names(text, EXPERIMENT_FIELDS.attributes) if text else text, EXPERIMENT_FIELDS)
     kept = [e for e in found if all(_holds(c, _experiment_value(e, c.kind, c.key)) for c in parsed.comparisons)]
     order = parse_order_by([_with_prefix(item) for item in order_by], EXPERIMENT_FIELDS)
     kept.sort(key=lambda e: e.id)
