@@ -192,8 +192,13 @@ class LoggedModelService:
         experiment_ids: Sequence[int],
         max_results: int = 100,
         page_token: str | None = None,
+        equals: Mapping[str, str] | None = None,
     ) -> Page[LoggedModelRecord]:
-        """The logged models of the experiments, newest first."""
+        """The logged models of the experiments, newest first; with `equals`, only those whose `name`,
+        `run_id` or `model_type` have the given values."""
+        unknown = set(equals or {}) - {"name", "run_id", "model_type"}
+        if unknown:
+            raise InvalidInput(f"logged models are searched by name, run_id and model_type, not {sorted(unknown)}")
         if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
             raise InvalidInput(f"max_results must be an integer from 1 to {MAX_RESULTS}, got {max_results!r}")
         offset = decode_page_token(page_token)
@@ -206,7 +211,7 @@ class LoggedModelService:
                     continue
                 if principal.can_see(experiment.project):
                     visible.append(experiment_id)
-            ids = unit.logged_models.search_ids(visible, max_results + 1, offset) if visible else []
+            ids = unit.logged_models.search_ids(visible, max_results + 1, offset, equals) if visible else []
             found = unit.logged_models.get_many(ids[:max_results])
         token = encode_page_token(offset + max_results) if len(ids) > max_results else None
         return Page(items=found, next_page_token=token)

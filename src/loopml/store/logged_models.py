@@ -142,11 +142,14 @@ class LoggedModelRepository:
         self._conn.execute(delete(logged_model_tags).where(match))
         self._audit.record("logged_model.delete_tag", "logged_model", model_id, before={key: before}, project=project)
 
-    def search_ids(self, experiment_ids: Sequence[int], limit: int, offset: int) -> list[str]:
-        """Newest first."""
+    def search_ids(
+        self, experiment_ids: Sequence[int], limit: int, offset: int, equals: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Newest first; `equals` maps columns (name, run_id, model_type) to the value they must have."""
         query = (
             select(logged_models.c.id)
             .where(logged_models.c.experiment_id.in_(list(experiment_ids)))
+            .where(*(logged_models.c[column] == value for column, value in (equals or {}).items()))
             .order_by(logged_models.c.created_at.desc(), logged_models.c.id)
             .limit(limit)
             .offset(offset)

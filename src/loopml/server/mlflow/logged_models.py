@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,6 +40,25 @@ def _pairs(message: Message, name: str) -> dict[str, str]:
     return {item.required_string("key"): item.string("value") or "" for item in message.messages(name)}
 
 
+_CLAUSE = re.compile(r"\s*(name|source_run_id|model_type)\s*=\s*'((?:[^']|'')*)'\s*", re.IGNORECASE)
+_COLUMNS = {"name": "name", "source_run_id": "run_id", "model_type": "model_type"}
+
+
+def _equalities(text: str | None) -> dict[str, str]:
+    """MLflow's logged-model filter, the part loopml serves: `name = '...'`, `source_run_id = '...'` and
+    `model_type = '...'` joined by AND (what the MLflow client itself sends)."""
+    found: dict[str, str] = {}
+    for clause in re.split(r"\s+AND\s+", text or "", flags=re.IGNORECASE) if text and text.strip() else []:
+        match = _CLAUSE.fullmatch(clause)
+        if match is None:
+            raise InvalidInput(
+                f"loopml filters logged models by name, source_run_id and model_type with '=' joined by AND; "
+                f"cannot read {clause.strip()!r}"
+            )
+        found[_COLUMNS[match.group(1).lower()]] = match.group(2).replace("''", "'")
+    return found
+
+
 @router.post("/logged-models")
 async def create_logged_model(
     request: Request, principal: CurrentPrincipal, tracking: Tracking, logged: LoggedModels
@@ -71,14 +91,20 @@ async def search_logged_models(
     request: Request, principal: CurrentPrincipal, tracking: Tracking, logged: LoggedModels
 ) -> Any:
     message = await read_message(request)
-    if message.string("filter") or message.repeated("order_by") or message.repeated("datasets"):
-        raise InvalidInput("loopml searches logged models by experiment only (no filter, order_by or datasets)")
+    if message.repeated("order_by") or message.repeated("datasets"):
+        raise InvalidInput("loopml searches logged models newest first, without order_by or datasets")
+    equals = _equalities(message.string("filter"))
     ids = [
         await run_in_threadpool(resolve_experiment_id, tracking, principal, text)
         for text in message.strings("experiment_ids")
     ]
     page = await run_in_threadpool(
-        logged.search, principal, ids, message.int64("max_results", default=100) or 100, message.string("page_token")
+        logged.search,
+        principal,
+        ids,
+        message.int64("max_results", default=100) or 100,
+        message.string("page_token"),
+        equals,
     )
     body: dict[str, Any] = {"models": [logged_model_to_json(m) for m in page.items]}
     if page.next_page_token:
