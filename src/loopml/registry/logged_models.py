@@ -11,6 +11,7 @@ status message, and cannot be registered.
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,16 @@ class LoggedModelService:
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore) -> None:
         self.store = store
         self.artifacts = artifacts
+
+    def warm_up(self) -> None:
+        """Import what packaging a logged model needs (pandas, scikit-learn, skops, PyYAML: many seconds on a
+        cold, loaded machine), so the first MLflow `log_model` does not pay for it inside its request. Meant
+        for a background thread of a long-running server; a library that is missing is simply skipped."""
+        for name in ("yaml", "pandas", "sklearn", "skops.io"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                continue
 
     def _visible(self, unit: Unit, principal: Principal, model_id: str) -> tuple[LoggedModelRecord, str]:
         _check_id(model_id)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -155,6 +156,8 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     controller.start()
     scheduler = MonitorScheduler(app.state.monitoring)  # runs every monitor each minute, on one replica
     scheduler.start()
+    warm_up = threading.Thread(target=app.state.logged_models.warm_up, name="loopml-warm-up", daemon=True)
+    warm_up.start()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:
