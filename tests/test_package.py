@@ -74,6 +74,7 @@ SERVICES = {
     "pipelines",
     "gates",
     "governance",
+    "importer",
 }
 INTERFACES = {"server", "cli", "client"}
 OPERATION_TABLE = {"api"}

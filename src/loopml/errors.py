@@ -3,8 +3,8 @@
     LoopmlError
     ├── NotFound (LookupError)                      code: not_found
     │   ├── ProjectNotFound, ExperimentNotFound, RunNotFound,
-    │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound
-    │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound
+    │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound, TagNotFound
+    │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound, LoggedModelNotFound
     │   ├── DeploymentNotFound, MonitorNotFound
     │   └── PipelineNotFound, StepRunNotFound, ScheduleNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
@@ -54,6 +54,7 @@ __all__ = [
     "InvalidPipeline",
     "InvalidRequest",
     "InvalidStatus",
+    "LoggedModelNotFound",
     "LoopmlError",
     "ModelNotFound",
     "ModelVersionNotFound",
@@ -69,6 +70,7 @@ __all__ = [
     "ScheduleNotFound",
     "StepRunNotFound",
     "StoreUnavailable",
+    "TagNotFound",
     "TokenNotFound",
     "UserCodeError",
     "error_for_code",
@@ -109,6 +111,10 @@ class ArtifactNotFound(NotFound):
     code = "artifact_not_found"
 
 
+class TagNotFound(NotFound):
+    code = "tag_not_found"
+
+
 class TokenNotFound(NotFound):
     code = "token_not_found"
 
@@ -119,6 +125,10 @@ class ModelNotFound(NotFound):
 
 class ModelVersionNotFound(NotFound):
     code = "model_version_not_found"
+
+
+class LoggedModelNotFound(NotFound):
+    code = "logged_model_not_found"
 
 
 class AliasNotFound(NotFound):

@@ -42,7 +42,7 @@ class Rule:
     """How the project is found (documentation of the rule; the same words as docs/server.md)."""
 
 
-V = Role.VIEWER
+V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
 
 OUTSIDE_THE_TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/openapi.json"): Rule(None, "public", "-"),
@@ -319,6 +319,381 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
 }
 
 
+# -- MLflow's protocol: the same rules, served under /api/2.0/mlflow and its /ajax-api twin ---------------
+
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def _mlflow_admin(w: World, method: str, url: str, **kwargs: Any) -> Any:
+    response = w.api.client.request(method, f"/api/2.0/mlflow{url}", headers=w.api.headers(), **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _alpha_experiment(w: World) -> str:
+    return str(
+        w.admin("POST", "/experiments", json={"name": w.fresh("mlflow-x"), "project": "alpha"})["experiment"]["id"]
+    )
+
+
+def _alpha_run(w: World) -> str:
+    run_id: str = w.admin("POST", "/runs", json={"experiment_id": w.experiment_id})["run"]["id"]
+    return run_id
+
+
+def _run_tag_to_delete(w: World) -> Call:
+    key = w.fresh("t")
+    _mlflow_admin(w, "POST", "/runs/set-tag", json={"run_id": w.run_id, "key": key, "value": "v"})
+    return Call("POST", "/runs/delete-tag", {"json": {"run_id": w.run_id, "key": key}})
+
+
+def _experiment_tag_to_delete(w: World) -> Call:
+    key = w.fresh("t")
+    experiment = str(w.experiment_id)
+    _mlflow_admin(w, "POST", "/experiments/set-experiment-tag", json={"experiment_id": experiment, "key": key})
+    return Call("POST", "/experiments/delete-experiment-tag", {"json": {"experiment_id": experiment, "key": key}})
+
+
+_RUN_PATH = "run -> experiment's project"
+_EXPERIMENT_PATH = "experiment's project"
+MLFLOW: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("POST", "/experiments/create"): (
+        Rule(E, "own", "the token's project (global tokens: the default project)"),
+        lambda w: Call("POST", "/experiments/create", {"json": {"name": w.fresh("mlflow-e")}}),
+    ),
+    ("GET", "/experiments/get"): (
+        Rule(V, "path", _EXPERIMENT_PATH),
+        lambda w: Call("GET", "/experiments/get", {"params": {"experiment_id": str(w.experiment_id)}}),
+    ),
+    ("GET", "/experiments/get-by-name"): (
+        Rule(V, "path", _EXPERIMENT_PATH),
+        lambda _: Call("GET", "/experiments/get-by-name", {"params": {"experiment_name": "e"}}),
+    ),
+    ("POST", "/experiments/search"): (
+        Rule(V, "listing", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST",
+            "/experiments/search",
+            {"json": {"max_results": 50000}},
+            lambda b: str(w.experiment_id) in [e["experiment_id"] for e in b.get("experiments", [])],
+        ),
+    ),
+    ("POST", "/experiments/update"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST", "/experiments/update", {"json": {"experiment_id": _alpha_experiment(w), "new_name": w.fresh("r")}}
+        ),
+    ),
+    ("POST", "/experiments/delete"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call("POST", "/experiments/delete", {"json": {"experiment_id": _alpha_experiment(w)}}),
+    ),
+    ("POST", "/experiments/restore"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call("POST", "/experiments/restore", {"json": {"experiment_id": _alpha_experiment(w)}}),
+    ),
+    ("POST", "/experiments/set-experiment-tag"): (
+        Rule(E, "path", _EXPERIMENT_PATH),
+        lambda w: Call(
+            "POST", "/experiments/set-experiment-tag", {"json": {"experiment_id": str(w.experiment_id), "key": "k"}}
+        ),
+    ),
+    ("POST", "/experiments/delete-experiment-tag"): (Rule(E, "path", _EXPERIMENT_PATH), _experiment_tag_to_delete),
+    ("POST", "/runs/create"): (
+        Rule(E, "path", "body.experiment_id -> experiment's project"),
+        lambda w: Call("POST", "/runs/create", {"json": {"experiment_id": str(w.experiment_id)}}),
+    ),
+    ("GET", "/runs/get"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/runs/get", {"params": {"run_id": w.run_id}}),
+    ),
+    ("POST", "/runs/update"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/update", {"json": {"run_id": _alpha_run(w), "status": "FINISHED"}}),
+    ),
+    ("POST", "/runs/delete"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/delete", {"json": {"run_id": _alpha_run(w)}}),
+    ),
+    ("POST", "/runs/restore"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/restore", {"json": {"run_id": _alpha_run(w)}}),
+    ),
+    ("POST", "/runs/search"): (
+        Rule(V, "path", "body.experiment_ids -> experiment's project"),
+        lambda w: Call("POST", "/runs/search", {"json": {"experiment_ids": [str(w.experiment_id)]}}),
+    ),
+    ("POST", "/runs/log-metric"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST", "/runs/log-metric", {"json": {"run_id": w.run_id, "key": "m", "value": 1.0, "timestamp": 1}}
+        ),
+    ),
+    ("POST", "/runs/log-parameter"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST", "/runs/log-parameter", {"json": {"run_id": w.run_id, "key": w.fresh("p"), "value": "1"}}
+        ),
+    ),
+    ("POST", "/runs/set-tag"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/set-tag", {"json": {"run_id": w.run_id, "key": "t", "value": "1"}}),
+    ),
+    ("POST", "/runs/delete-tag"): (Rule(E, "path", _RUN_PATH), _run_tag_to_delete),
+    ("POST", "/runs/log-batch"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST",
+            "/runs/log-batch",
+            {"json": {"run_id": w.run_id, "metrics": [{"key": "b", "value": 1, "timestamp": 1, "step": 0}]}},
+        ),
+    ),
+    ("POST", "/runs/log-inputs"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call(
+            "POST",
+            "/runs/log-inputs",
+            {"json": {"run_id": w.run_id, "datasets": [{"dataset": {"name": "d", "digest": "abc", "source": "s"}}]}},
+        ),
+    ),
+    ("POST", "/runs/outputs"): (
+        Rule(E, "path", _RUN_PATH),
+        lambda w: Call("POST", "/runs/outputs", {"json": {"run_id": w.run_id, "models": [{"model_id": "m-1"}]}}),
+    ),
+    ("GET", "/metrics/get-history"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/metrics/get-history", {"params": {"run_id": w.run_id, "metric_key": "loss"}}),
+    ),
+    ("GET", "/metrics/get-history-bulk-interval"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call(
+            "GET", "/metrics/get-history-bulk-interval", {"params": {"run_ids": [w.run_id], "metric_key": "loss"}}
+        ),
+    ),
+    ("GET", "/artifacts/list"): (
+        Rule(V, "path", _RUN_PATH),
+        lambda w: Call("GET", "/artifacts/list", {"params": {"run_id": w.run_id}}),
+    ),
+}
+MLFLOW_ARTIFACTS: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("PUT", "/artifacts/{path:path}"): (
+        Rule(E, "path", "path's run -> experiment's project"),
+        lambda w: Call(
+            "PUT", f"/artifacts/{w.experiment_id}/{w.run_id}/artifacts/{w.fresh('f')}.txt", {"content": b"x"}
+        ),
+    ),
+    ("GET", "/artifacts/{path:path}"): (
+        Rule(V, "path", "path's run -> experiment's project"),
+        lambda w: Call("GET", f"/artifacts/{w.experiment_id}/{w.run_id}/artifacts/a.txt"),
+    ),
+    ("GET", "/artifacts"): (
+        Rule(V, "path", "path's run -> experiment's project"),
+        lambda w: Call("GET", "/artifacts", {"params": {"path": f"{w.experiment_id}/{w.run_id}/artifacts"}}),
+    ),
+}
+
+
+# MLflow's model registry and MLflow 3 logged models (server/mlflow/registry.py, logged_models.py).
+_MODEL_PATH = "model's project"
+_LOGGED_PATH = "logged model -> run -> experiment's project"
+
+
+def _alpha_model(w: World) -> str:
+    name = w.fresh("mlflow-m")
+    w.admin("POST", "/models", json={"name": name, "project": "alpha"})
+    return name
+
+
+def _alpha_version(w: World) -> int:
+    number: int = w.admin("POST", "/models/m-alpha/versions", json=_version_body(w))["model_version"]["version"]
+    return number
+
+
+def _alpha_logged_model(w: World) -> str:
+    body = {"experiment_id": str(w.experiment_id), "source_run_id": w.run_id, "name": w.fresh("lm")}
+    model_id: str = _mlflow_admin(w, "POST", "/logged-models", json=body)["model"]["info"]["model_id"]
+    return model_id
+
+
+def _logged_model_tag(w: World) -> Call:
+    model_id = _alpha_logged_model(w)
+    _mlflow_admin(w, "PATCH", f"/logged-models/{model_id}/tags", json={"tags": [{"key": "k", "value": "v"}]})
+    return Call("DELETE", f"/logged-models/{model_id}/tags/k")
+
+
+def _mv(w: World, version: int | str = 1, **extra: Any) -> dict[str, Any]:
+    return {"json": {"name": "m-alpha", "version": str(version), **extra}}
+
+
+def _latest(method: str) -> Callable[[World], Call]:
+    kwargs = {"params": {"name": "m-alpha"}} if method == "GET" else {"json": {"name": "m-alpha"}}
+    return lambda _: Call(method, "/registered-models/get-latest-versions", kwargs)
+
+
+_REGISTRY_RULES: dict[tuple[str, str], tuple[Rule, Callable[[World], Call]]] = {
+    ("POST", "/registered-models/create"): (
+        Rule(E, "own", "the token's project (global tokens: the default project)"),
+        lambda w: Call("POST", "/registered-models/create", {"json": {"name": w.fresh("mlflow-rm")}}),
+    ),
+    ("GET", "/registered-models/get"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/registered-models/get", {"params": {"name": "m-alpha"}}),
+    ),
+    ("PATCH", "/registered-models/update"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("PATCH", "/registered-models/update", {"json": {"name": "m-alpha", "description": "d"}}),
+    ),
+    ("DELETE", "/registered-models/delete"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/registered-models/delete", {"json": {"name": _alpha_model(w)}}),
+    ),
+    ("GET", "/registered-models/search"): (
+        Rule(V, "listing", _MODEL_PATH),
+        lambda _: Call(
+            "GET",
+            "/registered-models/search",
+            {"params": {"filter": "name = 'm-alpha'"}},
+            shows_alpha=_names("registered_models", "name", "m-alpha"),
+        ),
+    ),
+    ("POST", "/registered-models/set-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("POST", "/registered-models/set-tag", {"json": {"name": "m-alpha", "key": "k", "value": "v"}}),
+    ),
+    ("DELETE", "/registered-models/delete-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda _: Call("DELETE", "/registered-models/delete-tag", {"json": {"name": "m-alpha", "key": "k"}}),
+    ),
+    ("POST", "/registered-models/alias"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call(
+            "POST", "/registered-models/alias", {"json": {"name": "m-alpha", "alias": w.fresh("a"), "version": "1"}}
+        ),
+    ),
+    ("DELETE", "/registered-models/alias"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call(
+            "DELETE",
+            "/registered-models/alias",
+            {"json": {"name": "m-alpha", "alias": _alias(w).rsplit("/", 1)[-1]}},
+        ),
+    ),
+    ("GET", "/registered-models/alias"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/registered-models/alias", {"params": {"name": "m-alpha", "alias": "champion"}}),
+    ),
+    ("POST", "/registered-models/get-latest-versions"): (Rule(V, "path", _MODEL_PATH), _latest("POST")),
+    ("GET", "/registered-models/get-latest-versions"): (Rule(V, "path", _MODEL_PATH), _latest("GET")),
+    ("POST", "/model-versions/create"): (
+        Rule(E, "path", "body.name -> model's project"),
+        lambda w: Call(
+            "POST",
+            "/model-versions/create",
+            {"json": {"name": "m-alpha", "source": f"runs:/{w.run_id}/{_version_body(w)['artifact_path']}"}},
+        ),
+    ),
+    ("GET", "/model-versions/get"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/model-versions/get", {"params": {"name": "m-alpha", "version": "1"}}),
+    ),
+    ("PATCH", "/model-versions/update"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("PATCH", "/model-versions/update", _mv(w, description="d")),
+    ),
+    ("DELETE", "/model-versions/delete"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/model-versions/delete", _mv(w, _alpha_version(w))),
+    ),
+    ("GET", "/model-versions/search"): (
+        Rule(V, "listing", _MODEL_PATH),
+        lambda _: Call(
+            "GET",
+            "/model-versions/search",
+            {"params": {"filter": "name = 'm-alpha'"}},
+            shows_alpha=_names("model_versions", "name", "m-alpha"),
+        ),
+    ),
+    ("POST", "/model-versions/set-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("POST", "/model-versions/set-tag", _mv(w, key="k", value="v")),
+    ),
+    ("DELETE", "/model-versions/delete-tag"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("DELETE", "/model-versions/delete-tag", _mv(w, key="k")),
+    ),
+    ("POST", "/model-versions/transition-stage"): (
+        Rule(E, "path", _MODEL_PATH),
+        lambda w: Call("POST", "/model-versions/transition-stage", _mv(w, 2, stage="Staging")),
+    ),
+    ("GET", "/model-versions/get-download-uri"): (
+        Rule(V, "path", _MODEL_PATH),
+        lambda _: Call("GET", "/model-versions/get-download-uri", {"params": {"name": "m-alpha", "version": "1"}}),
+    ),
+    ("POST", "/logged-models"): (
+        Rule(E, "path", "body.source_run_id -> run -> experiment's project"),
+        lambda w: Call(
+            "POST", "/logged-models", {"json": {"experiment_id": str(w.experiment_id), "source_run_id": w.run_id}}
+        ),
+    ),
+    ("POST", "/logged-models/search"): (
+        Rule(V, "listing", "experiment's project"),
+        lambda w: Call(
+            "POST",
+            "/logged-models/search",
+            {"json": {"experiment_ids": [str(w.experiment_id)]}},
+            shows_alpha=lambda body: bool(body["models"]),
+        ),
+    ),
+    ("GET", "/logged-models/{model_id}"): (
+        Rule(V, "path", _LOGGED_PATH),
+        lambda w: Call("GET", f"/logged-models/{_alpha_logged_model(w)}"),
+    ),
+    ("PATCH", "/logged-models/{model_id}"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "PATCH", f"/logged-models/{_alpha_logged_model(w)}", {"json": {"status": "LOGGED_MODEL_UPLOAD_FAILED"}}
+        ),
+    ),
+    ("PATCH", "/logged-models/{model_id}/tags"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "PATCH", f"/logged-models/{_alpha_logged_model(w)}/tags", {"json": {"tags": [{"key": "k", "value": "v"}]}}
+        ),
+    ),
+    ("DELETE", "/logged-models/{model_id}/tags/{tag_key:path}"): (Rule(E, "path", _LOGGED_PATH), _logged_model_tag),
+    ("POST", "/logged-models/{model_id}/params"): (
+        Rule(E, "path", _LOGGED_PATH),
+        lambda w: Call(
+            "POST",
+            f"/logged-models/{_alpha_logged_model(w)}/params",
+            {"json": {"params": [{"key": "p", "value": "1"}]}},
+        ),
+    ),
+}
+MLFLOW |= _REGISTRY_RULES
+
+
+def _prefixed(prefix: str, build: Callable[[World], Call]) -> Callable[[World], Call]:
+    def call(w: World) -> Call:
+        made = build(w)
+        return Call(made.method, prefix + made.url, made.kwargs, made.shows_alpha)
+
+    return call
+
+
+for _prefixes, _table in (
+    (MLFLOW_PREFIXES, MLFLOW),
+    (("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"), MLFLOW_ARTIFACTS),
+):
+    for _prefix in _prefixes:
+        for (_method, _path), (_rule, _build) in _table.items():
+            RULES[(_method, _prefix + _path)] = _rule
+            CALLS[(_method, _prefix + _path)] = _prefixed(_prefix, _build)
+for _prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+    RULES[("GET", f"{_prefix}/server-info")] = Rule(None, "public", "-")
+    CALLS[("GET", f"{_prefix}/server-info")] = lambda _, p=_prefix: Call("GET", f"{p}/server-info")
+
+
 def _app_routes(app: Any) -> set[tuple[str, str]]:
     return {
         (method, route.path)
@@ -347,7 +722,7 @@ CELLS = [
 def test_authorization_cell(world: World, route: tuple[str, str], role: Role, where: Where) -> None:
     rule = RULES[route]
     call = CALLS[route](world)
-    url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+    url = call.url if call.url.startswith(("/api/", "/ajax-api/", "/docs", "/metrics")) else f"{API}{call.url}"
     response = world.api.client.request(
         call.method, url, headers=world.api.headers(world.secrets[(role, where)]), **call.kwargs
     )
@@ -356,7 +731,9 @@ def test_authorization_cell(world: World, route: tuple[str, str], role: Role, wh
     if want == 200 and call.shows_alpha is not None:
         body = response.text if route[1] == "/metrics" else response.json()
         assert call.shows_alpha(body) is (where != "other"), "a listing shows what the token may see, only that"
-    if want in (403, 404):
+    if want in (403, 404) and "mlflow" in url:
+        assert response.json()["error_code"] in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST")
+    elif want in (403, 404):
         assert response.json()["error"]["code"] in ("permission_denied", "not_found") or response.json()["error"][
             "code"
         ].endswith("_not_found")
@@ -367,6 +744,6 @@ def test_routes_that_need_a_token_refuse_none(world: World) -> None:
         if rule.role is None:
             continue
         call = CALLS[route](world)
-        url = call.url if call.url.startswith(("/api/", "/docs", "/metrics")) else f"{API}{call.url}"
+        url = call.url if call.url.startswith(("/api/", "/ajax-api/", "/docs", "/metrics")) else f"{API}{call.url}"
         response = world.api.client.request(call.method, url, **call.kwargs)
         assert response.status_code == 401, route

@@ -11,7 +11,7 @@ def test_experiment_get_or_create_is_idempotent_and_listed(api: Api) -> None:
     assert first == again
     experiment = first["experiment"]
     assert experiment["project"] == "default"
-    assert set(experiment) == {"id", "project", "name", "created_at"}
+    assert set(experiment) == {"id", "project", "name", "created_at", "deleted_at", "updated_at", "tags"}
 
     got = api.client.get(f"{API}/experiments/{experiment['id']}", headers=api.headers()).json()
     assert got == {"experiment": experiment}

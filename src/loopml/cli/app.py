@@ -104,7 +104,9 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(data.app, name="data")
 
-    from loopml.cli import emit, predict
+    from loopml.cli import emit, import_mlflow, predict
+
+    app.command("import-mlflow", help=import_mlflow.import_mlflow.__doc__)(import_mlflow.import_mlflow)
 
     app.command("emit", help=emit.emit.__doc__)(emit.emit)
     app.command("predict", help=predict.predict.__doc__)(predict.predict)

@@ -58,7 +58,6 @@ __all__ = [
     "compile_row_validator",
     "content_digest",
     "fingerprint",
-
     "infer_contract",
     "negligible_spread",
     "segment_rows",

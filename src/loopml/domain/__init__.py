@@ -6,7 +6,15 @@ Imports the standard library only: no I/O, no framework, no other loopml package
 
 from loopml.domain.audit import AuditEvent
 from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
-from loopml.domain.models import ModelReference, ModelVersion, ModelVersionStatus, RegisteredModel, parse_model_uri
+from loopml.domain.models import (
+    LoggedModelRecord,
+    LoggedModelStatus,
+    ModelReference,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+    parse_model_uri,
+)
 from loopml.domain.pipelines import LineageEdge, PipelineRunRecord, StepRun, StepState
 from loopml.domain.tokens import Principal, Role, Token
 from loopml.domain.tracking import (
@@ -32,6 +40,8 @@ __all__ = [
     "DeploymentVersion",
     "Experiment",
     "LineageEdge",
+    "LoggedModelRecord",
+    "LoggedModelStatus",
     "Metric",
     "MetricColumns",
     "ModelReference",

@@ -137,3 +137,42 @@ def _reference(text: str, name: str, selector: str | int, is_alias: bool = False
     if not is_alias and _VERSION.match(selector):
         return ModelReference(name=name, version=int(selector))
     return ModelReference(name=name, alias=selector)
+
+
+class LoggedModelStatus(str, enum.Enum):
+    """Where an MLflow 3 logged model is: files being uploaded, finalized, or given up."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelRecord:
+    """A model a run logged through MLflow 3's API (`mlflow.<flavor>.log_model`).
+
+    Its MLflow files are the run's artifacts under `mlflow_prefix`; once finalized READY, `manifest_digest`
+    names the loopml package made from them under `package_prefix` (None when they could not be imported:
+    `status_message` says why). A registered version of it is an ordinary loopml version of that package."""
+
+    id: str
+    experiment_id: int
+    run_id: str
+    name: str
+    model_type: str
+    status: LoggedModelStatus
+    status_message: str
+    manifest_digest: str | None
+    flavor: str | None
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mlflow_prefix(self) -> str:
+        return f"mlflow-models/{self.id}"
+
+    @property
+    def package_prefix(self) -> str:
+        return f"models/{self.id}"

@@ -34,6 +34,11 @@ class Experiment:
     project: str
     name: str
     created_at: int
+    deleted_at: int | None = None
+    """When the experiment was deleted (it and the runs deleted with it can be restored); None if it is not."""
+    updated_at: int | None = None
+    """The last rename, tag change, deletion or restoration; None if there was none."""
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class Metric(NamedTuple):
@@ -81,6 +86,10 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     """Latest value of each metric (highest step, then latest timestamp)."""
     tags: dict[str, str] = field(default_factory=dict)
+    deleted_at: int | None = None
+    """When the run was deleted (searches leave it out; it can be restored); None if it is not."""
+    metric_points: dict[str, Metric] = field(default_factory=dict, compare=False)
+    """The latest point of each metric, with its step and timestamp (`metrics` holds the values only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,11 +38,27 @@ def decode_float(value: object) -> float:
 
 
 def experiment_to_json(e: Experiment) -> dict[str, Any]:
-    return {"id": e.id, "project": e.project, "name": e.name, "created_at": e.created_at}
+    return {
+        "id": e.id,
+        "project": e.project,
+        "name": e.name,
+        "created_at": e.created_at,
+        "deleted_at": e.deleted_at,
+        "updated_at": e.updated_at,
+        "tags": e.tags,
+    }
 
 
 def experiment_from_json(d: dict[str, Any]) -> Experiment:
-    return Experiment(id=d["id"], project=d["project"], name=d["name"], created_at=d["created_at"])
+    return Experiment(
+        id=d["id"],
+        project=d["project"],
+        name=d["name"],
+        created_at=d["created_at"],
+        deleted_at=d.get("deleted_at"),
+        updated_at=d.get("updated_at"),
+        tags=dict(d.get("tags") or {}),
+    )
 
 
 def run_to_json(r: Run) -> dict[str, Any]:
@@ -57,6 +73,7 @@ def run_to_json(r: Run) -> dict[str, Any]:
         "params": r.params,
         "metrics": {k: encode_float(v) for k, v in r.metrics.items()},
         "tags": r.tags,
+        "deleted_at": r.deleted_at,
     }
 
 
@@ -72,6 +89,7 @@ def run_from_json(d: dict[str, Any]) -> Run:
         params=dict(d["params"]),
         metrics={k: decode_float(v) for k, v in d["metrics"].items()},
         tags=dict(d["tags"]),
+        deleted_at=d.get("deleted_at"),
     )
 
 

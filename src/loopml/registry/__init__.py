@@ -15,18 +15,22 @@ from loopml._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from loopml.registry.flavors import FLAVORS, Flavor, flavor_for, register_flavor
+    from loopml.registry.logged_models import LoggedModelService
     from loopml.registry.manifest import DatasetRef, Manifest
     from loopml.registry.mlflow_import import import_mlflow
     from loopml.registry.package import LoadedModel, ModelPackage, load_model, save_model, verify_package
     from loopml.registry.pickle_guard import forbid_pickle_in_this_process
-    from loopml.registry.service import RegistryService
+    from loopml.registry.service import STAGE_TAG, STAGES, RegistryService
     from loopml.registry.signature import Signature, infer_signature
 
 __all__ = [
     "FLAVORS",
+    "STAGES",
+    "STAGE_TAG",
     "DatasetRef",
     "Flavor",
     "LoadedModel",
+    "LoggedModelService",
     "Manifest",
     "ModelPackage",
     "RegistryService",
@@ -48,6 +52,7 @@ __getattr__ = lazy_attributes(
         "Flavor": "loopml.registry.flavors",
         "flavor_for": "loopml.registry.flavors",
         "register_flavor": "loopml.registry.flavors",
+        "LoggedModelService": "loopml.registry.logged_models",
         "DatasetRef": "loopml.registry.manifest",
         "Manifest": "loopml.registry.manifest",
         "import_mlflow": "loopml.registry.mlflow_import",
@@ -58,6 +63,8 @@ __getattr__ = lazy_attributes(
         "verify_package": "loopml.registry.package",
         "forbid_pickle_in_this_process": "loopml.registry.pickle_guard",
         "RegistryService": "loopml.registry.service",
+        "STAGES": "loopml.registry.service",
+        "STAGE_TAG": "loopml.registry.service",
         "Signature": "loopml.registry.signature",
         "infer_signature": "loopml.registry.signature",
     },

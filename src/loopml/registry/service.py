@@ -26,7 +26,7 @@ from loopml.domain import (
 from loopml.domain.models import LATEST, MANIFEST
 from loopml.domain.paging import decode_page_token, encode_page_token
 from loopml.domain.search import MAX_RESULTS, MODEL_FIELDS, MODEL_VERSION_FIELDS, parse_filter, parse_order_by
-from loopml.domain.validation import check_alias, check_model_name, check_name, check_values
+from loopml.domain.validation import check_alias, check_key, check_model_name, check_name, check_values
 from loopml.errors import (
     AlreadyExists,
     ArtifactNotFound,
@@ -39,7 +39,12 @@ from loopml.errors import (
 from loopml.store import MetadataStore, Unit
 from loopml.store.registered_models import ModelRow
 
-__all__ = ["MAX_RESULTS", "MAX_SIGNATURE_BYTES", "RegistryService"]
+__all__ = ["MAX_RESULTS", "MAX_SIGNATURE_BYTES", "STAGES", "STAGE_TAG", "RegistryService"]
+
+STAGES = ("None", "Staging", "Production", "Archived")
+"""MLflow's model version stages (deprecated there in favour of aliases), kept for old clients."""
+STAGE_TAG = "mlflow.stage"
+"""The version tag that holds a version's MLflow stage."""
 
 MAX_VERSION = 2**31 - 1
 MAX_SIGNATURE_BYTES = 256 * 1024
@@ -94,6 +99,16 @@ def _check_signature(signature: object) -> dict[str, Any] | None:
         raise InvalidInput("signature contains a NUL character, which no store can keep")
     loaded: dict[str, Any] = orjson.loads(encoded)
     return loaded
+
+
+def _refuse_if_deployed(unit: Unit, name: str, version: int | None) -> None:
+    for deployment in unit.deployments.list():
+        for served in deployment.versions:
+            if served.model == name and (version is None or served.version == version):
+                raise InvalidInput(
+                    f"deployment {deployment.name!r} serves version {served.version} of model {name!r}; "
+                    "deploy another version there (or roll it back) before deleting"
+                )
 
 
 class RegistryService:
@@ -220,6 +235,28 @@ class RegistryService:
         next_token = encode_page_token(offset + limit) if len(ids) > limit else None
         return Page(items=found, next_page_token=next_token)
 
+    def delete_model_tag(self, principal: Principal, name: str, key: str) -> RegisteredModel:
+        """Remove tag `key` of model `name` (a key it does not have is a no-op)."""
+        principal.require(Role.EDITOR)
+        check_key("tag", key)
+        with self.store.write(principal.actor) as unit:
+            model = self._model(unit, principal, name, lock=True)
+            unit.models.delete_tag(model, key)
+            return unit.models.get(name)
+
+    def delete_model(self, principal: Principal, name: str) -> None:
+        """Delete model `name` with its versions, aliases and tags (each audited). Refused while a deployment
+        serves one of its versions: roll that deployment to another model first."""
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            model = self._model(unit, principal, name, lock=True)
+            _refuse_if_deployed(unit, name, None)
+            for alias in unit.models.get(name).aliases:
+                unit.model_versions.delete_alias(model, alias, "model deleted")
+            for number in unit.model_versions.versions(model):
+                unit.model_versions.delete(model, number)
+            unit.models.delete(model)
+
     # -- versions ----------------------------------------------------------------------------------
 
     def create_version(
@@ -312,6 +349,60 @@ class RegistryService:
                     "move or delete those aliases before archiving it"
                 )
             return unit.model_versions.update(model, number, new_status, text, checked_tags)
+
+    def delete_version_tag(self, principal: Principal, name: str, version: int, key: str) -> ModelVersion:
+        """Remove tag `key` of a version (a key it does not have is a no-op)."""
+        principal.require(Role.EDITOR)
+        number = _check_version(version)
+        check_key("tag", key)
+        with self.store.write(principal.actor) as unit:
+            model = self._model(unit, principal, name, lock=True)
+            unit.model_versions.get(model, number)
+            unit.model_versions.delete_tag(model, number, key)
+            return unit.model_versions.get(model, number)
+
+    def delete_version(self, principal: Principal, name: str, version: int) -> None:
+        """Delete a version with its tags and snapshots; the aliases pointing at it are deleted with it (as in
+        MLflow), each audited. Refused while a deployment serves it."""
+        principal.require(Role.EDITOR)
+        number = _check_version(version)
+        with self.store.write(principal.actor) as unit:
+            model = self._model(unit, principal, name, lock=True)
+            current = unit.model_versions.get(model, number)
+            _refuse_if_deployed(unit, name, number)
+            for alias in current.aliases:
+                unit.model_versions.delete_alias(model, alias, f"version {number} deleted")
+            unit.model_versions.delete(model, number)
+
+    def transition_stage(
+        self, principal: Principal, name: str, version: int, stage: str, archive_existing: bool = False
+    ) -> ModelVersion:
+        """MLflow's stages, for clients that still use them: the stage is the version tag `mlflow.stage`;
+        `Archived` also archives the version (refused while an alias points at it). With `archive_existing`,
+        the other versions in `stage` (Staging or Production) move to Archived."""
+        principal.require(Role.EDITOR)
+        number = _check_version(version)
+        wanted = next((s for s in STAGES if isinstance(stage, str) and s.lower() == stage.lower()), None)
+        if wanted is None:
+            raise InvalidInput(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+        with self.store.write(principal.actor) as unit:
+            model = self._model(unit, principal, name, lock=True)
+            targets = [number]
+            if archive_existing and wanted in ("Staging", "Production"):
+                others = unit.model_versions.get_many([(model.id, n) for n in unit.model_versions.versions(model)])
+                targets += [v.version for v in others if v.version != number and v.tags.get(STAGE_TAG) == wanted]
+            for target in targets:
+                new_stage = wanted if target == number else "Archived"
+                current = unit.model_versions.get(model, target)
+                archive = new_stage == "Archived"
+                if archive and current.aliases:
+                    raise InvalidInput(
+                        f"version {target} of model {name!r} is aliased as {', '.join(current.aliases)}; "
+                        "move or delete those aliases before archiving it"
+                    )
+                status = ModelVersionStatus.ARCHIVED if archive else ModelVersionStatus.READY
+                unit.model_versions.update(model, target, status, None, {STAGE_TAG: new_stage})
+            return unit.model_versions.get(model, number)
 
     def search_versions(
         self,

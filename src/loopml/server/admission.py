@@ -8,7 +8,8 @@ A pure ASGI middleware in front of the routes. For the route a request is addres
 
 An early answer carries `Connection: close`, so the server stops reading the rest of a body nobody wants.
 The limit is `max_request_bytes` unless the route's endpoint is given its own (artifact uploads take more).
-Requests to no route go on to the router untouched (its 404 / 405 read no body).
+Requests to no route go on to the router untouched (its 404 / 405 read no body). A router may come with its
+own error renderer (the MLflow protocol answers errors in MLflow's shape); the default is loopml's body.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +33,7 @@ from loopml.errors import AuthenticationRequired, LoopmlError, PayloadTooLarge
 from loopml.server.auth import PRINCIPAL_SCOPE_KEY, PrincipalCache, bearer_secret, current_principal, unknown_token
 from loopml.server.errors import error_response, status_for
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "ErrorRenderer", "loopml_error"]
 
 
 def _depends_on(dependant: Dependant, call: object) -> bool:
@@ -65,16 +67,30 @@ class _BodyCounter:
         return message
 
 
+ErrorRenderer = Callable[[LoopmlError, dict[str, str]], Response]
+"""Turns a refusal (with the headers it must carry) into the answer of a router's protocol."""
+
+
+def loopml_error(error: LoopmlError, headers: dict[str, str]) -> Response:
+    if isinstance(error, AuthenticationRequired):
+        headers = {**headers, "WWW-Authenticate": "Bearer"}
+    return error_response(status_for(error), error.code, error.message, headers)
+
+
 @dataclass(frozen=True)
 class _Rule:
     methods: frozenset[str]
     pattern: re.Pattern[str]
     needs_token: bool
     limit: int
+    render: ErrorRenderer
 
 
 def _rules(
-    routers: Iterable[tuple[str, APIRouter]], default_limit: int, limits: Mapping[Callable[..., Any], int]
+    routers: Iterable[tuple[str, APIRouter]],
+    default_limit: int,
+    limits: Mapping[Callable[..., Any], int],
+    renderers: Mapping[str, ErrorRenderer],
 ) -> tuple[_Rule, ...]:
     rules = []
     for prefix, router in routers:
@@ -87,6 +103,7 @@ def _rules(
                         pattern,
                         _depends_on(route.dependant, current_principal),
                         limits.get(route.endpoint, default_limit),
+                        renderers.get(prefix, loopml_error),
                     )
                 )
     return tuple(rules)
@@ -97,6 +114,7 @@ class Admission:
 
     `routers` are the API's routers with the prefix each is served under; a route needs a token when it
     depends on `current_principal`, and takes `route_limits[endpoint]` bytes, or `max_request_bytes`.
+    `error_renderers` give the refusals of the routers served under a prefix the shape of their protocol.
     """
 
     def __init__(
@@ -106,10 +124,11 @@ class Admission:
         principals: PrincipalCache,
         max_request_bytes: int,
         route_limits: Mapping[Callable[..., Any], int] | None = None,
+        error_renderers: Mapping[str, ErrorRenderer] | None = None,
     ) -> None:
         self.app = app
         self._principals = principals
-        self._rules = _rules(routers, max_request_bytes, route_limits or {})
+        self._rules = _rules(routers, max_request_bytes, route_limits or {}, error_renderers or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,13 +143,13 @@ class Admission:
             try:
                 scope[PRINCIPAL_SCOPE_KEY] = await self._authenticate(headers.get("authorization"))
             except AuthenticationRequired as exc:
-                await _refuse(exc, scope, receive, send, close=_has_body(headers))
+                await _refuse(rule.render, exc, scope, receive, send, close=_has_body(headers))
                 return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > rule.limit:
-            await _refuse(_too_large(rule.limit), scope, receive, send, close=True)
+            await _refuse(rule.render, _too_large(rule.limit), scope, receive, send, close=True)
             return
-        await self._bounded(scope, _BodyCounter(receive, rule.limit), send)
+        await self._bounded(scope, _BodyCounter(receive, rule.limit), send, rule.render)
 
     def _rule(self, scope: Scope) -> _Rule | None:
         path: str = scope["path"]
@@ -152,7 +171,7 @@ class Admission:
             raise unknown_token()
         return principal
 
-    async def _bounded(self, scope: Scope, receive: _BodyCounter, send: Send) -> None:
+    async def _bounded(self, scope: Scope, receive: _BodyCounter, send: Send, render: ErrorRenderer) -> None:
         """Run the route; once its body passed the limit, whatever it answers becomes the 413."""
         answered = False
         replaced = False
@@ -161,7 +180,7 @@ class Admission:
             nonlocal answered, replaced
             if receive.exceeded and not answered:
                 replaced = answered = True
-                await _refuse(_too_large(receive.limit), scope, _disconnected, send, close=True)
+                await _refuse(render, _too_large(receive.limit), scope, _disconnected, send, close=True)
                 return
             if replaced:
                 return
@@ -175,7 +194,7 @@ class Admission:
             # the client's oversized body, not a server failure.
             if answered or not receive.exceeded:
                 raise
-            await _refuse(_too_large(receive.limit), scope, _disconnected, send, close=True)
+            await _refuse(render, _too_large(receive.limit), scope, _disconnected, send, close=True)
 
 
 async def _disconnected() -> Message:
@@ -186,9 +205,8 @@ def _has_body(headers: Headers) -> bool:
     return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
-async def _refuse(error: LoopmlError, scope: Scope, receive: Receive, send: Send, *, close: bool) -> None:
-    headers = {"Connection": "close"} if close else {}
-    if isinstance(error, AuthenticationRequired):
-        headers["WWW-Authenticate"] = "Bearer"
-    response = error_response(status_for(error), error.code, error.message, headers)
+async def _refuse(
+    render: ErrorRenderer, error: LoopmlError, scope: Scope, receive: Receive, send: Send, *, close: bool
+) -> None:
+    response = render(error, {"Connection": "close"} if close else {})
     await response(scope, receive, send)

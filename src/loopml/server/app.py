@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -14,7 +15,8 @@ from loopml.errors import InvalidInput
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
-from loopml.registry import RegistryService, forbid_pickle_in_this_process
+from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
+from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import ERROR_RESPONSES, document_errors, install_error_handlers
@@ -68,9 +70,10 @@ def build_app(
     app.state.monitoring = monitoring or MonitoringService(
         tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
+    app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
-    install_error_handlers(app)
+    install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
     document_errors(app)
     api = APIRouter(prefix=API_PREFIX)
     operations = operation_router(artifacts.ENDPOINTS | metrics.ENDPOINTS | tokens.ENDPOINTS)
@@ -78,12 +81,19 @@ def build_app(
     api.include_router(operations)  # every operation of the table; each declares the errors it may answer
     app.include_router(api)
     app.include_router(scrape.router, responses={401: ERROR_RESPONSES[401]})
+    # MLflow's protocol: an adapter over the same services, out of loopml's OpenAPI document (it is MLflow's).
+    for prefix, router in mlflow.ROUTERS:
+        app.include_router(router, prefix=prefix, include_in_schema=False)
     app.add_middleware(
         Admission,
-        routers=[(API_PREFIX, health.router), (API_PREFIX, operations), ("", scrape.router)],
+        routers=[(API_PREFIX, health.router), (API_PREFIX, operations), ("", scrape.router), *mlflow.ROUTERS],
         principals=app.state.principal_cache,
         max_request_bytes=settings.max_request_bytes,
-        route_limits={artifacts.upload_artifact: settings.max_artifact_bytes},
+        route_limits={
+            artifacts.upload_artifact: settings.max_artifact_bytes,
+            mlflow.upload_artifact: settings.max_artifact_bytes,
+        },
+        error_renderers={prefix: mlflow.admission_error for prefix, _ in mlflow.ROUTERS},
     )
     return app
 
@@ -140,6 +150,8 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
         stale_seconds=settings.schedule_stale_seconds,
     )
     pipelines.start()
+    warm_up = threading.Thread(target=app.state.logged_models.warm_up, name="loopml-warm-up", daemon=True)
+    warm_up.start()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:

@@ -1,4 +1,7 @@
-"""Bearer-token authentication: every route depends on `CurrentPrincipal` except `GET /api/v1/health`.
+"""Token authentication: every route depends on `CurrentPrincipal` except `GET /api/v1/health`.
+
+The token travels as `Authorization: Bearer <token>`, or as the password of HTTP Basic (`<any user>:<token>`),
+which is how MLflow clients send `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`.
 
 The admission middleware (`loopml.server.admission`) authenticates a request before its body is read and
 leaves the principal in the ASGI scope; `current_principal` takes it from there, or authenticates itself
@@ -11,6 +14,8 @@ clears the cache at once.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import threading
 import time
@@ -36,7 +41,10 @@ __all__ = [
 CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 4096
 PRINCIPAL_SCOPE_KEY = "loopml.principal"
-_HOW = "send Authorization: Bearer <token> (create one with `loopml tokens create`)"
+_HOW = (
+    "send Authorization: Bearer <token>, or HTTP Basic with the token as the password "
+    "(create one with `loopml tokens create`)"
+)
 
 _bearer = HTTPBearer(auto_error=False, description="an API token, `lml_...`")
 
@@ -46,11 +54,22 @@ def _key(secret: str) -> str:
 
 
 def bearer_secret(authorization: str | None) -> str:
-    """The secret of an `Authorization: Bearer <secret>` header; `AuthenticationRequired` without one."""
+    """The token of an `Authorization: Bearer <token>` header, or the password of `Authorization: Basic`;
+    `AuthenticationRequired` without one."""
     scheme, _, secret = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = secret.strip()
+    if scheme.lower() == "basic" and secret:
+        try:
+            decoded = base64.b64decode(secret, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationRequired(f"the Basic credentials are not base64 of 'user:token': {_HOW}") from None
+        secret = decoded.partition(":")[2].strip()
+        if not secret:
+            raise AuthenticationRequired(f"the Basic credentials carry no token as their password: {_HOW}")
+        return secret
+    if scheme.lower() != "bearer" or not secret:
         raise AuthenticationRequired(f"this request has no API token: {_HOW}")
-    return secret.strip()
+    return secret
 
 
 def unknown_token() -> AuthenticationRequired:
@@ -103,10 +122,11 @@ def current_principal(
     admitted: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if admitted is not None:
         return admitted
-    if credentials is None or not credentials.credentials:
-        raise AuthenticationRequired(f"this request has no API token: {_HOW}")
+    secret = credentials.credentials if credentials is not None else None
+    if not secret:
+        secret = bearer_secret(request.headers.get("authorization"))
     cache: PrincipalCache = request.app.state.principal_cache
-    principal = cache.authenticate(credentials.credentials)
+    principal = cache.authenticate(secret)
     if principal is None:
         raise unknown_token()
     return principal

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
+from loopml.registry import LoggedModelService, RegistryService
 from loopml.settings import Settings
 from loopml.tracking import TrackingService
 
-__all__ = ["Governance", "Monitoring", "ServerSettings", "Tracking"]
+__all__ = ["Deploy", "Governance", "LoggedModels", "Monitoring", "Registry", "ServerSettings", "Tracking"]
 
 
 def _tracking(request: Request) -> TrackingService:
@@ -22,6 +24,21 @@ def _tracking(request: Request) -> TrackingService:
 
 def _governance(request: Request) -> GovernanceService:
     service: GovernanceService = request.app.state.governance
+    return service
+
+
+def _registry(request: Request) -> RegistryService:
+    service: RegistryService = request.app.state.registry
+    return service
+
+
+def _logged_models(request: Request) -> LoggedModelService:
+    service: LoggedModelService = request.app.state.logged_models
+    return service
+
+
+def _deploy(request: Request) -> DeployService:
+    service: DeployService = request.app.state.deploy
     return service
 
 
@@ -37,5 +54,8 @@ def _settings(request: Request) -> Settings:
 
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Governance = Annotated[GovernanceService, Depends(_governance)]
+Registry = Annotated[RegistryService, Depends(_registry)]
+LoggedModels = Annotated[LoggedModelService, Depends(_logged_models)]
+Deploy = Annotated[DeployService, Depends(_deploy)]
 Monitoring = Annotated[MonitoringService, Depends(_monitoring)]
 ServerSettings = Annotated[Settings, Depends(_settings)]

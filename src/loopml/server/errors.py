@@ -23,6 +23,7 @@ A deterministic client mistake is never a 5xx.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,7 @@ from loopml.server.responses import OrjsonResponse
 __all__ = [
     "ERROR_RESPONSES",
     "ErrorBody",
+    "ForeignErrors",
     "declared_error",
     "document_errors",
     "error_response",
@@ -151,10 +153,23 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "the server failed to handle this request; see its log")
 
 
-def install_error_handlers(app: FastAPI) -> None:
+ForeignErrors = tuple[Callable[[str], bool], Callable[[Exception, Request], Response]]
+"""Another wire protocol's errors: which paths are its own, and how it answers an error there."""
+
+
+def install_error_handlers(app: FastAPI, foreign: Sequence[ForeignErrors] = ()) -> None:
+    """loopml's error answers; under the paths of a `foreign` protocol (MLflow's), that protocol's. Its own
+    routes answer their errors themselves; this covers what no route sees (an unknown path or method)."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        for owns, render in foreign:
+            if owns(request.url.path):
+                return render(exc, request)
+        return await _http_error(request, exc)
+
     app.add_exception_handler(LoopmlError, _loopml_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

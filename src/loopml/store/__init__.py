@@ -26,6 +26,7 @@ from loopml.store.engine import WRITE, create_store_engine
 from loopml.store.experiments import ExperimentRepository, ProjectRepository
 from loopml.store.features import FeatureRepository
 from loopml.store.leases import LeaseRepository
+from loopml.store.logged_models import LoggedModelRepository
 from loopml.store.metrics import MetricRepository
 from loopml.store.migrations import upgrade_to_head
 from loopml.store.model_versions import ModelVersionRepository
@@ -82,6 +83,10 @@ class Unit:
     @cached_property
     def model_versions(self) -> ModelVersionRepository:
         return ModelVersionRepository(self.connection, self.audit)
+
+    @cached_property
+    def logged_models(self) -> LoggedModelRepository:
+        return LoggedModelRepository(self.connection, self.audit)
 
     @cached_property
     def monitoring(self) -> MonitoringDataRepository:

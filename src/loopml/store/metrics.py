@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, func, insert, or_, select
@@ -27,6 +29,54 @@ def _latest_index(steps: np.ndarray, stamps: np.ndarray) -> int:
     return int(at_top[np.flatnonzero(top_stamps == top_stamps.max())[-1]])
 
 
+def _rows(run_id: str, batch: MetricColumns) -> tuple[list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """The `metric_chunks` rows (one per key) and `latest_metrics` rows of a batch, and its sorted keys."""
+    steps = np.asarray(batch.steps, dtype=np.int64)
+    stamps = np.asarray(batch.timestamps, dtype=np.int64)
+    values = np.asarray(batch.values, dtype=np.float64)
+    groups: dict[str, slice | np.ndarray] = {}
+    # Each key's number in order of first appearance, at C speed (`dict.fromkeys`, `map`); sorting the key
+    # strings themselves (np.unique on objects) cost 5x more.
+    codes = {key: i for i, key in enumerate(dict.fromkeys(batch.keys))}
+    if len(codes) == 1:
+        groups[next(iter(codes))] = slice(None)
+    else:
+        coded = np.fromiter(map(codes.__getitem__, batch.keys), dtype=np.intp, count=len(batch))
+        order = np.argsort(coded, kind="stable")  # keeps each key's points in logging order
+        bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+        for name, i in codes.items():
+            groups[name] = order[bounds[i] : bounds[i + 1]]
+    chunks: list[dict[str, object]] = []
+    latest: list[dict[str, object]] = []
+    for key, where in groups.items():
+        key_steps, key_stamps, key_values = steps[where], stamps[where], values[where]
+        chunks.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "count": len(key_steps),
+                "min_step": int(key_steps.min()),
+                "max_step": int(key_steps.max()),
+                "steps": key_steps.astype("<i8").tobytes(),
+                "timestamps": key_stamps.astype("<i8").tobytes(),
+                "values": key_values.astype("<f8").tobytes(),
+            }
+        )
+        last = _latest_index(key_steps, key_stamps)
+        value = float(key_values[last])
+        latest.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "value": None if math.isnan(value) else value,
+                "is_nan": math.isnan(value),
+                "step": int(key_steps[last]),
+                "timestamp": int(key_stamps[last]),
+            }
+        )
+    return chunks, latest, sorted(groups)
+
+
 class MetricRepository:
     def __init__(self, conn: Connection, audit: AuditLog) -> None:
         self._conn, self._audit = conn, audit
@@ -41,52 +91,9 @@ class MetricRepository:
             return self._applied(run_id, batch_key, len(batch))
         if not len(batch):
             return 0
-        steps = np.asarray(batch.steps, dtype=np.int64)
-        stamps = np.asarray(batch.timestamps, dtype=np.int64)
-        values = np.asarray(batch.values, dtype=np.float64)
-        groups: dict[str, slice | np.ndarray] = {}
-        # Each key's number in order of first appearance, at C speed (`dict.fromkeys`, `map`); sorting the key
-        # strings themselves (np.unique on objects) cost 5x more.
-        codes = {key: i for i, key in enumerate(dict.fromkeys(batch.keys))}
-        coded = np.fromiter(map(codes.__getitem__, batch.keys), dtype=np.intp, count=len(batch))
-        if len(codes) == 1:
-            groups[next(iter(codes))] = slice(None)
-        else:
-            order = np.argsort(coded, kind="stable")  # keeps each key's points in logging order
-            bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
-            for name, i in codes.items():
-                groups[name] = order[bounds[i] : bounds[i + 1]]
-        chunks: list[dict[str, object]] = []
-        latest: list[dict[str, object]] = []
-        for key, where in groups.items():
-            key_steps, key_stamps, key_values = steps[where], stamps[where], values[where]
-            chunks.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "count": len(key_steps),
-                    "min_step": int(key_steps.min()),
-                    "max_step": int(key_steps.max()),
-                    "steps": key_steps.astype("<i8").tobytes(),
-                    "timestamps": key_stamps.astype("<i8").tobytes(),
-                    "values": key_values.astype("<f8").tobytes(),
-                }
-            )
-            last = _latest_index(key_steps, key_stamps)
-            value = float(key_values[last])
-            latest.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "value": None if math.isnan(value) else value,
-                    "is_nan": math.isnan(value),
-                    "step": int(key_steps[last]),
-                    "timestamp": int(key_stamps[last]),
-                }
-            )
+        chunks, latest, keys = _rows(run_id, batch)
         self._conn.execute(insert(metric_chunks), chunks)
         self._move_latest(latest)
-        keys = sorted(groups)
         self._audit.record(
             "run.log_metrics",
             "run",
@@ -94,6 +101,28 @@ class MetricRepository:
             after={"points": len(batch), "keys": keys[:_MAX_KEYS_IN_AUDIT], "key_count": len(keys)},
         )
         return len(batch)
+
+    def log_new_runs(self, batches: Sequence[tuple[str, MetricColumns]], project: str) -> int:
+        """Store the whole history of runs created in this transaction (an import), with one INSERT per
+        table for all of them: the runs have no points yet, so each key's latest value is simply inserted."""
+        chunks: list[dict[str, object]] = []
+        latest: list[dict[str, object]] = []
+        entries: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None, str | None]] = []
+        total = 0
+        for run_id, batch in batches:
+            if not len(batch):
+                continue
+            run_chunks, run_latest, keys = _rows(run_id, batch)
+            chunks += run_chunks
+            latest += run_latest
+            total += len(batch)
+            after = {"points": len(batch), "keys": keys[:_MAX_KEYS_IN_AUDIT], "key_count": len(keys)}
+            entries.append(("run.log_metrics", "run", run_id, None, after, project))
+        if chunks:
+            self._conn.execute(insert(metric_chunks), chunks)
+            self._conn.execute(insert(latest_metrics), latest)
+        self._audit.record_many(entries)
+        return total
 
     def _claim(self, run_id: str, batch_key: str, points: int) -> bool:
         row = {"run_id": run_id, "batch_key": batch_key, "points": points, "created_at": now_ms()}

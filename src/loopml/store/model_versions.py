@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_
 
 from loopml.domain import ModelVersion, ModelVersionStatus
 from loopml.domain.search import OrderBy, SearchFilter
-from loopml.errors import AliasNotFound, ModelVersionNotFound
+from loopml.errors import AliasNotFound, AlreadyExists, ModelVersionNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.model_search import build_version_search
 from loopml.store.registered_models import ModelRow
@@ -55,14 +55,18 @@ class ModelVersionRepository:
         description: str,
         tags: Mapping[str, str],
         created_by: str,
+        *,
+        number: int | None = None,
+        created_at: int | None = None,
     ) -> int:
         """The next version of the (locked) model, from `run_id`: snapshots the run's latest metrics and its
-        datasets. Returns the new version number (the highest so far plus one)."""
-        highest = self._conn.execute(
-            select(func.coalesce(func.max(model_versions.c.version), 0)).where(model_versions.c.model_id == model.id)
-        ).scalar_one()
-        version = int(highest) + 1
-        at = now_ms()
+        datasets. Returns the new version number: the highest so far plus one, or `number` when given (an
+        import keeping another registry's numbers), which must be above the highest."""
+        highest = self.highest(model)
+        if number is not None and number <= highest:
+            raise AlreadyExists(f"model {model.name!r} already has version {highest}; cannot add version {number}")
+        version = highest + 1 if number is None else number
+        at = now_ms() if created_at is None else created_at
         self._conn.execute(
             insert(model_versions).values(
                 model_id=model.id,
@@ -117,6 +121,16 @@ class ModelVersionRepository:
             },
         )
         return version
+
+    def highest(self, model: ModelRow) -> int:
+        """The highest version number the model has had (0 if none)."""
+        return int(
+            self._conn.execute(
+                select(func.coalesce(func.max(model_versions.c.version), 0)).where(
+                    model_versions.c.model_id == model.id
+                )
+            ).scalar_one()
+        )
 
     def get(self, model: ModelRow, version: int) -> ModelVersion:
         found = self.get_many([(model.id, version)])
@@ -211,6 +225,58 @@ class ModelVersionRepository:
         if after:
             self._audit.record("model_version.update", "model_version", _entity(model, version), before, after)
         return self.get(model, version)
+
+    def delete_tag(self, model: ModelRow, version: int, key: str) -> None:
+        """Remove tag `key` of a version of the (locked) model (a key it does not have is a no-op)."""
+        match = (
+            (model_version_tags.c.model_id == model.id)
+            & (model_version_tags.c.version == version)
+            & (model_version_tags.c.key == key)
+        )
+        before = self._conn.execute(select(model_version_tags.c.value).where(match)).scalar_one_or_none()
+        if before is None:
+            return
+        self._conn.execute(delete(model_version_tags).where(match))
+        self._audit.record(
+            "model_version.update", "model_version", _entity(model, version), {"tags": {key: before}}, {"tags": {}}
+        )
+
+    def delete(self, model: ModelRow, version: int) -> None:
+        """Remove a version of the (locked) model with its snapshots and tags. The caller checks first that no
+        alias or deployment uses it."""
+        current = self.get(model, version)
+        for table in (model_version_tags, model_version_metrics, model_version_datasets):
+            self._conn.execute(delete(table).where((table.c.model_id == model.id) & (table.c.version == version)))
+        self._conn.execute(
+            delete(model_versions).where(
+                (model_versions.c.model_id == model.id) & (model_versions.c.version == version)
+            )
+        )
+        self._conn.execute(
+            update(registered_models).where(registered_models.c.id == model.id).values(updated_at=now_ms())
+        )
+        self._audit.record(
+            "model_version.delete",
+            "model_version",
+            _entity(model, version),
+            before={
+                "run_id": current.run_id,
+                "artifact_path": current.artifact_path,
+                "manifest_digest": current.manifest_digest,
+                "status": current.status.value,
+            },
+            after=None,
+            project=model.project,
+        )
+
+    def versions(self, model: ModelRow) -> list[int]:
+        """Every version number of the model, lowest first."""
+        rows = self._conn.execute(
+            select(model_versions.c.version)
+            .where(model_versions.c.model_id == model.id)
+            .order_by(model_versions.c.version)
+        )
+        return [int(v) for v in rows.scalars()]
 
     def latest_ready(self, model: ModelRow) -> int:
         """The highest READY version; `ModelVersionNotFound` when there is none."""

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from loopml.domain import Project, RegisteredModel
 from loopml.domain.search import OrderBy, SearchFilter
@@ -168,6 +168,38 @@ class RegisteredModelRepository:
             self.touch(model.id)
             self._audit.record("model.update", "model", name, before=before, after=after)
         return self.get(name)
+
+    def delete_tag(self, model: ModelRow, key: str) -> None:
+        """Remove tag `key` of the (locked) model (a key it does not have is a no-op, as in MLflow)."""
+        before = self._conn.execute(
+            select(registered_model_tags.c.value).where(
+                registered_model_tags.c.model_id == model.id, registered_model_tags.c.key == key
+            )
+        ).scalar_one_or_none()
+        if before is None:
+            return
+        self._conn.execute(
+            delete(registered_model_tags).where(
+                registered_model_tags.c.model_id == model.id, registered_model_tags.c.key == key
+            )
+        )
+        self.touch(model.id)
+        self._audit.record("model.delete_tag", "model", model.name, before={"tags": {key: before}}, after=None)
+
+    def delete(self, model: ModelRow) -> None:
+        """Remove the (locked) model with its tags; its versions must be gone already (`ModelVersionRepository.
+        delete`). Audited with what the model was."""
+        current = self.get(model.name)
+        self._conn.execute(delete(registered_model_tags).where(registered_model_tags.c.model_id == model.id))
+        self._conn.execute(delete(registered_models).where(registered_models.c.id == model.id))
+        self._audit.record(
+            "model.delete",
+            "model",
+            model.name,
+            before={"project": current.project, "description": current.description, "tags": current.tags},
+            after=None,
+            project=model.project,
+        )
 
     def search_ids(
         self, project: str | None, search: SearchFilter, order_by: Sequence[OrderBy], limit: int, offset: int

@@ -97,13 +97,16 @@ def search_run_ids(
     offset: int,
     *,
     scan: int | None = None,
+    deleted: bool | None = False,
 ) -> list[str]:
     """The ids `build_run_search` selects, in its order; an ordered scan first where one can answer.
 
-    `scan`: how many index rows the ordered scan reads (default: 20 per wanted run, 2,000 to 50,000)."""
-    found = _ordered_scan(conn, experiment_ids, search, order_by, limit, offset, scan)
+    `scan`: how many index rows the ordered scan reads (default: 20 per wanted run, 2,000 to 50,000).
+    `deleted`: False searches the live runs, True the deleted ones, None both."""
+    found = _ordered_scan(conn, experiment_ids, search, order_by, limit, offset, scan, deleted)
     if found is None:
-        found = [str(r[0]) for r in conn.execute(build_run_search(experiment_ids, search, order_by, limit, offset))]
+        query = build_run_search(experiment_ids, search, order_by, limit, offset, deleted)
+        found = [str(r[0]) for r in conn.execute(query)]
     return found
 
 
@@ -115,6 +118,7 @@ def _ordered_scan(
     limit: int,
     offset: int,
     scan: int | None,
+    deleted: bool | None,
 ) -> list[str] | None:
     """One metric order-by: take the first `scan` runs of the whole order (the rows with a number for the
     key, by value then run id, straight off the ``(key, value, run_id)`` index), keep those that match;
@@ -138,7 +142,9 @@ def _ordered_scan(
         return None
     matching = set(
         conn.execute(
-            select(runs.c.id).where(runs.c.id.in_(ids), *_conditions(experiment_ids, search, correlated=True))
+            select(runs.c.id).where(
+                runs.c.id.in_(ids), *_conditions(experiment_ids, search, correlated=True, deleted=deleted)
+            )
         ).scalars()
     )
     hits = [run_id for run_id in ids if run_id in matching]
@@ -148,7 +154,11 @@ def _ordered_scan(
 
 
 def _conditions(
-    experiment_ids: Sequence[int], search: SearchFilter, *, correlated: bool = False
+    experiment_ids: Sequence[int],
+    search: SearchFilter,
+    *,
+    correlated: bool = False,
+    deleted: bool | None = False,
 ) -> list[ColumnElement[bool]]:
     """The WHERE terms on ``runs``: the experiments, attribute comparisons, one term per metric/param/tag key
     (an uncorrelated IN for a whole search, a correlated EXISTS, probed by primary key, for a few runs)."""
@@ -158,6 +168,8 @@ def _conditions(
         # run of the experiment, 100 ms at 100,000 runs) instead of the ids; `+ 0` keeps the term off the index.
         experiment = experiment + 0
     conditions: list[ColumnElement[bool]] = [experiment.in_(list(experiment_ids))]
+    if deleted is not None:
+        conditions.append(runs.c.deleted_at.is_not(None) if deleted else runs.c.deleted_at.is_(None))
     by_key: dict[tuple[str, str], list[Comparison]] = {}
     for comparison in search.comparisons:
         if comparison.kind == "attribute":
@@ -185,11 +197,13 @@ def build_run_search(
     order_by: Sequence[OrderBy],
     limit: int,
     offset: int,
+    deleted: bool | None = False,
 ) -> Select[Any]:
-    """A SELECT of ``runs.id`` for the runs of these experiments that match, ordered, one page of it."""
+    """A SELECT of ``runs.id`` for the runs of these experiments that match, ordered, one page of it.
+    `deleted`: False searches the live runs, True the deleted ones, None both."""
     if limit < 0 or offset < 0:
         raise InvalidInput(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
-    conditions = _conditions(experiment_ids, search)
+    conditions = _conditions(experiment_ids, search, deleted=deleted)
     source: Any = runs
     sort_keys: list[ColumnElement[Any]] = []
     for index, item in enumerate(order_by or ()):

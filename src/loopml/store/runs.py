@@ -5,16 +5,33 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from loopml.domain import Run, RunStatus
+from loopml.domain import Metric, Run, RunStatus
 from loopml.domain.search import OrderBy, SearchFilter
-from loopml.errors import ParamConflict, RunNotFound
-from loopml.store.audit import AuditLog
+from loopml.errors import ParamConflict, RunNotFound, TagNotFound
+from loopml.store.audit import AuditLog, now_ms
 from loopml.store.run_search import search_run_ids
 from loopml.store.schema import experiments, latest_metrics, params, projects, runs, tags
 from loopml.store.upsert import upsert
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A whole run written at once (`RunRepository.create_many`): an import of a finished history."""
+
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_run_id: str | None
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
 
 
 class RunRepository:
@@ -47,6 +64,55 @@ class RunRepository:
             after={"experiment_id": experiment_id, "name": name, "parent_run_id": parent_run_id},
         )
 
+    def create_many(self, new: Sequence[NewRun], project: str, source: str) -> None:
+        """Insert whole runs (all in `project`, none existing yet) with one INSERT per table; each is audited
+        as `run.create` with its status, params and tags, and `source` says where it came from."""
+        if not new:
+            return
+        self._conn.execute(
+            insert(runs),
+            [
+                {
+                    "id": r.id,
+                    "experiment_id": r.experiment_id,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "start_time": r.start_time,
+                    "end_time": r.end_time,
+                    "parent_run_id": r.parent_run_id,
+                }
+                for r in new
+            ],
+        )
+        param_rows = [{"run_id": r.id, "key": k, "value": v} for r in new for k, v in r.params.items()]
+        tag_rows = [{"run_id": r.id, "key": k, "value": v} for r in new for k, v in r.tags.items()]
+        if param_rows:
+            self._conn.execute(insert(params), param_rows)
+        if tag_rows:
+            self._conn.execute(insert(tags), tag_rows)
+        entries: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None, str | None]] = [
+            (
+                "run.create",
+                "run",
+                r.id,
+                None,
+                {
+                    "experiment_id": r.experiment_id,
+                    "name": r.name,
+                    "parent_run_id": r.parent_run_id,
+                    "status": r.status.value,
+                    "start_time": r.start_time,
+                    "end_time": r.end_time,
+                    "params": dict(r.params),
+                    "tags": dict(r.tags),
+                    "source": source,
+                },
+                project,
+            )
+            for r in new
+        ]
+        self._audit.record_many(entries)
+
     def project_of(self, run_id: str) -> str:
         """The project a run belongs to (for access checks); RunNotFound if there is no such run."""
         project = self._conn.execute(
@@ -59,6 +125,14 @@ class RunRepository:
         if project is None:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return str(project)
+
+    def existing(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of `run_ids` exist."""
+        found: set[str] = set()
+        for i in range(0, len(run_ids), 500):
+            chunk = list(run_ids[i : i + 500])
+            found.update(str(r) for r in self._conn.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars())
+        return found
 
     def get(self, run_id: str) -> Run:
         found = self.get_many([run_id])
@@ -74,6 +148,7 @@ class RunRepository:
         run_params: dict[str, dict[str, str]] = defaultdict(dict)
         run_tags: dict[str, dict[str, str]] = defaultdict(dict)
         run_metrics: dict[str, dict[str, float]] = defaultdict(dict)
+        run_points: dict[str, dict[str, Metric]] = defaultdict(dict)
         # .all() and plain tuples: iterating Row objects one at a time cost more than the SQL here.
         for run_id, key, value in self._conn.execute(
             select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(ids))
@@ -83,12 +158,19 @@ class RunRepository:
             select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(ids))
         ).all():
             run_tags[run_id][key] = value
-        for run_id, key, value, is_nan in self._conn.execute(
+        for run_id, key, value, is_nan, step, timestamp in self._conn.execute(
             select(
-                latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan
+                latest_metrics.c.run_id,
+                latest_metrics.c.key,
+                latest_metrics.c.value,
+                latest_metrics.c.is_nan,
+                latest_metrics.c.step,
+                latest_metrics.c.timestamp,
             ).where(latest_metrics.c.run_id.in_(ids))
         ).all():
-            run_metrics[run_id][key] = math.nan if is_nan else float(value)
+            number = math.nan if is_nan else float(value)
+            run_metrics[run_id][key] = number
+            run_points[run_id][key] = Metric(key, number, step, timestamp)
         by_id = {}
         for row in self._conn.execute(select(runs).where(runs.c.id.in_(ids))):
             by_id[row.id] = Run(
@@ -102,8 +184,49 @@ class RunRepository:
                 params=run_params.get(row.id, {}),
                 metrics=run_metrics.get(row.id, {}),
                 tags=run_tags.get(row.id, {}),
+                deleted_at=row.deleted_at,
+                metric_points=run_points.get(row.id, {}),
             )
         return [by_id[i] for i in ids if i in by_id]
+
+    def state_of(self, run_id: str) -> tuple[str, int | None]:
+        """The run's project and deletion time, in one query (access and liveness checks of a write)."""
+        row = self._conn.execute(
+            select(projects.c.name, runs.c.deleted_at)
+            .select_from(runs)
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .join(projects, projects.c.id == experiments.c.project_id)
+            .where(runs.c.id == run_id)
+        ).one_or_none()
+        if row is None:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        return str(row[0]), row[1]
+
+    def delete(self, run_id: str) -> None:
+        when = now_ms()
+        self._conn.execute(update(runs).where(runs.c.id == run_id).values(deleted_at=when))
+        self._audit.record("run.delete", "run", run_id, after={"deleted_at": when})
+
+    def restore(self, run_id: str) -> None:
+        before = self._conn.execute(select(runs.c.deleted_at).where(runs.c.id == run_id)).scalar_one()
+        self._conn.execute(update(runs).where(runs.c.id == run_id).values(deleted_at=None))
+        self._audit.record("run.restore", "run", run_id, before={"deleted_at": before})
+
+    def rename(self, run_id: str, name: str) -> None:
+        before = self._conn.execute(select(runs.c.name).where(runs.c.id == run_id)).scalar_one()
+        if before == name:
+            return
+        self._conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
+        self._audit.record("run.rename", "run", run_id, before={"name": before}, after={"name": name})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        value = self._conn.execute(
+            select(tags.c.value).where(tags.c.run_id == run_id, tags.c.key == key)
+        ).scalar_one_or_none()
+        if value is None:
+            raise TagNotFound(f"No tag with name: {key!r} in run with id {run_id}")
+        self._conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key))
+        self._audit.record("run.delete_tag", "run", run_id, before={key: value})
 
     def set_status(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         before = self._conn.execute(select(runs.c.status, runs.c.end_time).where(runs.c.id == run_id)).one()
@@ -171,5 +294,7 @@ class RunRepository:
         order_by: Sequence[OrderBy],
         limit: int,
         offset: int,
+        deleted: bool | None = False,
     ) -> list[str]:
-        return search_run_ids(self._conn, experiment_ids, search, order_by, limit, offset)
+        """Ids of matching runs; `deleted`: False the live runs, True the deleted ones, None all."""
+        return search_run_ids(self._conn, experiment_ids, search, order_by, limit, offset, deleted=deleted)

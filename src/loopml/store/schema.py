@@ -52,8 +52,19 @@ experiments = Table(
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("name", String(KEY), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),  # migration 0010
+    Column("updated_at", BigInteger, nullable=True),  # migration 0010: last rename, tag or lifecycle change
     UniqueConstraint("project_id", "name"),
 )
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+"""Tags of experiments (migration 0010; MLflow's experiment tags)."""
 
 runs = Table(
     "runs",
@@ -65,6 +76,7 @@ runs = Table(
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger, nullable=True),
     Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),  # migration 0010; a deleted run is left out of searches
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
 )
 
@@ -611,3 +623,42 @@ pipeline_firings = Table(
 """Each start of a scheduled pipeline. The unique (schedule, key) is what makes a cron tick or a dataset
 version fire once across server replicas; `holder` is the server running it, which renews `heartbeat_at`
 while it does, so a firing whose server died is found and its run failed instead of staying RUNNING."""
+
+
+# -- MLflow 3 logged models (migration 0014_mlflowreg) ---------------------------------------------------
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("model_type", String(KEY), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("manifest_digest", String(64), nullable=True),
+    Column("flavor", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_logged_models_experiment_created", "experiment_id", "created_at"),
+    Index("ix_logged_models_run_id", "run_id"),
+)
+"""A model logged through MLflow 3's API: its MLflow files are the run's artifacts under `mlflow-models/<id>/`;
+once finalized READY, `manifest_digest` names the loopml package made from them (`models/<id>/`)."""
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id"), primary_key=True),
+    Column("key", String(KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import cast
 
 from loopml.artifacts import ArtifactStore, sanitize_path
 from loopml.domain import (
@@ -22,7 +23,7 @@ from loopml.domain import (
 )
 from loopml.domain.paging import decode_page_token, encode_page_token
 from loopml.domain.search import MAX_RESULTS as MAX_RESULTS
-from loopml.domain.search import parse_filter, parse_order_by
+from loopml.domain.search import OrderBy, SearchFilter, parse_filter, parse_order_by
 from loopml.domain.validation import check_key, check_metric_columns, check_name, check_values
 from loopml.errors import (
     ExperimentNotFound,
@@ -60,10 +61,18 @@ class TrackingService:
         return project
 
     def _visible_run(self, unit: Unit, principal: Principal, run_id: str) -> None:
-        if not isinstance(run_id, str) or len(run_id) != 32 or not set(run_id) <= _DIGEST_CHARS:
-            raise RunNotFound(f"run {run_id!r} does not exist (run ids are 32 hex characters)")
+        _check_run_id(run_id)
         if not principal.can_see(unit.runs.project_of(run_id)):
             raise RunNotFound(f"run {run_id!r} does not exist")
+
+    def _live_run(self, unit: Unit, principal: Principal, run_id: str) -> None:
+        """`_visible_run` for a write: a deleted run takes no more data until it is restored."""
+        _check_run_id(run_id)
+        project, deleted_at = unit.runs.state_of(run_id)
+        if not principal.can_see(project):
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        if deleted_at is not None:
+            raise InvalidInput(f"run {run_id} is deleted; restore it before logging to it")
 
     def _visible_experiment(self, unit: Unit, principal: Principal, experiment_id: int) -> Experiment:
         if isinstance(experiment_id, bool) or not isinstance(experiment_id, int):
@@ -88,6 +97,25 @@ class TrackingService:
         with self.store.write(principal.actor) as unit:
             return unit.experiments.get_or_create(unit.projects.get_or_create(project), name)
 
+    def create_experiment(
+        self,
+        principal: Principal,
+        name: str,
+        project: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Experiment:
+        """A new experiment; `AlreadyExists` if the project has one of that name (get_or_create does not fail)."""
+        principal.require(Role.EDITOR)
+        check_name("experiment", name)
+        checked_tags = check_values("tag", tags or {})
+        project = self._project_for(principal, project)
+        with self.store.write(principal.actor) as unit:
+            experiment = unit.experiments.create(unit.projects.get_or_create(project), name)
+            if checked_tags:
+                unit.experiments.set_tags(experiment, checked_tags)
+                experiment = unit.experiments.get(experiment.id)
+            return experiment
+
     def get_experiment(self, principal: Principal, experiment_id: int) -> Experiment:
         with self.store.read() as unit:
             return self._visible_experiment(unit, principal, experiment_id)
@@ -101,9 +129,14 @@ class TrackingService:
         return found
 
     def list_experiments(
-        self, principal: Principal, project: str | None = None, name: str | None = None
+        self,
+        principal: Principal,
+        project: str | None = None,
+        name: str | None = None,
+        deleted: bool | None = False,
     ) -> list[Experiment]:
-        """The experiments the principal sees (of `project` if given); with `name`, that one or none."""
+        """The experiments the principal sees (of `project` if given); with `name`, that one or none (live
+        only); `deleted`: False the live ones, True the deleted, None all."""
         if name is not None:
             try:
                 return [self.find_experiment(principal, name, project)]
@@ -114,7 +147,44 @@ class TrackingService:
         elif principal.project is not None:
             project = principal.project
         with self.store.read() as unit:
-            return unit.experiments.list(project)
+            return unit.experiments.list(project, deleted)
+
+    def delete_experiment(self, principal: Principal, experiment_id: int) -> None:
+        """Mark the experiment and its live runs deleted; `restore_experiment` brings both back."""
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            experiment = self._visible_experiment(unit, principal, experiment_id)
+            if experiment.deleted_at is None:
+                unit.experiments.delete(experiment_id)
+
+    def restore_experiment(self, principal: Principal, experiment_id: int) -> None:
+        """Undelete the experiment and the runs that were deleted with it (not those deleted before)."""
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            experiment = self._visible_experiment(unit, principal, experiment_id)
+            if experiment.deleted_at is not None:
+                unit.experiments.restore(experiment_id, experiment.deleted_at)
+
+    def rename_experiment(self, principal: Principal, experiment_id: int, name: str) -> Experiment:
+        principal.require(Role.EDITOR)
+        check_name("experiment", name)
+        with self.store.write(principal.actor) as unit:
+            experiment = self._visible_experiment(unit, principal, experiment_id)
+            if experiment.name != name:
+                unit.experiments.rename(experiment, name)
+            return unit.experiments.get(experiment_id)
+
+    def set_experiment_tags(self, principal: Principal, experiment_id: int, tags: Mapping[str, object]) -> None:
+        principal.require(Role.EDITOR)
+        checked = check_values("tag", tags)
+        with self.store.write(principal.actor) as unit:
+            unit.experiments.set_tags(self._visible_experiment(unit, principal, experiment_id), checked)
+
+    def delete_experiment_tag(self, principal: Principal, experiment_id: int, key: str) -> None:
+        principal.require(Role.EDITOR)
+        check_key("tag", key)
+        with self.store.write(principal.actor) as unit:
+            unit.experiments.delete_tag(self._visible_experiment(unit, principal, experiment_id), key)
 
     # -- runs --------------------------------------------------------------------------------------
 
@@ -137,6 +207,8 @@ class TrackingService:
             raise InvalidInput(f"start_time must be milliseconds since the epoch, got {start_time!r}")
         with self.store.write(principal.actor) as unit:
             experiment = self._visible_experiment(unit, principal, experiment_id)
+            if experiment.deleted_at is not None:
+                raise InvalidInput(f"experiment {experiment_id} is deleted; restore it before creating runs in it")
             if parent_run_id is not None:
                 self._visible_run(unit, principal, parent_run_id)
                 if unit.runs.project_of(parent_run_id) != experiment.project:
@@ -152,33 +224,93 @@ class TrackingService:
             return unit.runs.get(run_id)
 
     def end_run(self, principal: Principal, run_id: str, status: str, end_time: int | None = None) -> Run:
+        return self.update_run(principal, run_id, status=status, end_time=end_time)
+
+    def update_run(
+        self,
+        principal: Principal,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+    ) -> Run:
+        """Set the run's status (a terminal one stamps `end_time`, now if not given) and/or rename it."""
         principal.require(Role.EDITOR)
-        try:
-            new_status = RunStatus(status)
-        except ValueError:
-            raise InvalidStatus(
-                f"status must be one of {', '.join(s.value for s in RunStatus)}, got {status!r}"
-            ) from None
+        new_status: RunStatus | None = None
+        if status is not None:
+            try:
+                new_status = RunStatus(status)
+            except ValueError:
+                raise InvalidStatus(
+                    f"status must be one of {', '.join(s.value for s in RunStatus)}, got {status!r}"
+                ) from None
         if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, int)):
             raise InvalidInput(f"end_time must be milliseconds since the epoch, got {end_time!r}")
+        if name is not None:
+            check_name("run", name)
+        with self.store.write(principal.actor) as unit:
+            self._live_run(unit, principal, run_id)
+            if new_status is not None:
+                when = None if new_status is RunStatus.RUNNING else (end_time or now_ms())
+                unit.runs.set_status(run_id, new_status, when)
+            if name is not None:
+                unit.runs.rename(run_id, name)
+            return unit.runs.get(run_id)
+
+    def delete_run(self, principal: Principal, run_id: str) -> None:
+        """Mark the run deleted: searches leave it out, it takes no more data, `restore_run` undoes it."""
+        principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
-            when = None if new_status is RunStatus.RUNNING else (end_time or now_ms())
-            unit.runs.set_status(run_id, new_status, when)
-            return unit.runs.get(run_id)
+            if unit.runs.state_of(run_id)[1] is None:
+                unit.runs.delete(run_id)
+
+    def restore_run(self, principal: Principal, run_id: str) -> None:
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            self._visible_run(unit, principal, run_id)
+            if unit.runs.state_of(run_id)[1] is not None:
+                unit.runs.restore(run_id)
+
+    def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
+        principal.require(Role.EDITOR)
+        check_key("tag", key)
+        with self.store.write(principal.actor) as unit:
+            self._live_run(unit, principal, run_id)
+            unit.runs.delete_tag(run_id, key)
+
+    def log_batch(
+        self,
+        principal: Principal,
+        run_id: str,
+        metrics: MetricColumns,
+        params: Mapping[str, object],
+        tags: Mapping[str, object],
+    ) -> None:
+        """Metrics, params and tags in one transaction: all stored, or none."""
+        principal.require(Role.EDITOR)
+        checked_params = check_values("param", params)
+        checked_tags = check_values("tag", tags)
+        check_metric_columns(metrics.keys, metrics.values, metrics.steps, metrics.timestamps)
+        with self.store.write(principal.actor) as unit:
+            self._live_run(unit, principal, run_id)
+            unit.runs.log_params(run_id, checked_params)
+            unit.runs.set_tags(run_id, checked_tags)
+            if len(metrics):
+                unit.metrics.log(run_id, metrics)
 
     def log_params(self, principal: Principal, run_id: str, params: Mapping[str, object]) -> None:
         principal.require(Role.EDITOR)
         checked = check_values("param", params)
         with self.store.write(principal.actor) as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
             unit.runs.log_params(run_id, checked)
 
     def set_tags(self, principal: Principal, run_id: str, tags: Mapping[str, object]) -> None:
         principal.require(Role.EDITOR)
         checked = check_values("tag", tags)
         with self.store.write(principal.actor) as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
             unit.runs.set_tags(run_id, checked)
 
     def log_metrics(self, principal: Principal, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
@@ -193,7 +325,7 @@ class TrackingService:
             )
         check_metric_columns(batch.keys, batch.values, batch.steps, batch.timestamps)
         with self.store.write(principal.actor) as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
             return unit.metrics.log(run_id, batch, batch_key)
 
     def metric_history(self, principal: Principal, run_id: str, key: str) -> list[Metric]:
@@ -219,7 +351,7 @@ class TrackingService:
             check_name("dataset column", column)
             check_name("dataset column type", dtype)
         with self.store.write(principal.actor) as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
             return unit.datasets.link(run_id, data)
 
     def run_datasets(self, principal: Principal, run_id: str) -> list[Dataset]:
@@ -241,7 +373,7 @@ class TrackingService:
         principal.require(Role.EDITOR)
         path = sanitize_path(path)
         with self.store.read() as unit:
-            self._visible_run(unit, principal, run_id)
+            self._live_run(unit, principal, run_id)
         blob = self.artifacts.put(content, expected_sha256=expected_sha256)
         with self.store.write(principal.actor) as unit:
             return unit.artifacts.put(run_id, path, blob.digest, blob.size)
@@ -266,21 +398,37 @@ class TrackingService:
         self,
         principal: Principal,
         experiment_ids: Sequence[int],
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
+        filter: str | SearchFilter | None = None,
+        order_by: Sequence[str] | Sequence[OrderBy] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        deleted: bool | None = False,
     ) -> Page[Run]:
+        """One page of the runs that match; `deleted`: False the live runs (the default), True the deleted
+        ones, None both. `filter` and `order_by` are text of the search language, or already parsed (another
+        wire protocol's dialect, translated)."""
         if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= MAX_RESULTS:
             raise InvalidInput(f"max_results must be an integer from 1 to {MAX_RESULTS}, got {max_results!r}")
         if not experiment_ids:
             raise InvalidInput("search needs at least one experiment")
-        parsed, order = parse_filter(filter), parse_order_by(order_by)
+        parsed = filter if isinstance(filter, SearchFilter) else parse_filter(filter)
+        order = _order(order_by)
         offset = decode_page_token(page_token)
         with self.store.read() as unit:
             for experiment_id in experiment_ids:
                 self._visible_experiment(unit, principal, experiment_id)
-            ids = unit.runs.search_ids(list(experiment_ids), parsed, order, max_results + 1, offset)
+            ids = unit.runs.search_ids(list(experiment_ids), parsed, order, max_results + 1, offset, deleted)
             found = unit.runs.get_many(ids[:max_results])
         next_token = encode_page_token(offset + max_results) if len(ids) > max_results else None
         return Page(items=found, next_page_token=next_token)
+
+
+def _check_run_id(run_id: object) -> None:
+    if not isinstance(run_id, str) or len(run_id) != 32 or not set(run_id) <= _DIGEST_CHARS:
+        raise RunNotFound(f"run {run_id!r} does not exist (run ids are 32 hex characters)")
+
+
+def _order(order_by: Sequence[str] | Sequence[OrderBy] | None) -> tuple[OrderBy, ...]:
+    if order_by and not isinstance(order_by, str) and all(isinstance(item, OrderBy) for item in order_by):
+        return tuple(item for item in order_by if isinstance(item, OrderBy))
+    return parse_order_by(cast("Sequence[str] | None", order_by))
