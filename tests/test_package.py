@@ -70,6 +70,8 @@ SERVICES = {
     "governance",
 }
 INTERFACES = {"server", "cli", "client"}
+OPERATION_TABLE = {"api"}
+"""The operation table: an interface-level package that server and client import; it names services by string."""
 ALLOWED = {
     "errors": set(),
     "settings": {"errors"},
@@ -77,7 +79,8 @@ ALLOWED = {
     "domain": {"errors"},
     **dict.fromkeys(PORTS, DOMAIN | LEAVES),
     **dict.fromkeys(SERVICES, DOMAIN | LEAVES | PORTS | SERVICES),
-    **dict.fromkeys(INTERFACES, DOMAIN | LEAVES | PORTS | SERVICES | INTERFACES),
+    "api": DOMAIN | LEAVES,
+    **dict.fromkeys(INTERFACES, DOMAIN | LEAVES | PORTS | SERVICES | INTERFACES | OPERATION_TABLE),
 }
 
 
@@ -118,6 +121,20 @@ def test_services_are_used_through_their_public_modules_only() -> None:
             if parts[1] in SERVICES and parts[1] != package and len(parts) > 2:
                 violations.append(f"{relative} imports {module}; use loopml.{parts[1]}")
     assert violations == []
+
+
+def test_the_operation_table_imports_no_framework() -> None:
+    """`loopml.api` is shared by the server and both clients: pydantic yes; FastAPI, httpx, SQLAlchemy no."""
+    allowed_roots = set(sys.stdlib_module_names) | {"loopml", "pydantic"}
+    for path in (SRC / "api").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] in allowed_roots, f"api/{path.name} imports {name}"
 
 
 def test_domain_imports_only_the_standard_library() -> None:

@@ -29,6 +29,7 @@ from loopml.errors import (
 )
 
 
+@pytest.mark.operations("get_experiment", "get_or_create_experiment", "list_experiments")
 def test_experiments_are_created_once_and_listed(client: loopml.Client) -> None:
     first = client.experiments.get_or_create("bike-demand")
     assert client.experiments.get_or_create("bike-demand") == first
@@ -42,6 +43,7 @@ def test_experiments_are_created_once_and_listed(client: loopml.Client) -> None:
         client.experiments.find("nope")
 
 
+@pytest.mark.operations("create_run", "end_run", "metric_history")
 def test_run_lifecycle_with_params_tags_and_metrics(client: loopml.Client) -> None:
     run = client.runs.create("bike-demand", "baseline", params={"max_depth": 6, "lr": 0.1}, tags={"team": "x"})
     assert run.status is RunStatus.RUNNING and run.params == {"max_depth": "6", "lr": "0.1"}
@@ -57,6 +59,7 @@ def test_run_lifecycle_with_params_tags_and_metrics(client: loopml.Client) -> No
     assert ended.tags["team"] == "x"
 
 
+@pytest.mark.operations("log_params", "set_tags", "get_run")
 def test_params_are_write_once_on_every_backend(client: loopml.Client) -> None:
     run = client.runs.create("e")
     client.runs.log_params(run.id, {"a": "1"})
@@ -68,6 +71,7 @@ def test_params_are_write_once_on_every_backend(client: loopml.Client) -> None:
     assert client.runs.get(run.id).tags == {"t": "2"}
 
 
+@pytest.mark.operations("search_runs")
 def test_search_filters_orders_and_pages_the_same_everywhere(client: loopml.Client) -> None:
     for i in range(25):
         run = client.runs.create("search", f"r{i:02d}", params={"depth": str(i % 3)})
@@ -91,6 +95,7 @@ def test_search_filters_orders_and_pages_the_same_everywhere(client: loopml.Clie
         client.runs.search("missing")
 
 
+@pytest.mark.operations("log_dataset", "run_datasets")
 def test_the_same_dataset_logged_twice_is_one_version(client: loopml.Client) -> None:
     frame = pd.DataFrame({"temp": np.linspace(0, 1, 100), "cnt": np.arange(100)})
     a = client.runs.create("data")
@@ -106,6 +111,7 @@ def test_the_same_dataset_logged_twice_is_one_version(client: loopml.Client) -> 
     }
 
 
+@pytest.mark.operations("log_artifact", "list_artifacts", "download_artifact")
 def test_artifacts_round_trip_verified(client: loopml.Client, tmp_path: Path) -> None:
     run = client.runs.create("art")
     source = tmp_path / "report.txt"
@@ -140,6 +146,7 @@ def test_undeliverable_points_are_reported_not_dropped(client: loopml.Client) ->
     client.runs.flush()  # reported once; nothing else pending
 
 
+@pytest.mark.operations("create_token", "list_tokens", "revoke_token", "audit_events", "verify_audit")
 def test_tokens_and_audit(client: loopml.Client) -> None:
     token, secret = client.tokens.create("ci", "editor", "bike")
     assert secret.startswith("lml_") and token.role.value == "editor"
@@ -189,6 +196,7 @@ def _logged_model(
     return run, record.digest
 
 
+@pytest.mark.operations("create_model", "get_model", "search_models", "update_model")
 def test_registered_models_are_created_found_updated_and_searched(client: loopml.Client) -> None:
     created = client.models.create("bike", description="hourly demand", tags={"team": "demand"})
     assert (created.name, created.project, created.latest_version, created.aliases) == ("bike", "default", None, {})
@@ -213,6 +221,7 @@ def test_registered_models_are_created_found_updated_and_searched(client: loopml
         client.models.search("metrics.rmse < 1")
 
 
+@pytest.mark.operations("create_model_version", "get_model_version", "update_model_version")
 def test_versions_come_from_logged_models_and_snapshot_the_run(client: loopml.Client, tmp_path: Path) -> None:
     client.models.create("bike")
     run, digest = _logged_model(client, tmp_path)
@@ -239,6 +248,7 @@ def test_versions_come_from_logged_models_and_snapshot_the_run(client: loopml.Cl
     assert archived.status is ModelVersionStatus.ARCHIVED and archived.description == "superseded"
 
 
+@pytest.mark.operations("set_model_alias", "get_model_alias", "delete_model_alias", "resolve_model_version")
 def test_aliases_move_resolve_and_are_audited(client: loopml.Client, tmp_path: Path) -> None:
     client.models.create("bike")
     for rmse in (50.0, 41.0, 45.0):
@@ -251,6 +261,9 @@ def test_aliases_move_resolve_and_are_audited(client: loopml.Client, tmp_path: P
     assert client.models.resolve("models:/bike/1").version == 1
     assert client.models.resolve("models:/bike@latest").version == 3
     assert client.models.get("bike").aliases == {"challenger": 3, "champion": 2}
+    assert client.models.get_alias("bike", "champion").version == 2
+    with pytest.raises(AliasNotFound):
+        client.models.get_alias("bike", "nope")
     client.models.set_alias("bike", "champion", 3, reason="promoted challenger")
     assert client.models.delete_alias("bike", "challenger", reason="promoted") == 3
     with pytest.raises(AliasNotFound):
@@ -267,6 +280,7 @@ def test_aliases_move_resolve_and_are_audited(client: loopml.Client, tmp_path: P
     assert client.audit.verify() == []
 
 
+@pytest.mark.operations("list_model_versions", "search_model_versions")
 def test_versions_are_searched_with_the_run_filter_language(client: loopml.Client, tmp_path: Path) -> None:
     client.models.create("bike")
     client.models.create("churn")

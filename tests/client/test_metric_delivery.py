@@ -24,6 +24,7 @@ from loopml.errors import DeliveryFailed
 from loopml.store import MetadataStore
 
 
+@pytest.mark.operations("log_metrics")
 def test_a_batch_resent_under_its_key_is_stored_once(client: loopml.Client) -> None:
     run = client.runs.create("keys")
     batch = MetricColumns(["loss", "acc"], [0.5, 0.9], [0, 0], [10, 10])

@@ -51,6 +51,18 @@ def seed(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.operations(
+    "create_monitor",
+    "get_monitor",
+    "list_monitors",
+    "get_reference_profile",
+    "set_reference_profile",
+    "list_alerts",
+    "monitor_report",
+    "monitor_windows",
+    "record_feedback",
+    "run_monitor",
+)
 def test_monitors_and_feedback(client: loopml.Client, tmp_path: Path) -> None:
     seed(tmp_path)
     x = np.random.default_rng(0).normal(0, 1, 2000)
@@ -105,6 +117,7 @@ def test_log_model_with_training_data_stores_the_reference_profile(client: loopm
     assert profile["prediction"].mean == pytest.approx(float(np.mean(model.predict(frame[["temp", "hum"]]))))
 
 
+@pytest.mark.operations("backfill_monitor")
 def test_backfill_from_files(client: loopml.Client, tmp_path: Path) -> None:
     seed(tmp_path)
     client.monitors.create("live", "churn", "1d", model="churn", version=1)

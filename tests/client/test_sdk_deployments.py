@@ -20,6 +20,16 @@ def _logged_model(client: loopml.Client, tmp_path: Path, rmse: float) -> tuple[s
     return run.id, record.digest
 
 
+@pytest.mark.operations(
+    "deploy",
+    "list_deployments",
+    "get_deployment",
+    "rollback_deployment",
+    "promote_deployment",
+    "deployment_history",
+    "deployment_decisions",
+    "shadow_comparison",
+)
 def test_deploy_canary_rollback_promote_history_on_both_backends(client: loopml.Client, tmp_path: Path) -> None:
     client.models.create("bike")
     for rmse in (41.0, 40.0):

@@ -1,14 +1,14 @@
 """Every route of the API x every role x {same project, other project, global token}: the expected answer.
 
 `RULES` is the authorization table as data: per route, the least role it needs and how the project of what it
-touches is found. `expected` turns a rule into the answer of each cell; `CALLS` builds a request that succeeds
-for an allowed caller. A route of the built app missing from `RULES` (or a rule for a route that is gone) fails
-`test_every_route_has_a_rule`.
+touches is found; for the operations it comes from the operation table (`loopml.api.OPERATIONS`), so what the table
+declares is what this test checks the services enforce. `expected` turns a rule into the answer of each cell;
+`CALLS` builds a request that succeeds for an allowed caller. A route of the built app missing from `RULES` (or a
+rule for a route that is gone) fails `test_every_route_has_a_rule`.
 
-The resources live in project `alpha`. "same" is a token scoped to `alpha`, "other" one scoped to `beta`,
-"global" one without a project.
-Authorization does not depend on the metadata backend, so the table runs on SQLite only, over one world
-shared by the module (each call that changes something makes its own fresh target).
+The resources live in project `alpha`. "same" is a token scoped to `alpha`, "other" one scoped to `beta`, "global"
+one without a project. Authorization does not depend on the metadata backend, so the table runs on SQLite only, over
+one world shared by the module (each call that changes something makes its own fresh target).
 """
 
 from __future__ import annotations
@@ -24,24 +24,14 @@ import pandas as pd
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from loopml.api import OPERATIONS, Scope
 from loopml.data import build_profile
 from loopml.domain import Role
 from loopml.domain.tokens import LOCAL_PRINCIPAL
 from loopml.governance import GovernanceService
+from loopml.server.app import API_PREFIX
 
 from .support import API, Api, TestClient, make_app
-
-Scope = Literal["public", "path", "body", "listing", "own", "global"]
-"""How a route finds the project it acts in, and what a token of another project gets:
-
-- public: no token needed (health, the OpenAPI document and its pages).
-- path: the resource named in the path (or the body's id) decides; another project's token gets 404, as for
-  a resource that does not exist.
-- body: the caller names the project (or a model of it) to create in; another project's token gets 403.
-- listing: 200 for every token that has the role; the answer shows only the caller's projects.
-- own: what the call writes lands in the caller's project (feedback labels), so every project may call it.
-- global: global tokens only; a project-scoped token gets 403.
-"""
 
 
 @dataclass(frozen=True)
@@ -52,68 +42,22 @@ class Rule:
     """How the project is found (documentation of the rule; the same words as docs/server.md)."""
 
 
-V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
+V, E = Role.VIEWER, Role.EDITOR
 
-RULES: dict[tuple[str, str], Rule] = {
+OUTSIDE_THE_TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/openapi.json"): Rule(None, "public", "-"),
     ("GET", "/api/v1/docs"): Rule(None, "public", "-"),
     ("GET", "/docs/oauth2-redirect"): Rule(None, "public", "-"),
     ("GET", "/api/v1/health"): Rule(None, "public", "-"),
-    ("GET", "/api/v1/experiments"): Rule(V, "listing", "experiment's project"),
-    ("POST", "/api/v1/experiments"): Rule(E, "body", "body.project"),
-    ("GET", "/api/v1/experiments/{experiment_id}"): Rule(V, "path", "experiment's project"),
-    ("POST", "/api/v1/runs/search"): Rule(V, "path", "body.experiment_ids -> experiment's project"),
-    ("POST", "/api/v1/runs"): Rule(E, "path", "body.experiment_id -> experiment's project"),
-    ("GET", "/api/v1/runs/{run_id}"): Rule(V, "path", "run -> experiment's project"),
-    ("PATCH", "/api/v1/runs/{run_id}"): Rule(E, "path", "run -> experiment's project"),
-    ("POST", "/api/v1/runs/{run_id}/params"): Rule(E, "path", "run -> experiment's project"),
-    ("POST", "/api/v1/runs/{run_id}/tags"): Rule(E, "path", "run -> experiment's project"),
-    ("POST", "/api/v1/runs/{run_id}/metrics"): Rule(E, "path", "run -> experiment's project"),
-    ("GET", "/api/v1/runs/{run_id}/metrics/{key:path}"): Rule(V, "path", "run -> experiment's project"),
-    ("POST", "/api/v1/runs/{run_id}/datasets"): Rule(E, "path", "run -> experiment's project"),
-    ("GET", "/api/v1/runs/{run_id}/datasets"): Rule(V, "path", "run -> experiment's project"),
-    ("PUT", "/api/v1/runs/{run_id}/artifacts/{path:path}"): Rule(E, "path", "run -> experiment's project"),
-    ("GET", "/api/v1/runs/{run_id}/artifacts"): Rule(V, "path", "run -> experiment's project"),
-    ("GET", "/api/v1/runs/{run_id}/artifacts/{path:path}"): Rule(V, "path", "run -> experiment's project"),
-    ("GET", "/api/v1/models"): Rule(V, "listing", "model's project"),
-    ("POST", "/api/v1/models"): Rule(E, "body", "body.project"),
-    ("GET", "/api/v1/models/{name}"): Rule(V, "path", "model's project"),
-    ("PATCH", "/api/v1/models/{name}"): Rule(E, "path", "model's project"),
-    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): Rule(E, "path", "model's project"),
-    ("GET", "/api/v1/models/{name}/aliases/{alias}"): Rule(V, "path", "model's project"),
-    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): Rule(E, "path", "model's project"),
-    ("GET", "/api/v1/models/{name}/versions"): Rule(V, "path", "model's project"),
-    ("POST", "/api/v1/models/{name}/versions"): Rule(E, "path", "model's project"),
-    ("GET", "/api/v1/models/{name}/versions/{version}"): Rule(V, "path", "model's project"),
-    ("PATCH", "/api/v1/models/{name}/versions/{version}"): Rule(E, "path", "model's project"),
-    ("PUT", "/api/v1/models/{name}/versions/{version}/reference-profile"): Rule(E, "path", "model's project"),
-    ("GET", "/api/v1/models/{name}/versions/{version}/reference-profile"): Rule(V, "path", "model's project"),
-    ("POST", "/api/v1/model-versions/search"): Rule(V, "listing", "model's project"),
-    ("GET", "/api/v1/model-versions/resolve"): Rule(V, "path", "model's project"),
-    ("GET", "/api/v1/tokens"): Rule(A, "listing", "token's project"),
-    ("POST", "/api/v1/tokens"): Rule(A, "global", "-"),
-    ("DELETE", "/api/v1/tokens/{token_id}"): Rule(A, "path", "token's project"),
-    ("GET", "/api/v1/audit"): Rule(A, "listing", "project of the row's entity"),
-    ("GET", "/api/v1/audit/verify"): Rule(A, "global", "-"),
-    ("POST", "/api/v1/deployments"): Rule(E, "path", "body.model -> model's project"),
-    ("GET", "/api/v1/deployments"): Rule(V, "listing", "deployment's project"),
-    ("GET", "/api/v1/deployments/{name}"): Rule(V, "path", "deployment's project"),
-    ("POST", "/api/v1/deployments/{name}/rollback"): Rule(E, "path", "deployment's project"),
-    ("POST", "/api/v1/deployments/{name}/promote"): Rule(E, "path", "deployment's project"),
-    ("GET", "/api/v1/deployments/{name}/history"): Rule(V, "path", "deployment's project"),
-    ("GET", "/api/v1/deployments/{name}/decisions"): Rule(V, "path", "deployment's project"),
-    ("GET", "/api/v1/deployments/{name}/shadow-comparison"): Rule(V, "path", "deployment's project"),
-    ("POST", "/api/v1/monitors"): Rule(E, "path", "body.deployment -> deployment's project"),
-    ("GET", "/api/v1/monitors"): Rule(V, "listing", "monitor -> deployment's project"),
-    ("GET", "/api/v1/monitors/{name}"): Rule(V, "path", "monitor -> deployment's project"),
-    ("POST", "/api/v1/monitors/{name}/run"): Rule(E, "path", "monitor -> deployment's project"),
-    ("POST", "/api/v1/monitors/{name}/backfill"): Rule(E, "path", "monitor -> deployment's project"),
-    ("GET", "/api/v1/monitors/{name}/windows"): Rule(V, "path", "monitor -> deployment's project"),
-    ("GET", "/api/v1/monitors/{name}/report"): Rule(V, "path", "monitor -> deployment's project"),
-    ("POST", "/api/v1/feedback"): Rule(E, "own", "the token's project"),
-    ("GET", "/api/v1/alerts"): Rule(V, "listing", "alert -> monitor -> deployment's project"),
     ("GET", "/metrics"): Rule(V, "listing", "series -> deployment's project"),
 }
+"""The routes that are not operations of the table: the OpenAPI document and its pages, liveness, the scrape."""
+
+RULES: dict[tuple[str, str], Rule] = OUTSIDE_THE_TABLE | {
+    (op.http, f"{API_PREFIX}{op.path}"): Rule(Role(op.role) if op.role else None, op.scope, op.found_by)
+    for op in OPERATIONS.values()
+}
+"""The authorization table: the operation table's role, scope and `found_by`, plus the routes outside it."""
 
 Where = Literal["same", "other", "global"]
 PROJECT_OF: dict[Where, str | None] = {"same": "alpha", "other": "beta", "global": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loopml.api import governance as ops
 from loopml.domain import AuditEvent
 
 if TYPE_CHECKING:
@@ -15,8 +16,8 @@ class Audit:
         self._backend = client.backend
 
     def events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
-        return self._backend.audit_events(after_seq, limit)
+        return self._backend.call(ops.AUDIT_EVENTS, after_seq=after_seq, limit=limit)
 
     def verify(self) -> list[str]:
         """Problems in the audit hash chain; an empty list means no row was edited, inserted or deleted."""
-        return self._backend.verify_audit()
+        return self._backend.call(ops.VERIFY_AUDIT)

@@ -1,173 +1,28 @@
-"""The one protocol both backends implement; the conformance suite in tests/client runs against each."""
+"""The one protocol both backends implement; the conformance suite in tests/client runs against each.
+
+Every operation of the table (`loopml.api.OPERATIONS`) goes through `call`; only the streamed ones (artifact
+upload and download) and the metric batches of the background sender have methods of their own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from loopml.domain import (
-    ArtifactRecord,
-    AuditEvent,
-    Dataset,
-    DatasetInput,
-    Deployment,
-    DeploymentRevision,
-    Experiment,
-    Metric,
-    MetricColumns,
-    ModelVersion,
-    Page,
-    RegisteredModel,
-    RolloutDecision,
-    Run,
-    Token,
-)
-from loopml.domain.monitoring import Alert, Monitor, MonitorWindow
+from loopml.api import Operation
+from loopml.domain import ArtifactRecord, MetricColumns
+
+R = TypeVar("R")
 
 
 class Backend(Protocol):
     """Everything the SDK asks of a store: in-process (`LocalBackend`) or over HTTP (`HttpBackend`)."""
 
-    def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment: ...
-    def get_experiment(self, experiment_id: int) -> Experiment: ...
-    def find_experiment(self, name: str, project: str | None = None) -> Experiment: ...
-    def list_experiments(self, project: str | None = None) -> list[Experiment]: ...
+    def call(self, op: Operation[R], /, **arguments: Any) -> R:
+        """Run `op` with the service method's keyword `arguments`; its result as the table declares it."""
+        ...
 
-    def create_run(
-        self,
-        experiment_id: int,
-        name: str | None = None,
-        parent_run_id: str | None = None,
-        params: Mapping[str, object] | None = None,
-        tags: Mapping[str, object] | None = None,
-        start_time: int | None = None,
-    ) -> Run: ...
-    def get_run(self, run_id: str) -> Run: ...
-    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> Run: ...
-    def log_params(self, run_id: str, params: Mapping[str, object]) -> None: ...
-    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None: ...
     def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int: ...
-    def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
-    def log_dataset(self, run_id: str, data: DatasetInput) -> Dataset: ...
-    def run_datasets(self, run_id: str) -> list[Dataset]: ...
     def log_artifact(self, run_id: str, path: str, local_file: Path) -> ArtifactRecord: ...
-    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]: ...
     def download_artifact(self, run_id: str, path: str, dest: Path) -> Path: ...
-    def search_runs(
-        self,
-        experiment_ids: Sequence[int],
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-    ) -> Page[Run]: ...
-
-    def create_token(self, name: str, role: str, project: str | None = None) -> tuple[Token, str]: ...
-    def list_tokens(self) -> list[Token]: ...
-    def revoke_token(self, token_id: str) -> Token: ...
-    def audit_events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]: ...
-    def verify_audit(self) -> list[str]: ...
-
-    # -- model registry (loading, `log_model` and downloads build on these in the SDK) --------------
-    def create_model(
-        self,
-        name: str,
-        project: str | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-        exist_ok: bool = False,
-    ) -> RegisteredModel: ...
-    def get_model(self, name: str) -> RegisteredModel: ...
-    def update_model(
-        self, name: str, description: str | None = None, tags: Mapping[str, object] | None = None
-    ) -> RegisteredModel: ...
-    def search_models(
-        self,
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-    ) -> Page[RegisteredModel]: ...
-    def create_model_version(
-        self,
-        name: str,
-        run_id: str,
-        artifact_path: str,
-        manifest_digest: str,
-        flavor: str,
-        signature: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> ModelVersion: ...
-    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
-    def update_model_version(
-        self,
-        name: str,
-        version: int,
-        status: str | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> ModelVersion: ...
-    def search_model_versions(
-        self,
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        name: str | None = None,
-    ) -> Page[ModelVersion]: ...
-    def set_model_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion: ...
-    def delete_model_alias(self, name: str, alias: str, reason: str | None = None) -> int: ...
-    def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion: ...
-
-    # -- deployments -------------------------------------------------------------------------------
-    def deploy(
-        self,
-        name: str,
-        model: str,
-        strategy: str = "direct",
-        canary_steps: Sequence[int] = (10, 50, 100),
-        analysis_seconds: int = 300,
-        thresholds: Mapping[str, float] | None = None,
-        sticky_key: str | None = None,
-        ab_weight: int | None = None,
-        reason: str | None = None,
-    ) -> Deployment: ...
-    def list_deployments(self) -> list[Deployment]: ...
-    def get_deployment(self, name: str) -> Deployment: ...
-    def rollback_deployment(self, name: str, reason: str | None = None) -> Deployment: ...
-    def promote_deployment(self, name: str, reason: str | None = None) -> Deployment: ...
-    def deployment_history(self, name: str, limit: int = 100) -> list[DeploymentRevision]: ...
-    def deployment_decisions(self, name: str, limit: int = 100) -> list[RolloutDecision]: ...
-    def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]: ...
-
-    # -- monitoring ---------------------------------------------------------------------------------
-    def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None: ...
-    def get_reference_profile(self, name: str, version: int) -> dict[str, Any]: ...
-    def create_monitor(
-        self,
-        name: str,
-        deployment: str,
-        window: str = "1d",
-        label_delay: str = "0s",
-        consecutive: int = 3,
-        model: str | None = None,
-        version: int | None = None,
-        thresholds: Mapping[str, float] | None = None,
-        webhook: str | None = None,
-        kinds: Sequence[str] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> Monitor: ...
-    def list_monitors(self) -> list[Monitor]: ...
-    def get_monitor(self, name: str) -> Monitor: ...
-    def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]: ...
-    def backfill_monitor(
-        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
-    ) -> dict[str, Any]: ...
-    def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]: ...
-    def monitor_report(self, name: str) -> str: ...
-    def record_feedback(self, items: Sequence[Mapping[str, Any]]) -> int: ...
-    def list_alerts(self, monitor: str | None = None, state: str | None = None) -> list[Alert]: ...
-
     def close(self) -> None: ...

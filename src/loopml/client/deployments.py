@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from loopml.api import deploy as ops
 from loopml.domain import Deployment, DeploymentRevision, RolloutDecision
 
 if TYPE_CHECKING:
@@ -38,30 +39,39 @@ class Deployments:
     ) -> Deployment:
         """Deploy the version `model` names (`name@alias`, `name/3`) to deployment `name` with `strategy`
         (`direct`, `canary`, `shadow` or `ab`); the reference is resolved to a version number now."""
-        return self._backend.deploy(
-            name, model, strategy, canary_steps, analysis_seconds, thresholds, sticky_key, ab_weight, reason
+        return self._backend.call(
+            ops.DEPLOY,
+            name=name,
+            model_ref=model,
+            strategy=strategy,
+            canary_steps=canary_steps,
+            analysis_seconds=analysis_seconds,
+            thresholds=thresholds,
+            sticky_key=sticky_key,
+            ab_weight=ab_weight,
+            reason=reason,
         )
 
     def list(self) -> list[Deployment]:
-        return self._backend.list_deployments()
+        return self._backend.call(ops.LIST_DEPLOYMENTS)
 
     def status(self, name: str) -> Deployment:
-        return self._backend.get_deployment(name)
+        return self._backend.call(ops.GET_DEPLOYMENT, name=name)
 
     def rollback(self, name: str, reason: str | None = None) -> Deployment:
-        return self._backend.rollback_deployment(name, reason)
+        return self._backend.call(ops.ROLLBACK_DEPLOYMENT, name=name, reason=reason)
 
     def promote(self, name: str, reason: str | None = None) -> Deployment:
-        return self._backend.promote_deployment(name, reason)
+        return self._backend.call(ops.PROMOTE_DEPLOYMENT, name=name, reason=reason)
 
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentRevision]:
         """The revisions of deployment `name`, newest first."""
-        return self._backend.deployment_history(name, limit)
+        return self._backend.call(ops.DEPLOYMENT_HISTORY, name=name, limit=limit)
 
     def decisions(self, name: str, limit: int = 100) -> builtins.list[RolloutDecision]:
         """The rollout controller's decisions about `name`, oldest first, with their numbers."""
-        return self._backend.deployment_decisions(name, limit)
+        return self._backend.call(ops.DEPLOYMENT_DECISIONS, name=name, limit=limit)
 
     def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]:
         """Agreement rate, prediction differences and latencies of the shadow version against the live one."""
-        return self._backend.shadow_comparison(name, window_seconds, tolerance)
+        return self._backend.call(ops.SHADOW_COMPARISON, name=name, window_seconds=window_seconds, tolerance=tolerance)

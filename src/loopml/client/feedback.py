@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from loopml.api import monitoring as ops
+
 if TYPE_CHECKING:
     from loopml.client.client import Client
 
@@ -24,4 +26,4 @@ class FeedbackLabels:
     def log_many(self, items: Sequence[Mapping[str, Any]]) -> int:
         """Up to 10,000 labels: dicts with `label` and one of `request_id` or `key` (and `time_ms`, optional)."""
         cleaned = [{k: v for k, v in item.items() if v is not None or k == "label"} for item in items]
-        return self._backend.record_feedback(cleaned)
+        return self._backend.call(ops.RECORD_FEEDBACK, items=cleaned)

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from loopml.api.tracking import CREATE_RUN
 from loopml.client.client import Client
 from loopml.client.model_packages import LoggedModel
 from loopml.client.models import Models
@@ -186,7 +187,9 @@ def start_run(
 
         all_tags.update(capture())
     all_tags.update(tags or {})
-    run = c.backend.create_run(experiment_id, name, parent_id, params, all_tags)
+    run = c.backend.call(
+        CREATE_RUN, experiment_id=experiment_id, name=name, parent_run_id=parent_id, params=params, tags=all_tags
+    )
     active = ActiveRun(c, run)
     stack.append(active)
     return active

@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import orjson
 
+from loopml.api import OPERATIONS, Operation
 from loopml.client.downloads import write_verified
-from loopml.domain import (
-    ArtifactRecord,
-    AuditEvent,
-    Dataset,
-    DatasetInput,
-    Deployment,
-    DeploymentRevision,
-    Experiment,
-    Metric,
-    MetricColumns,
-    ModelVersion,
-    Page,
-    RegisteredModel,
-    RolloutDecision,
-    Run,
-    Token,
-    wire,
-)
-from loopml.domain.monitoring import (
-    Alert,
-    Monitor,
-    MonitorWindow,
-    alert_from_json,
-    monitor_from_json,
-    window_from_json,
-)
+from loopml.domain import ArtifactRecord, MetricColumns, wire
 from loopml.errors import (
     AuthenticationRequired,
     IntegrityError,
@@ -52,11 +29,12 @@ from loopml.errors import (
     error_for_code,
 )
 
+R = TypeVar("R")
+_TEMPLATE = re.compile(r"{(\w+)(:path)?}")
+
 API = "/api/v1"
 CONNECT_RETRIES = 3
 """Attempts when the server cannot be reached at all (the request was not sent, so a retry is safe)."""
-MAX_BACKFILL_OVER_HTTP = 100_000
-"""Requests per backfill call over HTTP (the route's bound)."""
 
 
 _BY_STATUS: dict[int, type[LoopmlError]] = {
@@ -96,7 +74,7 @@ class HttpBackend:
 
     def _request(self, method: str, url: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
         if json is not None:
-            kwargs["content"] = orjson.dumps(json)
+            kwargs["content"] = orjson.dumps(json, default=_jsonable)
             kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
         for attempt in range(CONNECT_RETRIES):
             try:
@@ -134,63 +112,25 @@ class HttpBackend:
             cls = _BY_STATUS.get(response.status_code, RemoteError)
         return cls(message)
 
-    # -- experiments -------------------------------------------------------------------------------
+    # -- the operations of the table ---------------------------------------------------------------
 
-    def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
-        body = self._json("POST", "/experiments", json={"name": name, "project": project})
-        return wire.experiment_from_json(body["experiment"])
-
-    def get_experiment(self, experiment_id: int) -> Experiment:
-        return wire.experiment_from_json(self._json("GET", f"/experiments/{int(experiment_id)}")["experiment"])
-
-    def find_experiment(self, name: str, project: str | None = None) -> Experiment:
-        from loopml.errors import ExperimentNotFound
-
-        query = {"name": name} | ({"project": project} if project else {})
-        found = self._json("GET", "/experiments", params=query)["experiments"]
-        if not found:
-            raise ExperimentNotFound(
-                f"experiment {name!r} does not exist" + (f" in project {project!r}" if project else "")
-            )
-        return wire.experiment_from_json(found[0])
-
-    def list_experiments(self, project: str | None = None) -> list[Experiment]:
-        query = {"project": project} if project else {}
-        return [wire.experiment_from_json(e) for e in self._json("GET", "/experiments", params=query)["experiments"]]
-
-    # -- runs --------------------------------------------------------------------------------------
-
-    def create_run(
-        self,
-        experiment_id: int,
-        name: str | None = None,
-        parent_run_id: str | None = None,
-        params: Mapping[str, object] | None = None,
-        tags: Mapping[str, object] | None = None,
-        start_time: int | None = None,
-    ) -> Run:
-        body = {
-            "experiment_id": experiment_id,
-            "name": name,
-            "parent_run_id": parent_run_id,
-            "params": _stringify(params),
-            "tags": _stringify(tags),
-            "start_time": start_time,
-        }
-        return wire.run_from_json(self._json("POST", "/runs", json=body)["run"])
-
-    def get_run(self, run_id: str) -> Run:
-        return wire.run_from_json(self._json("GET", f"/runs/{_path(run_id)}")["run"])
-
-    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> Run:
-        body = {"status": status, "end_time": end_time}
-        return wire.run_from_json(self._json("PATCH", f"/runs/{_path(run_id)}", json=body)["run"])
-
-    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
-        self._request("POST", f"/runs/{_path(run_id)}/params", json={"params": _stringify(params)})
-
-    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        self._request("POST", f"/runs/{_path(run_id)}/tags", json={"tags": _stringify(tags)})
+    def call(self, op: Operation[R], /, **arguments: Any) -> R:
+        """One request built from the table: the path from the path fields, the other fields as the JSON body
+        (POST, PUT, PATCH) or the query string (GET, DELETE); the answer decoded by the operation's codec."""
+        if op.backend_method is not None:
+            raise TypeError(f"{op.name} is sent with HttpBackend.{op.backend_method}, not call")
+        fields = op.request.to_wire(arguments)
+        url = op.path
+        for name, as_path in _TEMPLATE.findall(op.path):
+            value = fields.pop(name, None)
+            url = url.replace(f"{{{name}{as_path}}}", _path_segment(op, name, value, slash=bool(as_path)))
+        if op.has_body:
+            response = self._request(op.http, url, json=fields)
+        else:
+            response = self._request(op.http, url, params=fields)
+        if op.response.media_type == "application/json":
+            return op.response.decode(orjson.loads(response.content))
+        return op.response.decode(response.text)
 
     def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
         values: Sequence[float | str] = batch.values
@@ -199,24 +139,6 @@ class HttpBackend:
         body = {"keys": batch.keys, "values": values, "steps": batch.steps, "timestamps": batch.timestamps}
         headers = {} if batch_key is None else {"Idempotency-Key": batch_key}
         return int(self._json("POST", f"/runs/{_path(run_id)}/metrics", json=body, headers=headers)["stored"])
-
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        url = f"/runs/{_path(run_id)}/metrics/{quote(key, safe='/')}"
-        return [wire.metric_from_json(m) for m in self._json("GET", url)["metrics"]]
-
-    def log_dataset(self, run_id: str, data: DatasetInput) -> Dataset:
-        body = {
-            "name": data.name,
-            "digest": data.digest,
-            "schema": [list(c) for c in data.schema],
-            "rows": data.rows,
-            "source": data.source,
-            "role": data.role,
-        }
-        return wire.dataset_from_json(self._json("POST", f"/runs/{_path(run_id)}/datasets", json=body)["dataset"])
-
-    def run_datasets(self, run_id: str) -> list[Dataset]:
-        return [wire.dataset_from_json(d) for d in self._json("GET", f"/runs/{_path(run_id)}/datasets")["datasets"]]
 
     def log_artifact(self, run_id: str, path: str, local_file: Path) -> ArtifactRecord:
         digest = _file_sha256(local_file)
@@ -229,11 +151,6 @@ class HttpBackend:
             )
         return wire.artifact_from_json(body["artifact"])
 
-    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
-        query = {"prefix": prefix} if prefix else {}
-        body = self._json("GET", f"/runs/{_path(run_id)}/artifacts", params=query)
-        return [wire.artifact_from_json(a) for a in body["artifacts"]]
-
     def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
         url = f"{API}/runs/{_path(run_id)}/artifacts/{quote(path, safe='/')}"
         with self._http.stream("GET", url) as response:
@@ -242,322 +159,34 @@ class HttpBackend:
             digest = response.headers.get("X-Content-SHA256", "")
             return write_verified(response.iter_bytes(1 << 20), digest, dest)
 
-    def search_runs(
-        self,
-        experiment_ids: Sequence[int],
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-    ) -> Page[Run]:
-        body = {
-            "experiment_ids": list(experiment_ids),
-            "filter": filter,
-            "order_by": list(order_by) if order_by else None,
-            "max_results": max_results,
-            "page_token": page_token,
-        }
-        found = self._json("POST", "/runs/search", json=body)
-        return Page(items=[wire.run_from_json(r) for r in found["runs"]], next_page_token=found["next_page_token"])
-
-    # -- governance --------------------------------------------------------------------------------
-
-    def create_token(self, name: str, role: str, project: str | None = None) -> tuple[Token, str]:
-        body = self._json("POST", "/tokens", json={"name": name, "role": role, "project": project})
-        return wire.token_from_json(body["token"]), str(body["secret"])
-
-    def list_tokens(self) -> list[Token]:
-        return [wire.token_from_json(t) for t in self._json("GET", "/tokens")["tokens"]]
-
-    def revoke_token(self, token_id: str) -> Token:
-        return wire.token_from_json(self._json("DELETE", f"/tokens/{_path(token_id)}")["token"])
-
-    def audit_events(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
-        body = self._json("GET", "/audit", params={"after_seq": after_seq, "limit": limit})
-        return [wire.audit_from_json(e) for e in body["events"]]
-
-    def verify_audit(self) -> list[str]:
-        return [str(p) for p in self._json("GET", "/audit/verify")["problems"]]
-
-    # -- model registry ----------------------------------------------------------------------------
-
-    def create_model(
-        self,
-        name: str,
-        project: str | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-        exist_ok: bool = False,
-    ) -> RegisteredModel:
-        body: dict[str, Any] = {"name": name, "project": project, "description": description}
-        body |= {"tags": _stringify(tags), "exist_ok": exist_ok}
-        return wire.registered_model_from_json(self._json("POST", "/models", json=body)["model"])
-
-    def get_model(self, name: str) -> RegisteredModel:
-        return wire.registered_model_from_json(self._json("GET", f"/models/{_path(name)}")["model"])
-
-    def update_model(
-        self, name: str, description: str | None = None, tags: Mapping[str, object] | None = None
-    ) -> RegisteredModel:
-        body = {"description": description, "tags": _stringify(tags)}
-        return wire.registered_model_from_json(self._json("PATCH", f"/models/{_path(name)}", json=body)["model"])
-
-    def search_models(
-        self,
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-    ) -> Page[RegisteredModel]:
-        found = self._json("GET", "/models", params=_search_query(filter, order_by, max_results, page_token))
-        return Page([wire.registered_model_from_json(m) for m in found["models"]], found["next_page_token"])
-
-    def create_model_version(
-        self,
-        name: str,
-        run_id: str,
-        artifact_path: str,
-        manifest_digest: str,
-        flavor: str,
-        signature: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> ModelVersion:
-        body = {
-            "run_id": run_id,
-            "artifact_path": artifact_path,
-            "manifest_digest": manifest_digest,
-            "flavor": flavor,
-            "signature": None if signature is None else dict(signature),
-            "description": description,
-            "tags": _stringify(tags),
-        }
-        found = self._json("POST", f"/models/{_path(name)}/versions", json=body)
-        return wire.model_version_from_json(found["model_version"])
-
-    def get_model_version(self, name: str, version: int) -> ModelVersion:
-        found = self._json("GET", f"/models/{_path(name)}/versions/{_version(version)}")
-        return wire.model_version_from_json(found["model_version"])
-
-    def update_model_version(
-        self,
-        name: str,
-        version: int,
-        status: str | None = None,
-        description: str | None = None,
-        tags: Mapping[str, object] | None = None,
-    ) -> ModelVersion:
-        body = {"status": status, "description": description, "tags": _stringify(tags)}
-        found = self._json("PATCH", f"/models/{_path(name)}/versions/{_version(version)}", json=body)
-        return wire.model_version_from_json(found["model_version"])
-
-    def search_model_versions(
-        self,
-        filter: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        name: str | None = None,
-    ) -> Page[ModelVersion]:
-        if name is not None:
-            query = _search_query(filter, order_by, max_results, page_token)
-            found = self._json("GET", f"/models/{_path(name)}/versions", params=query)
-        else:
-            body = {
-                "filter": filter,
-                "order_by": list(order_by) if order_by else None,
-                "max_results": max_results,
-                "page_token": page_token,
-            }
-            found = self._json("POST", "/model-versions/search", json=body)
-        return Page([wire.model_version_from_json(v) for v in found["model_versions"]], found["next_page_token"])
-
-    def set_model_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
-        body = {"version": version, "reason": reason}
-        found = self._json("PUT", f"/models/{_path(name)}/aliases/{_path(alias)}", json=body)
-        return wire.model_version_from_json(found["model_version"])
-
-    def delete_model_alias(self, name: str, alias: str, reason: str | None = None) -> int:
-        query = {"reason": reason} if reason is not None else {}
-        found = self._json("DELETE", f"/models/{_path(name)}/aliases/{_path(alias)}", params=query)
-        return int(found["deleted"]["version"])
-
-    def resolve_model_version(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
-        query: dict[str, str] = {"uri": uri}
-        if alias_or_version is not None:
-            if isinstance(alias_or_version, bool):
-                raise InvalidInput(f"a version must be an integer or an alias, got {alias_or_version!r}")
-            query["alias_or_version"] = str(alias_or_version)
-        found = self._json("GET", "/model-versions/resolve", params=query)
-        return wire.model_version_from_json(found["model_version"])
-
-    # -- deployments -------------------------------------------------------------------------------
-
-    def deploy(
-        self,
-        name: str,
-        model: str,
-        strategy: str = "direct",
-        canary_steps: Sequence[int] = (10, 50, 100),
-        analysis_seconds: int = 300,
-        thresholds: Mapping[str, float] | None = None,
-        sticky_key: str | None = None,
-        ab_weight: int | None = None,
-        reason: str | None = None,
-    ) -> Deployment:
-        body = {
-            "name": name,
-            "model": model,
-            "strategy": strategy,
-            "canary_steps": list(canary_steps),
-            "analysis_seconds": analysis_seconds,
-            "thresholds": None if thresholds is None else dict(thresholds),
-            "sticky_key": sticky_key,
-            "ab_weight": ab_weight,
-            "reason": reason,
-        }
-        return wire.deployment_from_json(self._json("POST", "/deployments", json=body)["deployment"])
-
-    def list_deployments(self) -> list[Deployment]:
-        return [wire.deployment_from_json(d) for d in self._json("GET", "/deployments")["deployments"]]
-
-    def get_deployment(self, name: str) -> Deployment:
-        return wire.deployment_from_json(self._json("GET", f"/deployments/{_path(name)}")["deployment"])
-
-    def rollback_deployment(self, name: str, reason: str | None = None) -> Deployment:
-        found = self._json("POST", f"/deployments/{_path(name)}/rollback", json={"reason": reason})
-        return wire.deployment_from_json(found["deployment"])
-
-    def promote_deployment(self, name: str, reason: str | None = None) -> Deployment:
-        found = self._json("POST", f"/deployments/{_path(name)}/promote", json={"reason": reason})
-        return wire.deployment_from_json(found["deployment"])
-
-    def deployment_history(self, name: str, limit: int = 100) -> list[DeploymentRevision]:
-        found = self._json("GET", f"/deployments/{_path(name)}/history", params={"limit": limit})
-        return [wire.deployment_revision_from_json(r) for r in found["revisions"]]
-
-    def deployment_decisions(self, name: str, limit: int = 100) -> list[RolloutDecision]:
-        found = self._json("GET", f"/deployments/{_path(name)}/decisions", params={"limit": limit})
-        return [wire.rollout_decision_from_json(d) for d in found["decisions"]]
-
-    def shadow_comparison(self, name: str, window_seconds: int = 3600, tolerance: float = 1e-6) -> dict[str, Any]:
-        query = {"window_seconds": window_seconds, "tolerance": tolerance}
-        found = self._json("GET", f"/deployments/{_path(name)}/shadow-comparison", params=query)
-        comparison: dict[str, Any] = found["comparison"]
-        return comparison
-
-    # -- monitoring --------------------------------------------------------------------------------
-
-    def set_reference_profile(self, name: str, version: int, profile: Mapping[str, Any]) -> None:
-        self._json(
-            "PUT",
-            f"/models/{_path(name)}/versions/{_version(version)}/reference-profile",
-            json={"profile": dict(profile)},
-        )
-
-    def get_reference_profile(self, name: str, version: int) -> dict[str, Any]:
-        found = self._json("GET", f"/models/{_path(name)}/versions/{_version(version)}/reference-profile")
-        profile: dict[str, Any] = found["profile"]
-        return profile
-
-    def create_monitor(
-        self,
-        name: str,
-        deployment: str,
-        window: str = "1d",
-        label_delay: str = "0s",
-        consecutive: int = 3,
-        model: str | None = None,
-        version: int | None = None,
-        thresholds: Mapping[str, float] | None = None,
-        webhook: str | None = None,
-        kinds: Sequence[str] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> Monitor:
-        body = {
-            "name": name,
-            "deployment": deployment,
-            "window": str(window),
-            "label_delay": str(label_delay),
-            "consecutive": consecutive,
-            "model": model,
-            "version": version,
-            "thresholds": None if thresholds is None else dict(thresholds),
-            "webhook": webhook,
-            "kinds": None if kinds is None else list(kinds),
-            "options": None if options is None else dict(options),
-        }
-        return monitor_from_json(self._json("POST", "/monitors", json=body)["monitor"])
-
-    def list_monitors(self) -> list[Monitor]:
-        return [monitor_from_json(m) for m in self._json("GET", "/monitors")["monitors"]]
-
-    def get_monitor(self, name: str) -> Monitor:
-        return monitor_from_json(self._json("GET", f"/monitors/{_path(name)}")["monitor"])
-
-    def run_monitor(self, name: str, now: int | None = None) -> dict[str, Any]:
-        run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/run", json={"now": now})["run"]
-        return run
-
-    def backfill_monitor(
-        self, name: str, requests: Sequence[Mapping[str, Any]], now: int | None = None
-    ) -> dict[str, Any]:
-        if len(requests) > MAX_BACKFILL_OVER_HTTP:
-            raise InvalidInput(
-                f"{len(requests)} requests: a backfill over HTTP takes at most {MAX_BACKFILL_OVER_HTTP}; run larger "
-                "backtests with an embedded client on the server's database and artifact store"
-            )
-        body = {"requests": list(requests), "now": now}
-        run: dict[str, Any] = self._json("POST", f"/monitors/{_path(name)}/backfill", json=body)["run"]
-        return run
-
-    def monitor_windows(self, name: str, limit: int | None = None) -> list[MonitorWindow]:
-        params = {} if limit is None else {"limit": limit}
-        found = self._json("GET", f"/monitors/{_path(name)}/windows", params=params)
-        return [window_from_json(w) for w in found["windows"]]
-
-    def monitor_report(self, name: str) -> str:
-        return self._request("GET", f"/monitors/{_path(name)}/report").text
-
-    def record_feedback(self, items: Sequence[Mapping[str, Any]]) -> int:
-        recorded: int = self._json("POST", "/feedback", json={"feedback": [dict(i) for i in items]})["recorded"]
-        return recorded
-
-    def list_alerts(self, monitor: str | None = None, state: str | None = None) -> list[Alert]:
-        params = {k: v for k, v in (("monitor", monitor), ("state", state)) if v is not None}
-        return [alert_from_json(a) for a in self._json("GET", "/alerts", params=params)["alerts"]]
-
     def close(self) -> None:
         self._http.close()
 
 
-def _stringify(values: Mapping[str, object] | None) -> dict[str, object] | None:
-    """Params and tags travel as strings; numbers and booleans become their text here, as in the service."""
-    if values is None:
-        return None
-    return {
-        k: v if isinstance(v, str) or v is None or isinstance(v, list | dict) else str(v) for k, v in values.items()
-    }
+def _path_segment(op: Operation[Any], name: str, value: Any, *, slash: bool) -> str:
+    """A path parameter, percent-encoded (`{x:path}` keeps its slashes); an integer field takes integers only,
+    as the service would refuse anything else."""
+    if value is None:
+        raise InvalidInput(f"{op.name} needs {name}")
+    if _INTEGER_PATHS.get((op.name, name), False) and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidInput(f"{name} must be an integer, got {value!r}")
+    return quote(str(value), safe="/" if slash else "")
 
 
-def _search_query(
-    filter: str | None, order_by: Sequence[str] | None, max_results: int, page_token: str | None
-) -> dict[str, Any]:
-    query: dict[str, Any] = {"max_results": max_results}
-    if filter is not None:
-        query["filter"] = filter
-    if order_by:
-        query["order_by"] = list(order_by)
-    if page_token is not None:
-        query["page_token"] = page_token
-    return query
+_INTEGER_PATHS = {
+    (op.name, info.alias or field): info.annotation is int
+    for op in OPERATIONS.values()
+    for field, info in op.request.model_fields.items()
+}
 
 
-def _version(version: int) -> str:
-    """A version number for a URL path; anything else is refused here, as the service would refuse it."""
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidInput(f"a model version must be an integer, got {version!r}")
-    return str(version)
+def _jsonable(value: object) -> object:
+    """Mappings and sequences orjson does not know (a `MappingProxyType`, a `range`) as JSON objects and arrays."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, str | bytes):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _file_sha256(path: Path) -> str:

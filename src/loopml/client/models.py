@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from loopml.api import registry as ops
 from loopml.domain import ModelVersion, Page, RegisteredModel
+from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
     from loopml.client.client import Client
@@ -44,16 +46,18 @@ class Models:
         exist_ok: bool = False,
     ) -> RegisteredModel:
         """Register a model name (unique across projects); with `exist_ok`, return it if it exists."""
-        return self._backend.create_model(name, project, description, tags, exist_ok)
+        return self._backend.call(
+            ops.CREATE_MODEL, name=name, project=project, description=description, tags=tags, exist_ok=exist_ok
+        )
 
     def get(self, name: str) -> RegisteredModel:
-        return self._backend.get_model(name)
+        return self._backend.call(ops.GET_MODEL, name=name)
 
     def update(
         self, name: str, *, description: str | None = None, tags: Mapping[str, object] | None = None
     ) -> RegisteredModel:
         """Set the description and/or tags (merged: tags not named keep their value)."""
-        return self._backend.update_model(name, description, tags)
+        return self._backend.call(ops.UPDATE_MODEL, name=name, description=description, tags=tags)
 
     def search(
         self,
@@ -64,7 +68,9 @@ class Models:
     ) -> Page[RegisteredModel]:
         """One page of models matching `filter` (`tags.<k>`, `attributes.name`, `attributes.created_at`,
         `attributes.updated_at`); pass `next_page_token` back for the next page."""
-        return self._backend.search_models(filter, order_by, max_results, page_token)
+        return self._backend.call(
+            ops.SEARCH_MODELS, filter=filter, order_by=order_by, max_results=max_results, page_token=page_token
+        )
 
     def create_version(
         self,
@@ -80,12 +86,20 @@ class Models:
     ) -> ModelVersion:
         """The next version of `name`, from the model package run `run_id` logged under `artifact_path`
         (its `loopml-model.json` must have sha256 `manifest_digest`)."""
-        return self._backend.create_model_version(
-            name, run_id, artifact_path, manifest_digest, flavor, signature, description, tags
+        return self._backend.call(
+            ops.CREATE_MODEL_VERSION,
+            name=name,
+            run_id=run_id,
+            artifact_path=artifact_path,
+            manifest_digest=manifest_digest,
+            flavor=flavor,
+            signature=signature,
+            description=description,
+            tags=tags,
         )
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        return self._backend.get_model_version(name, version)
+        return self._backend.call(ops.GET_MODEL_VERSION, name=name, version=version)
 
     def update_version(
         self,
@@ -97,7 +111,9 @@ class Models:
         tags: Mapping[str, object] | None = None,
     ) -> ModelVersion:
         """Set the status (`READY`, `ARCHIVED`), description and/or tags (merged) of a version."""
-        return self._backend.update_model_version(name, version, status, description, tags)
+        return self._backend.call(
+            ops.UPDATE_MODEL_VERSION, name=name, version=version, status=status, description=description, tags=tags
+        )
 
     def versions(
         self, name: str, filter: str | None = None, order_by: Sequence[str] | None = None
@@ -106,7 +122,9 @@ class Models:
         found: list[ModelVersion] = []
         token: str | None = None
         while True:
-            page = self._backend.search_model_versions(filter, order_by, 1000, token, name)
+            page = self._backend.call(
+                ops.LIST_MODEL_VERSIONS, name=name, filter=filter, order_by=order_by, max_results=1000, page_token=token
+            )
             found += page.items
             if page.next_page_token is None:
                 return found
@@ -121,20 +139,32 @@ class Models:
     ) -> Page[ModelVersion]:
         """One page of versions of any model matching `filter` (`attributes.name`, `version`, `run_id`,
         `status`, `flavor`, `created_at`, `tags.<k>`, `metrics.<k>` as snapshotted at registration)."""
-        return self._backend.search_model_versions(filter, order_by, max_results, page_token)
+        return self._backend.call(
+            ops.SEARCH_MODEL_VERSIONS,
+            filter=filter,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+        )
 
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
         """Point `alias` (e.g. `champion`) at `version`, atomically; the move is audited with `reason`."""
-        return self._backend.set_model_alias(name, alias, version, reason)
+        return self._backend.call(ops.SET_MODEL_ALIAS, name=name, alias=alias, version=version, reason=reason)
+
+    def get_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version `alias` points at (`AliasNotFound` if it points nowhere)."""
+        return self._backend.call(ops.GET_MODEL_ALIAS, name=name, alias=alias)
 
     def delete_alias(self, name: str, alias: str, reason: str | None = None) -> int:
         """Remove `alias`; returns the version it pointed at."""
-        return self._backend.delete_model_alias(name, alias, reason)
+        return self._backend.call(ops.DELETE_MODEL_ALIAS, name=name, alias=alias, reason=reason)
 
     def resolve(self, uri: str, alias_or_version: str | int | None = None) -> ModelVersion:
         """The version `models:/name@alias`, `models:/name/3` or `models:/name@latest` names (the
         `models:/` prefix is optional; or pass a name and `alias_or_version`)."""
-        return self._backend.resolve_model_version(uri, alias_or_version)
+        if isinstance(alias_or_version, bool):
+            raise InvalidInput(f"a version must be an integer or an alias, got {alias_or_version!r}")
+        return self._backend.call(ops.RESOLVE_MODEL_VERSION, uri_or_name=uri, alias_or_version=alias_or_version)
 
     def log(
         self,

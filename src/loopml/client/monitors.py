@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.api import monitoring as ops
 from loopml.domain.monitoring import Alert, Monitor, MonitorWindow
 
 if TYPE_CHECKING:
@@ -39,29 +40,30 @@ class Monitors:
     ) -> Monitor:
         """A monitor of `deployment`: `window` `1d` (by time) or `1000` (by count of requests); an alert opens
         after `consecutive` breaching windows and is POSTed to `webhook`."""
-        return self._backend.create_monitor(
-            name,
-            deployment,
-            str(window),
-            str(label_delay),
-            consecutive,
-            model,
-            version,
-            thresholds,
-            webhook,
-            kinds,
-            options,
+        return self._backend.call(
+            ops.CREATE_MONITOR,
+            name=name,
+            deployment=deployment,
+            window=str(window),
+            label_delay=str(label_delay),
+            consecutive=consecutive,
+            model=model,
+            version=version,
+            thresholds=thresholds,
+            webhook=webhook,
+            kinds=kinds,
+            options=options,
         )
 
     def list(self) -> builtins.list[Monitor]:
-        return self._backend.list_monitors()
+        return self._backend.call(ops.LIST_MONITORS)
 
     def get(self, name: str) -> Monitor:
-        return self._backend.get_monitor(name)
+        return self._backend.call(ops.GET_MONITOR, name=name)
 
     def run(self, name: str, now: int | None = None) -> dict[str, Any]:
         """Compute the monitor's new complete windows and pending performance, and its alerts."""
-        return self._backend.run_monitor(name, now)
+        return self._backend.call(ops.RUN_MONITOR, name=name, now=now)
 
     def backfill(
         self,
@@ -78,7 +80,7 @@ class Monitors:
         have no windows yet. See docs/monitoring.md for the columns."""
         from loopml.monitoring import read_backfill_labels, read_backfill_requests
 
-        monitor = self._backend.get_monitor(name)
+        monitor = self._backend.call(ops.GET_MONITOR, name=name)
         rows = read_backfill_requests(
             requests,
             prediction_column=prediction_column or monitor.options.get("prediction_column") or "prediction",
@@ -87,28 +89,28 @@ class Monitors:
         if labels is not None:
             items = read_backfill_labels(labels)
             for start in range(0, len(items), 10_000):
-                self._backend.record_feedback(items[start : start + 10_000])
-        return self._backend.backfill_monitor(name, rows, now)
+                self._backend.call(ops.RECORD_FEEDBACK, items=items[start : start + 10_000])
+        return self._backend.call(ops.BACKFILL_MONITOR, name=name, requests=rows, now=now)
 
     def windows(self, name: str, limit: int | None = None) -> builtins.list[MonitorWindow]:
-        return self._backend.monitor_windows(name, limit)
+        return self._backend.call(ops.MONITOR_WINDOWS, name=name, limit=limit)
 
     def report(self, name: str, html: str | Path | None = None) -> str:
         """The self-contained HTML report; written to `html` when given."""
-        page = self._backend.monitor_report(name)
+        page = self._backend.call(ops.MONITOR_REPORT, name=name)
         if html is not None:
             Path(html).write_text(page, encoding="utf-8")
         return page
 
     def alerts(self, monitor: str | None = None, state: str | None = None) -> builtins.list[Alert]:
-        return self._backend.list_alerts(monitor, state)
+        return self._backend.call(ops.LIST_ALERTS, monitor=monitor, state=state)
 
     def set_reference_profile(self, model: str, version: int, profile: Any) -> None:
         """Store the reference profile (a `loopml.data.Profile` or its dict) of a registered model version."""
         data = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
-        self._backend.set_reference_profile(model, version, data)
+        self._backend.call(ops.SET_REFERENCE_PROFILE, model=model, version=version, profile=data)
 
     def get_reference_profile(self, model: str, version: int) -> Any:
         from loopml.data import Profile
 
-        return Profile.from_dict(self._backend.get_reference_profile(model, version))
+        return Profile.from_dict(self._backend.call(ops.GET_REFERENCE_PROFILE, model=model, version=version))

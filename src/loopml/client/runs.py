@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.api import tracking as ops
+from loopml.client.experiments import find_experiment
 from loopml.client.metric_buffer import with_retries
 from loopml.domain import ArtifactRecord, Dataset, Metric, Page, Run, RunStatus
 from loopml.domain.validation import check_key
@@ -40,10 +42,17 @@ class Runs:
         tags: Mapping[str, object] | None = None,
     ) -> Run:
         experiment_id = self._experiment_id(experiment, project, create=True)
-        return self._backend.create_run(experiment_id, name, parent_run_id, params, tags)
+        return self._backend.call(
+            ops.CREATE_RUN,
+            experiment_id=experiment_id,
+            name=name,
+            parent_run_id=parent_run_id,
+            params=params,
+            tags=tags,
+        )
 
     def get(self, run_id: str) -> Run:
-        return self._backend.get_run(run_id)
+        return self._backend.call(ops.GET_RUN, run_id=run_id)
 
     def end(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> Run:
         """Flush the metric points, then set the run's final status: `FAILED` if points of this run were not
@@ -66,7 +75,9 @@ class Runs:
         """Set the run's status, retrying passing failures (server unreachable, reset, timeout) for up to
         the client's `metric_retry_seconds`: setting a status twice is harmless."""
         value = status.value if isinstance(status, RunStatus) else status
-        return with_retries(lambda: self._backend.end_run(run_id, value), self._client.metrics.retry_seconds)
+        return with_retries(
+            lambda: self._backend.call(ops.END_RUN, run_id=run_id, status=value), self._client.metrics.retry_seconds
+        )
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Queue one point (sent in the background; `flush()` or `end()` waits for delivery).
@@ -104,23 +115,23 @@ class Runs:
     def history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of metric `key`, by step (pending points are flushed first)."""
         self._client.metrics.flush()
-        return self._backend.metric_history(run_id, key)
+        return self._backend.call(ops.METRIC_HISTORY, run_id=run_id, key=key)
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
-        self._backend.log_params(run_id, params)
+        self._backend.call(ops.LOG_PARAMS, run_id=run_id, params=params)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        self._backend.set_tags(run_id, tags)
+        self._backend.call(ops.SET_TAGS, run_id=run_id, tags=tags)
 
     def log_dataset(
         self, run_id: str, data: Any, name: str, role: str = "training", source: str | None = None
     ) -> Dataset:
         from loopml.client.fingerprint import fingerprint
 
-        return self._backend.log_dataset(run_id, fingerprint(data, name, role, source))
+        return self._backend.call(ops.LOG_DATASET, run_id=run_id, data=fingerprint(data, name, role, source))
 
     def datasets(self, run_id: str) -> list[Dataset]:
-        return self._backend.run_datasets(run_id)
+        return self._backend.call(ops.RUN_DATASETS, run_id=run_id)
 
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> ArtifactRecord:
         """Upload a file; stored under `artifact_path` (default: the file's name)."""
@@ -159,7 +170,7 @@ class Runs:
         return [self._backend.log_artifact(run_id, target, planned[target]) for target in sorted(planned)]
 
     def artifacts(self, run_id: str, prefix: str | None = None) -> list[ArtifactRecord]:
-        return self._backend.list_artifacts(run_id, prefix)
+        return self._backend.call(ops.LIST_ARTIFACTS, run_id=run_id, prefix=prefix)
 
     def download_artifact(self, run_id: str, path: str, dest_dir: str | Path = ".") -> Path:
         """Download one artifact into `dest_dir` (verified against its sha256); returns the local path."""
@@ -181,7 +192,14 @@ class Runs:
         self._client.metrics.flush()
         names = [experiments] if isinstance(experiments, str | int) else list(experiments)
         ids = [self._experiment_id(e, project, create=False) for e in names]
-        return self._backend.search_runs(ids, filter, order_by, max_results, page_token)
+        return self._backend.call(
+            ops.SEARCH_RUNS,
+            experiment_ids=ids,
+            filter=filter,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+        )
 
     def iter_search(
         self,
@@ -208,8 +226,8 @@ class Runs:
         if not isinstance(experiment, str):
             raise InvalidInput(f"experiment must be a name or an id, got {experiment!r}")
         if create:
-            return self._backend.get_or_create_experiment(experiment, project).id
-        return self._backend.find_experiment(experiment, project).id
+            return self._backend.call(ops.GET_OR_CREATE_EXPERIMENT, name=experiment, project=project).id
+        return find_experiment(self._backend, experiment, project).id
 
 
 def _files_inside(root: Path) -> Iterator[Path]:

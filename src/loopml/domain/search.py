@@ -64,6 +64,8 @@ Kind = Literal["metric", "param", "tag", "attribute"]
 Scalar = float | int | str
 Value = float | int | str | tuple[float, ...] | tuple[int, ...] | tuple[str, ...] | tuple[Scalar, ...]
 
+MAX_RESULTS = 50_000
+"""The most items one page of a search holds (runs, models, model versions)."""
 MAX_FILTER_LENGTH = 10_000
 """Longest filter (and longest single order-by item) accepted, in characters."""
 MAX_COMPARISONS = 32

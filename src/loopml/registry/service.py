@@ -25,7 +25,7 @@ from loopml.domain import (
 )
 from loopml.domain.models import LATEST, MANIFEST
 from loopml.domain.paging import decode_page_token, encode_page_token
-from loopml.domain.search import MODEL_FIELDS, MODEL_VERSION_FIELDS, parse_filter, parse_order_by
+from loopml.domain.search import MAX_RESULTS, MODEL_FIELDS, MODEL_VERSION_FIELDS, parse_filter, parse_order_by
 from loopml.domain.validation import check_alias, check_model_name, check_name, check_values
 from loopml.errors import (
     AlreadyExists,
@@ -41,7 +41,6 @@ from loopml.store.registered_models import ModelRow
 
 __all__ = ["MAX_RESULTS", "MAX_SIGNATURE_BYTES", "RegistryService"]
 
-MAX_RESULTS = 50_000
 MAX_VERSION = 2**31 - 1
 MAX_SIGNATURE_BYTES = 256 * 1024
 """Largest signature accepted, as compact JSON."""
@@ -141,8 +140,12 @@ class RegistryService:
         project: str | None = None,
         description: str | None = None,
         tags: Mapping[str, object] | None = None,
+        exist_ok: bool = False,
     ) -> RegisteredModel:
-        """A new registered model; `AlreadyExists` if the name is taken (names are unique across projects)."""
+        """A new registered model; `AlreadyExists` if the name is taken (names are unique across projects), unless
+        `exist_ok`: then the model of that name in that project is returned (`get_or_create_model`)."""
+        if exist_ok:
+            return self.get_or_create_model(principal, name, project, description, tags)
         principal.require(Role.EDITOR)
         check_model_name(name)
         project = self._project_for(principal, project)

@@ -19,21 +19,8 @@ from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
 from loopml.server.errors import ERROR_RESPONSES, document_errors, install_error_handlers
 from loopml.server.responses import OrjsonResponse
-from loopml.server.routers import (
-    artifacts,
-    audit,
-    datasets,
-    deployments,
-    experiments,
-    health,
-    metrics,
-    model_versions,
-    models,
-    monitors,
-    runs,
-    scrape,
-    tokens,
-)
+from loopml.server.routers import artifacts, health, metrics, scrape, tokens
+from loopml.server.routes import operation_router
 from loopml.settings import Settings, load_settings
 from loopml.store import MetadataStore
 from loopml.tracking import TrackingService
@@ -86,13 +73,9 @@ def build_app(
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
     document_errors(app)
     api = APIRouter(prefix=API_PREFIX)
-    api_routers = [
-        module.router
-        for module in (health, experiments, runs, metrics, datasets, artifacts, models, model_versions, tokens, audit)
-    ]
-    api_routers += [deployments.router, monitors.router]
-    for router in api_routers:  # every route but the health check needs a token, and may answer any error
-        api.include_router(router, responses=None if router is health.router else ERROR_RESPONSES)
+    operations = operation_router(artifacts.ENDPOINTS | metrics.ENDPOINTS | tokens.ENDPOINTS)
+    api.include_router(health.router)  # the one route that needs no token
+    api.include_router(operations)  # every operation of the table; each declares the errors it may answer
     app.include_router(api)
     app.include_router(scrape.router, responses={401: ERROR_RESPONSES[401]})
     # MLflow's protocol: an adapter over the same services, out of loopml's OpenAPI document (it is MLflow's).
@@ -100,7 +83,7 @@ def build_app(
         app.include_router(router, prefix=prefix, include_in_schema=False)
     app.add_middleware(
         Admission,
-        routers=[*((API_PREFIX, router) for router in api_routers), ("", scrape.router), *mlflow.ROUTERS],
+        routers=[(API_PREFIX, health.router), (API_PREFIX, operations), ("", scrape.router), *mlflow.ROUTERS],
         principals=app.state.principal_cache,
         max_request_bytes=settings.max_request_bytes,
         route_limits={

@@ -50,6 +50,7 @@ __all__ = [
     "ERROR_RESPONSES",
     "ErrorBody",
     "ForeignErrors",
+    "declared_error",
     "document_errors",
     "error_response",
     "install_error_handlers",
@@ -183,7 +184,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _declared(description: str) -> dict[str, Any]:
+def declared_error(description: str) -> dict[str, Any]:
     # JSON whatever the route's own media type (the HTML report, a streamed download): hence no "model" here,
     # which FastAPI would file under the route's media type; `document_errors` adds the schema it refers to.
     schema = {"$ref": "#/components/schemas/ErrorBody"}
@@ -191,13 +192,13 @@ def _declared(description: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _declared("Bad request: malformed JSON, a field of the wrong type or shape, an invalid value"),
-    401: _declared("No API token, or an unknown or revoked one"),
-    403: _declared("The token's role or project scope does not allow this"),
-    404: _declared("No such resource (or not visible to this token)"),
-    409: _declared("Conflicts with the stored state"),
-    413: _declared("The request body is over the server's limit for this route"),
-    422: _declared("Not sent by this server: a request that fails validation is answered 400 `invalid_request`"),
+    400: declared_error("Bad request: malformed JSON, a field of the wrong type or shape, an invalid value"),
+    401: declared_error("No API token, or an unknown or revoked one"),
+    403: declared_error("The token's role or project scope does not allow this"),
+    404: declared_error("No such resource (or not visible to this token)"),
+    409: declared_error("Conflicts with the stored state"),
+    413: declared_error("The request body is over the server's limit for this route"),
+    422: declared_error("Not sent by this server: a request that fails validation is answered 400 `invalid_request`"),
 }
 """The error answers every authenticated route of the API may give, declared once on its routers."""
 

@@ -22,6 +22,7 @@ from loopml.domain import (
     RunStatus,
 )
 from loopml.domain.paging import decode_page_token, encode_page_token
+from loopml.domain.search import MAX_RESULTS as MAX_RESULTS
 from loopml.domain.search import OrderBy, SearchFilter, parse_filter, parse_order_by
 from loopml.domain.validation import check_key, check_metric_columns, check_name, check_values
 from loopml.errors import (
@@ -35,7 +36,6 @@ from loopml.store import MetadataStore, Unit
 from loopml.store.audit import now_ms
 
 DATASET_ROLES = ("training", "validation", "test", "reference")
-MAX_RESULTS = 50_000
 MAX_ID = 2**31 - 1
 """Experiment ids are 32-bit in the schema; a larger id cannot exist (and PostgreSQL would reject it)."""
 _DIGEST_CHARS = set("0123456789abcdef")
@@ -129,9 +129,19 @@ class TrackingService:
         return found
 
     def list_experiments(
-        self, principal: Principal, project: str | None = None, deleted: bool | None = False
+        self,
+        principal: Principal,
+        project: str | None = None,
+        name: str | None = None,
+        deleted: bool | None = False,
     ) -> list[Experiment]:
-        """The experiments the principal can see; `deleted`: False the live ones, True the deleted, None all."""
+        """The experiments the principal sees (of `project` if given); with `name`, that one or none;
+        `deleted`: False the live ones, True the deleted ones, None all (a name finds either)."""
+        if name is not None:
+            try:
+                return [self.find_experiment(principal, name, project)]
+            except ExperimentNotFound:
+                return []
         if project is not None:
             project = self._project_for(principal, project)
         elif principal.project is not None:

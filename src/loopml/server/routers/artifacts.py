@@ -14,18 +14,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
-from loopml.domain.wire import artifact_to_json
+from loopml.api.tracking import LOG_ARTIFACT
 from loopml.errors import InvalidPath
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import Tracking
 from loopml.server.errors import error_response
-
-router = APIRouter(tags=["artifacts"])
+from loopml.server.routes import Custom
 
 _SHA256 = r"^[0-9a-fA-F]{64}$"
 _RAW_NAME = re.compile(rb"/runs/[^/]+/artifacts/(.+)$")
@@ -65,15 +64,6 @@ def _pull(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-@router.put(
-    "/runs/{run_id}/artifacts/{path:path}",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
-)
 async def upload_artifact(
     run_id: str,
     path: str,
@@ -93,24 +83,9 @@ async def upload_artifact(
         )
     except ClientDisconnect:
         return error_response(400, "client_disconnected", "the client disconnected before the upload ended")
-    return {"artifact": artifact_to_json(record)}
+    return LOG_ARTIFACT.response.encode(record, {})
 
 
-@router.get("/runs/{run_id}/artifacts")
-def list_artifacts(
-    run_id: str,
-    principal: CurrentPrincipal,
-    tracking: Tracking,
-    prefix: Annotated[str | None, Query(max_length=3072)] = None,
-) -> dict[str, Any]:
-    return {"artifacts": [artifact_to_json(a) for a in tracking.list_artifacts(principal, run_id, prefix)]}
-
-
-@router.get(
-    "/runs/{run_id}/artifacts/{path:path}",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
-)
 def download_artifact(
     run_id: str, path: str, request: Request, principal: CurrentPrincipal, tracking: Tracking
 ) -> Response:
@@ -118,3 +93,14 @@ def download_artifact(
     first = next(chunks, b"")  # open the blob now, so a missing one is an error status, not a cut stream
     headers = {"X-Content-SHA256": record.digest, "Content-Length": str(record.size)}
     return StreamingResponse(itertools.chain([first], chunks), media_type="application/octet-stream", headers=headers)
+
+
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+ENDPOINTS = {
+    "log_artifact": Custom(upload_artifact, {"openapi_extra": {"requestBody": {"required": True, "content": _BINARY}}}),
+    "download_artifact": Custom(
+        download_artifact, {"response_class": StreamingResponse, "responses": {200: {"content": _BINARY}}}
+    ),
+}
+"""The streamed operations of the table: the body is never buffered whole, either way."""

@@ -1,4 +1,4 @@
-"""Metric points: columnar batch ingest (the hot path) and the full history of one key.
+"""Metric points: the columnar batch ingest (the hot path of the operation table).
 
 Ingest skips pydantic: the body is read under `max_request_bytes`, parsed with orjson, turned into
 metric columns and stored in one transaction off the event loop. `{"stored": n}` is sent only after that
@@ -8,38 +8,24 @@ transaction committed, so a 200 is the acknowledgement that nothing will be lost
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from loopml.api.tracking import LOG_METRICS, MAX_POINTS, MetricBatch
 from loopml.domain import MetricColumns
-from loopml.domain.wire import decode_float, metric_to_json
+from loopml.domain.wire import decode_float
 from loopml.errors import InvalidInput, InvalidMetric, PayloadTooLarge
 from loopml.server.auth import CurrentPrincipal
 from loopml.server.dependencies import ServerSettings, Tracking
-from loopml.server.fields import INT64, Integer, Key, Number
 from loopml.server.json_body import read_json
+from loopml.server.routes import Custom
 
-router = APIRouter(tags=["metrics"])
-
-MAX_POINTS = 100_000
 IDEMPOTENCY_KEY = "Idempotency-Key"
 """Optional request header naming the batch: a batch the run already applied under that key is not stored
 again, and the answer is the same `{"stored": n}`, so a client may resend a batch whose answer it lost."""
 _COLUMNS = ("keys", "values", "steps", "timestamps")
-
-
-class MetricBatch(BaseModel):
-    """The columnar body of `POST /runs/{run_id}/metrics` (documentation only: ingest parses by hand)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    keys: Annotated[list[Key], Field(max_length=MAX_POINTS)]
-    values: Annotated[list[Number | Literal["NaN", "Infinity", "-Infinity"]], Field(max_length=MAX_POINTS)]
-    steps: Annotated[list[Annotated[Integer, Field(ge=-INT64, le=INT64)]], Field(max_length=MAX_POINTS)]
-    timestamps: Annotated[list[Annotated[Integer, Field(ge=0, le=INT64)]], Field(max_length=MAX_POINTS)]
 
 
 def _columns(body: Any) -> MetricColumns:
@@ -74,24 +60,6 @@ def _columns(body: Any) -> MetricColumns:
     return MetricColumns(keys, values, steps, timestamps)
 
 
-@router.post(
-    "/runs/{run_id}/metrics",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": MetricBatch.model_json_schema()}},
-        },
-        "parameters": [
-            {
-                "name": IDEMPOTENCY_KEY,
-                "in": "header",
-                "required": False,
-                "description": "names the batch: sent again, it is stored once (1 to 64 of A-Z a-z 0-9 _ - . :)",
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
-            }
-        ],
-    },
-)
 async def log_metrics(
     run_id: str, request: Request, principal: CurrentPrincipal, tracking: Tracking, settings: ServerSettings
 ) -> dict[str, int]:
@@ -99,9 +67,35 @@ async def log_metrics(
     points = _columns(body)
     batch_key = request.headers.get(IDEMPOTENCY_KEY)
     stored = await run_in_threadpool(tracking.log_metrics, principal, run_id, points, batch_key)
-    return {"stored": stored}
+    answer: dict[str, int] = LOG_METRICS.response.encode(stored, {})
+    return answer
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}")
-def metric_history(run_id: str, key: str, principal: CurrentPrincipal, tracking: Tracking) -> dict[str, Any]:
-    return {"metrics": [metric_to_json(m) for m in tracking.metric_history(principal, run_id, key)]}
+def _body_schema() -> dict[str, Any]:
+    schema = MetricBatch.model_json_schema()
+    schema["properties"].pop("run_id")  # in the path
+    schema["required"].remove("run_id")
+    return schema
+
+
+ENDPOINTS = {
+    "log_metrics": Custom(
+        log_metrics,
+        {
+            "openapi_extra": {
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}},
+                "parameters": [
+                    {
+                        "name": IDEMPOTENCY_KEY,
+                        "in": "header",
+                        "required": False,
+                        "description": "names the batch: sent again, it is stored once "
+                        "(1 to 64 of A-Z a-z 0-9 _ - . :)",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+                    }
+                ],
+            }
+        },
+    )
+}
+"""The metric ingest hot path: parsed by hand, stored off the event loop."""

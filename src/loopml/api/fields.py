@@ -1,4 +1,4 @@
-"""Constrained field types for request bodies (the edge checks shape and bounds; services check meaning)."""
+"""Constrained field types of request models (the edge checks shape and bounds; services check meaning)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,188 @@
+"""Registry operations: registered models, versions, aliases, search and resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from loopml.api.codecs import arguments_codec, one, paged
+from loopml.api.fields import INT32, Integer, Name, Text
+from loopml.api.operation import Operation, Request
+from loopml.api.tracking import OrderBy, PageToken, Values
+from loopml.domain import ModelVersion, Page, RegisteredModel, wire
+from loopml.domain.search import MAX_RESULTS
+
+ModelName = Annotated[str, Field(min_length=1, max_length=250)]
+AliasName = Annotated[str, Field(min_length=1, max_length=64)]
+VersionNumber = Annotated[int, Field(ge=1, le=INT32)]
+Reason = Annotated[str, Field(max_length=2000)]
+
+MODEL = "model's project"
+
+
+class SearchQuery(Request):
+    filter: Annotated[str, Field(max_length=8000)] | None = None
+    order_by: OrderBy | None = None
+    max_results: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 1000
+    page_token: PageToken | None = None
+
+
+class CreateModel(Request):
+    name: Name
+    project: Name | None = None
+    description: Text | None = None
+    tags: Values | None = None
+    exist_ok: bool = False
+    """Return the model if it already exists in that project (get-or-create) instead of failing."""
+
+
+class ModelPath(Request):
+    name: ModelName
+
+
+class UpdateModel(Request):
+    name: ModelName
+    description: Text | None = None
+    tags: Values | None = None
+
+
+class SetAlias(Request):
+    name: ModelName
+    alias: AliasName
+    version: Annotated[Integer, Field(ge=1, le=INT32)]
+    reason: Reason | None = None
+
+
+class AliasPath(Request):
+    name: ModelName
+    alias: AliasName
+
+
+class DeleteAlias(Request):
+    name: ModelName
+    alias: AliasName
+    reason: Reason | None = None
+
+
+class ListVersions(SearchQuery):
+    name: ModelName
+
+
+class CreateVersion(Request):
+    """A version is made from a model a run logged, never from a path on the server or a URL."""
+
+    name: ModelName
+    run_id: Annotated[str, Field(max_length=64)]
+    artifact_path: Annotated[str, Field(min_length=1, max_length=1024)]
+    manifest_digest: Annotated[str, Field(max_length=64)]
+    flavor: Annotated[str, Field(min_length=1, max_length=64)]
+    signature: dict[str, Any] | None = None
+    description: Text | None = None
+    tags: Values | None = None
+
+
+class VersionPath(Request):
+    name: ModelName
+    version: VersionNumber
+
+
+class UpdateVersion(Request):
+    name: ModelName
+    version: VersionNumber
+    status: Literal["READY", "ARCHIVED"] | None = None
+    description: Text | None = None
+    tags: Values | None = None
+
+
+class SearchVersions(Request):
+    filter: Text | None = None
+    order_by: OrderBy | None = None
+    max_results: Annotated[Integer, Field(ge=1, le=MAX_RESULTS)] = 1000
+    page_token: PageToken | None = None
+
+
+class Resolve(Request):
+    uri_or_name: Annotated[str, Field(alias="uri", min_length=1, max_length=400)]
+    """`models:/name@alias`, `models:/name/3`, `models:/name@latest`, or a name with `alias_or_version`."""
+    alias_or_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+_model = one("model", wire.registered_model_to_json, wire.registered_model_from_json)
+_version = one("model_version", wire.model_version_to_json, wire.model_version_from_json)
+_versions = paged("model_versions", wire.model_version_to_json, wire.model_version_from_json)
+
+
+def _deleted(version: int, arguments: Any) -> dict[str, Any]:
+    return {"deleted": {"name": arguments["name"], "alias": arguments["alias"], "version": version}}
+
+
+SEARCH_MODELS: Operation[Page[RegisteredModel]] = Operation(
+    "search_models", "registry", "search_models", "viewer", "listing", MODEL, "GET", "/models", SearchQuery,
+    paged("models", wire.registered_model_to_json, wire.registered_model_from_json), "models",
+)  # fmt: skip
+CREATE_MODEL: Operation[RegisteredModel] = Operation(
+    "create_model", "registry", "create_model", "editor", "body", "body.project", "POST", "/models", CreateModel,
+    _model, "models",
+)  # fmt: skip
+GET_MODEL: Operation[RegisteredModel] = Operation(
+    "get_model", "registry", "get_model", "viewer", "path", MODEL, "GET", "/models/{name}", ModelPath, _model,
+    "models",
+)  # fmt: skip
+UPDATE_MODEL: Operation[RegisteredModel] = Operation(
+    "update_model", "registry", "update_model", "editor", "path", MODEL, "PATCH", "/models/{name}", UpdateModel,
+    _model, "models",
+)  # fmt: skip
+SET_MODEL_ALIAS: Operation[ModelVersion] = Operation(
+    "set_model_alias", "registry", "set_alias", "editor", "path", MODEL,
+    "PUT", "/models/{name}/aliases/{alias}", SetAlias, _version, "models",
+)  # fmt: skip
+GET_MODEL_ALIAS: Operation[ModelVersion] = Operation(
+    "get_model_alias", "registry", "get_alias", "viewer", "path", MODEL,
+    "GET", "/models/{name}/aliases/{alias}", AliasPath, _version, "models",
+)  # fmt: skip
+DELETE_MODEL_ALIAS: Operation[int] = Operation(
+    "delete_model_alias", "registry", "delete_alias", "editor", "path", MODEL,
+    "DELETE", "/models/{name}/aliases/{alias}", DeleteAlias,
+    arguments_codec(_deleted, lambda body: int(body["deleted"]["version"])), "models",
+)  # fmt: skip
+LIST_MODEL_VERSIONS: Operation[Page[ModelVersion]] = Operation(
+    "list_model_versions", "registry", "search_versions", "viewer", "path", MODEL,
+    "GET", "/models/{name}/versions", ListVersions, _versions, "model versions",
+)  # fmt: skip
+CREATE_MODEL_VERSION: Operation[ModelVersion] = Operation(
+    "create_model_version", "registry", "create_version", "editor", "path", MODEL,
+    "POST", "/models/{name}/versions", CreateVersion, _version, "model versions",
+)  # fmt: skip
+GET_MODEL_VERSION: Operation[ModelVersion] = Operation(
+    "get_model_version", "registry", "get_version", "viewer", "path", MODEL,
+    "GET", "/models/{name}/versions/{version}", VersionPath, _version, "model versions",
+)  # fmt: skip
+UPDATE_MODEL_VERSION: Operation[ModelVersion] = Operation(
+    "update_model_version", "registry", "update_version", "editor", "path", MODEL,
+    "PATCH", "/models/{name}/versions/{version}", UpdateVersion, _version, "model versions",
+)  # fmt: skip
+SEARCH_MODEL_VERSIONS: Operation[Page[ModelVersion]] = Operation(
+    "search_model_versions", "registry", "search_versions", "viewer", "listing", MODEL,
+    "POST", "/model-versions/search", SearchVersions, _versions, "model versions",
+)  # fmt: skip
+RESOLVE_MODEL_VERSION: Operation[ModelVersion] = Operation(
+    "resolve_model_version", "registry", "resolve", "viewer", "path", MODEL,
+    "GET", "/model-versions/resolve", Resolve, _version, "model versions",
+)  # fmt: skip
+
+OPERATIONS = (
+    SEARCH_MODELS,
+    CREATE_MODEL,
+    GET_MODEL,
+    UPDATE_MODEL,
+    SET_MODEL_ALIAS,
+    GET_MODEL_ALIAS,
+    DELETE_MODEL_ALIAS,
+    LIST_MODEL_VERSIONS,
+    CREATE_MODEL_VERSION,
+    GET_MODEL_VERSION,
+    UPDATE_MODEL_VERSION,
+    SEARCH_MODEL_VERSIONS,
+    RESOLVE_MODEL_VERSION,
+)
