@@ -135,8 +135,8 @@ class TrackingService:
         name: str | None = None,
         deleted: bool | None = False,
     ) -> list[Experiment]:
-        """The experiments the principal sees (of `project` if given); with `name`, that one or none (live
-        only); `deleted`: False the live ones, True the deleted, None all."""
+        """The experiments the principal sees (of `project` if given); with `name`, that one or none;
+        `deleted`: False the live ones, True the deleted ones, None all (a name finds either)."""
         if name is not None:
             try:
                 return [self.find_experiment(principal, name, project)]
