@@ -69,6 +69,7 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        self.stop()  # a server that never answered is not left running behind the failed test
         raise RuntimeError(f"loopml server did not answer its health route within {STARTUP_SECONDS} s")
 
     def kill_hard(self) -> None:
