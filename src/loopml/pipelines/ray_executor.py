@@ -45,6 +45,14 @@ def _run_attempt(task: StepTask) -> StepResult:
     stopped with its worker process GRACE_SECONDS later, which Ray reports as a lost task."""
     if task.timeout is None:
         return execute_task(task)
+    # An alarm that lands inside an import leaves a half-initialized module behind (pandas, cold, takes seconds
+    # in a fresh environment): what loopml itself imports to read and write values is imported before the
+    # alarm is armed, and a worker that ran under an alarm is not reused (`max_calls=1`).
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import loopml.pipelines.serializers  # noqa: F401
+
     try:
         previous = signal.signal(signal.SIGALRM, _alarm)
     except ValueError:  # not the worker's main thread: nothing can interrupt the step here
@@ -163,6 +171,8 @@ class RayExecutor:
             raise InvalidPipeline(f"max_parallel must be a positive integer, got {max_parallel!r}")
         self.max_parallel = max_parallel if max_parallel is not None else max(128, 32 * cpus)
         self._function = ray.remote(max_retries=0)(_run_attempt)
+        # A step with a timeout runs in a worker used once: its alarm may have cut an import short there.
+        self._timed_function = ray.remote(max_retries=0, max_calls=1)(_run_attempt)
         self._checked_roots.clear()
         if artifact_root is not None:
             self.check_artifact_root(artifact_root)
@@ -212,7 +222,8 @@ class RayExecutor:
         self.check_artifact_root(task.artifact_root)
         options = self._options(task)
         started = now_ms()
-        ref = self._function.options(**options).remote(task) if options else self._function.remote(task)
+        function = self._function if task.timeout is None else self._timed_function
+        ref = function.options(**options).remote(task) if options else function.remote(task)
         answer: Future[StepResult] = Future()
 
         def done(ray_future: Future[Any]) -> None:
