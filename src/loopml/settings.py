@@ -14,6 +14,9 @@ LOOPML_METRIC_RETRY_SECONDS  how long the SDK retries a metric batch the server 
 LOOPML_ONLINE_STORE    the feature store's online store: sqlite (default, LOOPML_HOME/online.db), sqlite:///path.db,
                        or redis://host:6379/0
 LOOPML_ROLLOUT_INTERVAL_SECONDS  how often the server's rollout controller looks at canaries (default 5)
+LOOPML_MONITOR_INTERVAL_SECONDS  how often the server runs every monitor (default 60)
+LOOPML_REQUEST_LOG_SEAL_SECONDS  how old a serving replica's open request-log segment gets before it is sealed and
+                       published to monitors (default 10): the freshness of what monitors and canaries see
 LOOPML_ROLLOUT_LEASE_SECONDS     how long a server replica holds the controller lease without renewing it, so
                        how soon another replica takes over from a dead one (default 30; above the interval)
 
@@ -61,6 +64,10 @@ class Settings(BaseSettings):
     """Where `lm.features` keeps online features: "sqlite" (embedded default), "sqlite:///path.db", "redis://..."."""
     rollout_interval_seconds: float = Field(default=5.0, gt=0)
     rollout_lease_seconds: float = Field(default=30.0, gt=0)
+    monitor_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often `loopml server` runs every monitor (the lease it holds meanwhile is 3x this, at least 180 s)."""
+    request_log_seal_seconds: float = Field(default=10.0, gt=0)
+    """How old a replica's open request-log segment gets before it is sealed and published."""
     schedule_interval_seconds: float = Field(default=5.0, gt=0)
     """How often `loopml server` looks for due pipeline schedules (cron ticks, new dataset versions)."""
     schedule_lease_seconds: float = Field(default=30.0, gt=0)

@@ -158,14 +158,19 @@ def test_serve_deployments_reads_the_store_named_by_the_environment(
     monkeypatch.setenv("LOOPML_HOME", str(stores.home))
     for name in ("LOOPML_DATABASE_URL", "LOOPML_ARTIFACT_ROOT"):
         monkeypatch.delenv(name, raising=False)
-    config = ServeConfig(deployments="bike-demand", request_log_dir=str(stores.home / "request-log"))
+    config = ServeConfig(
+        deployments="bike-demand", request_log_dir=str(stores.home / "request-log"), seal_seconds=0.5
+    )
     source = source_for(config)
     assert isinstance(source, StoreSpecSource) and list(source.load()) == ["bike-demand"]
     app = build_app(config, source)
     assert app.request_log is not None
+    assert app.request_log.seal_seconds == 0.5  # type: ignore[attr-defined]  # LOOPML_REQUEST_LOG_SEAL_SECONDS
     app.request_log.close()  # type: ignore[attr-defined]
     with pytest.raises(InvalidInput, match="--deployments"):
         ServeConfig(deployments="bike-demand", model_dir=str(stores.home))
+    with pytest.raises(InvalidInput, match="--seal-seconds must be positive"):
+        ServeConfig(deployments="bike-demand", seal_seconds=0)
     assert ServeConfig.from_json(config.to_json()) == config
 
 

@@ -45,6 +45,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    seal_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0.05,
+            help="Seal and publish the request log's open segment once it is this old (default "
+            "LOOPML_REQUEST_LOG_SEAL_SECONDS, 10): how soon monitors and canary analysis see an answer.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions (loopml JSON, Open Inference Protocol v2, MLflow /invocations) with /metrics."""
     from loopml.serving import ServeConfig
@@ -61,6 +70,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         deployments=deployments,
         request_log_dir=_request_log_dir(request_log, deployments),
+        seal_seconds=_seal_seconds(seal_seconds),
     )
     run(config, host=host, port=port, workers=workers)
 
@@ -73,3 +83,9 @@ def _request_log_dir(request_log: Path | None, deployments: str | None) -> str |
     if deployments is not None:
         return str(load_settings().resolved_request_log_dir())
     return None
+
+
+def _seal_seconds(seal_seconds: float | None) -> float:
+    from loopml.settings import load_settings
+
+    return seal_seconds if seal_seconds is not None else load_settings().request_log_seal_seconds

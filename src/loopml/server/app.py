@@ -138,7 +138,11 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
         lease_seconds=settings.rollout_lease_seconds,
     )
     controller.start()
-    scheduler = MonitorScheduler(app.state.monitoring)  # runs every monitor each minute, on one replica
+    scheduler = MonitorScheduler(  # runs every monitor each LOOPML_MONITOR_INTERVAL_SECONDS, on one replica
+        app.state.monitoring,
+        interval_seconds=settings.monitor_interval_seconds,
+        lease_seconds=max(180.0, 3 * settings.monitor_interval_seconds),
+    )
     scheduler.start()
     # Pipeline schedules fire here, on one replica; a scheduled run executes in this process's threads (its
     # steps in the executor's workers), so a server killed mid-run leaves a firing the next pass fails.

@@ -33,7 +33,8 @@ class ServeConfig:
     Exactly one source: `model_dir` (one package served as deployment `name`, default the directory's name),
     `deployments_file` (a `deployments.json`, polled every `poll_seconds`) or `deployments` (comma-separated
     deployment names read from the metadata store of `LOOPML_DATABASE_URL`, packages fetched from
-    `LOOPML_ARTIFACT_ROOT`, polled every `poll_seconds`). With `request_log_dir`, every answer is logged there.
+    `LOOPML_ARTIFACT_ROOT`, polled every `poll_seconds`). With `request_log_dir`, every answer is logged there,
+    in segments sealed and published once they are `seal_seconds` old (`LOOPML_REQUEST_LOG_SEAL_SECONDS`).
     """
 
     model_dir: str | None = None
@@ -48,8 +49,11 @@ class ServeConfig:
     model_threads: int | None = 1
     deployments: str | None = None
     request_log_dir: str | None = None
+    seal_seconds: float = 10.0
 
     def __post_init__(self) -> None:
+        if not self.seal_seconds > 0:
+            raise InvalidInput(f"--seal-seconds must be positive (got {self.seal_seconds})")
         if sum(x is not None for x in (self.model_dir, self.deployments_file, self.deployments)) != 1:
             raise InvalidInput(
                 "serve one model directory (--model-dir), a deployments file (--deployments-file) or deployments "
@@ -134,7 +138,7 @@ def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_proc
         publisher = None
         if isinstance(source, StoreSpecSource):
             publisher = _PublishToStoreAndKeep(source.store, source.artifacts, config.request_log_dir)
-        request_log = RequestLog(config.request_log_dir, publisher=publisher)  # sealed at interpreter exit
+        request_log = RequestLog(config.request_log_dir, seal_seconds=config.seal_seconds, publisher=publisher)  # sealed at interpreter exit
     return create_serving_app(host, request_log=request_log, max_body_bytes=config.max_body_bytes)
 
 
