@@ -104,7 +104,10 @@ def test_unreachable_server_exits_1_without_a_traceback(cli: Cli) -> None:
             "LOOPML_ROLLOUT_LEASE_SECONDS (5.0) must be longer than LOOPML_ROLLOUT_INTERVAL_SECONDS (10.0)",
         ),
         ({"LOOPML_MONITOR_INTERVAL_SECONDS": "0"}, "LOOPML_MONITOR_INTERVAL_SECONDS: Input should be greater than 0"),
-        ({"LOOPML_REQUEST_LOG_SEAL_SECONDS": "soon"}, "LOOPML_REQUEST_LOG_SEAL_SECONDS: Input should be a valid number"),
+        (
+            {"LOOPML_REQUEST_LOG_SEAL_SECONDS": "soon"},
+            "LOOPML_REQUEST_LOG_SEAL_SECONDS: Input should be a valid number",
+        ),
     ],
 )
 def test_a_malformed_setting_exits_2_naming_the_variable(

@@ -158,9 +158,7 @@ def test_serve_deployments_reads_the_store_named_by_the_environment(
     monkeypatch.setenv("LOOPML_HOME", str(stores.home))
     for name in ("LOOPML_DATABASE_URL", "LOOPML_ARTIFACT_ROOT"):
         monkeypatch.delenv(name, raising=False)
-    config = ServeConfig(
-        deployments="bike-demand", request_log_dir=str(stores.home / "request-log"), seal_seconds=0.5
-    )
+    config = ServeConfig(deployments="bike-demand", request_log_dir=str(stores.home / "request-log"), seal_seconds=0.5)
     source = source_for(config)
     assert isinstance(source, StoreSpecSource) and list(source.load()) == ["bike-demand"]
     app = build_app(config, source)

@@ -138,7 +138,8 @@ def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_proc
         publisher = None
         if isinstance(source, StoreSpecSource):
             publisher = _PublishToStoreAndKeep(source.store, source.artifacts, config.request_log_dir)
-        request_log = RequestLog(config.request_log_dir, seal_seconds=config.seal_seconds, publisher=publisher)  # sealed at interpreter exit
+        # sealed at interpreter exit
+        request_log = RequestLog(config.request_log_dir, seal_seconds=config.seal_seconds, publisher=publisher)
     return create_serving_app(host, request_log=request_log, max_body_bytes=config.max_body_bytes)
 
 
