@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The closed loop on real processes: loopml server + quickstart.py (training on 2011) + a loopml serve replica,
+# 2012 replayed as traffic; outputs in ./loopml-demo (docs/demo.md).
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart/quickstart.py
 	$(BIN)/python examples/quickstart/loop.py
 
 # Two test processes share the machine's cores: each runs scikit-learn's OpenMP code on one thread. With a

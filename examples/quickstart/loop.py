@@ -1,42 +1,53 @@
-"""The rest of the loop, after quickstart.py: deploy the champion, serve 2012 traffic through a real serving
-replica, roll a challenger out as a canary to promotion (each month's labels reach its analysis as they arrive),
-then monitor the deployment over the request log.
+"""The closed loop on real processes: serve 2012 to a model trained on 2011, watch it degrade, retrain, gate,
+roll out as a canary, and watch the error fall again.
 
-    make demo        # runs quickstart.py, then this
+    make demo        # or: .venv/bin/python examples/quickstart/loop.py [--out loopml-demo]
 
-Everything runs on the embedded store (./loopml-data, or LOOPML_HOME): the replica reads its deployment
-from the store and logs every answer; the rollout controller (which `loopml server` runs in the background)
-is ticked here by hand; the monitor reads the replica's published request log, never the training data.
+What runs, each as its own process, as a user would start them (examples/quickstart/processes.py):
+`loopml server` (REST API, rollout controller, monitor scheduler), `quickstart.py` (trains on 2011 through the
+server and makes the best model the champion) and a `loopml serve` replica (reads its deployment from the
+store, logs every answer). This script then plays the world: it replays 2012 hour by hour as HTTP traffic
+to the replica in accelerated time (one day every --day-seconds), sends each day's actual rentals as labels
+one day late through `POST /api/v1/feedback`, and reads what the server does by itself (monitor windows,
+alerts, canary analyses, promotion).
+
+The retraining step (trigger -> train on recent labelled data -> gate against the champion on the same rows
+-> canary) is run here, through the public API, when the server opens a `metric_drop` alert: loopml's
+retraining policies (`loopml retrain create`) are not part of this build yet. Everything after the canary
+starts (analysis, promotion, moving the `champion` alias) is the server's own rollout controller.
+
+Outputs in --out: the timeline (timeline.json), the monitor's HTML report (monitor-report.html), the
+processes' logs (loopml-data/logs/). Exit code 0 when the loop ran and the error after it is lower than
+before, 1 otherwise.
 
 Data: Bike Sharing Dataset (Fanaee-T and Gama, 2013), UCI Machine Learning Repository, CC BY 4.0.
 """
 
 from __future__ import annotations
 
-import statistics
+import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
+import threading
 import time
-import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pandas as pd
+from processes import LocalStack, loopml_command
 from sklearn.ensemble import HistGradientBoostingRegressor
-
-with warnings.catch_warnings():  # Starlette asks for httpx2 behind its TestClient; it runs the same on httpx
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient
+from sklearn.metrics import root_mean_squared_error
 
 import loopml as lm
-from loopml.data import build_profile
-from loopml.deploy import DeployService, RolloutController
-from loopml.registry import RegistryService
-from loopml.serving import ServeConfig
-from loopml.serving.runner import build_app
-from loopml.settings import Settings
-from loopml.store import MetadataStore
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "bike_sharing" / "hour.csv"
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent / "data" / "bike_sharing" / "hour.csv"
 FEATURES = [
     "season",
     "mnth",
@@ -50,133 +61,394 @@ FEATURES = [
     "hum",
     "windspeed",
 ]
-MODEL = DEPLOYMENT = "bike-demand"
-URL = f"/v1/deployments/{DEPLOYMENT}/predict"
+TARGET = "cnt"
+MODEL = DEPLOYMENT = MONITOR = "bike-demand"
+WINDOW_HOURS = 168  # the monitor's windows: a week of hourly requests
+RECENT_MONTHS = 6  # retraining data: the labelled hours of the last six months
+GATE_DAYS = 7  # the gate compares challenger and champion on the newest labelled week (held out of training)
+WINDOWS_AFTER = 3  # stop once this many windows served by the new champion have their labels
+MARKER = ".loopml-demo"  # in a home this script created, so a rerun may replace it (and nothing else)
+
+SERVER_SETTINGS = {
+    "LOOPML_MONITOR_INTERVAL_SECONDS": "1",  # default 60 s: the demo's days last a fraction of a second
+    "LOOPML_ROLLOUT_INTERVAL_SECONDS": "1",
+    "LOOPML_ROLLOUT_LEASE_SECONDS": "10",
+    "LOOPML_REQUEST_LOG_SEAL_SECONDS": "1",
+    "OMP_NUM_THREADS": "1",
+}
+CANARY_STEPS = (25, 50, 100)
+ANALYSIS_SECONDS = 3
+# A retrained model is meant to predict differently (demand grew), so the distance between the two versions'
+# predictions may be large; quality (MAE on the labelled answers), errors and latency decide.
+CANARY_THRESHOLDS = {"min_requests": 50, "min_labels": 50, "min_latency_samples": 50, "max_prediction_distance": 2.0}
 
 
-def send(http: TestClient, hours: pd.DataFrame) -> tuple[list[float], dict[str, int]]:
-    """One request per hour of data; the request id is the hour's id, so labels can be joined later."""
-    latencies, versions = [], {}
-    for row in hours.itertuples(index=False):
-        record = {name: getattr(row, name) for name in FEATURES}
-        started = time.perf_counter()
-        response = http.post(URL, json={"records": [record]}, headers={"X-Request-Id": f"hour-{row.instant}"})
-        latencies.append((time.perf_counter() - started) * 1000)
+@dataclass
+class Timeline:
+    """What happened, when (seconds since start, and the day of 2012 being replayed), with numbers."""
+
+    started: float = field(default_factory=time.monotonic)
+    day: str = "-"
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, what: str, detail: str = "", **numbers: Any) -> None:
+        with self.lock:
+            at = time.monotonic() - self.started
+            self.events.append({"seconds": round(at, 2), "day": self.day, "what": what, "detail": detail, **numbers})
+            print(f"[{at:6.1f} s | {self.day}] {what}{': ' + detail if detail else ''}", flush=True)
+
+
+@dataclass
+class Loop:
+    """One retraining loop: its stages' times and numbers."""
+
+    trigger: str
+    triggered_at: float
+    labelled_until: pd.Timestamp
+    trained_at: float | None = None
+    gated_at: float | None = None
+    canary_at: float | None = None
+    finished_at: float | None = None
+    version: int | None = None
+    gate: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "running"
+    error: str | None = None
+
+
+# -- the world: traffic and labels ---------------------------------------------------------------------------------
+def send_day(http: httpx.Client, replica: str, hours: pd.DataFrame) -> dict[str, int]:
+    """One request per hour; the request id is the hour's id, so its label can be joined later."""
+    served: dict[str, int] = {}
+    records = hours[FEATURES].to_dict(orient="records")
+    for instant, record in zip(hours["instant"], records, strict=True):
+        response = http.post(
+            f"{replica}/v1/deployments/{DEPLOYMENT}/predict",
+            json={"records": [record]},
+            headers={"X-Request-Id": f"hour-{instant}"},
+        )
         response.raise_for_status()
-        label = response.headers["x-loopml-model-version"]
-        versions[label] = versions.get(label, 0) + 1
-    return latencies, versions
+        version = response.headers["x-loopml-model-version"]
+        served[version] = served.get(version, 0) + 1
+    return served
 
 
-def report(step: str, latencies: list[float], versions: dict[str, int]) -> None:
-    p99 = statistics.quantiles(latencies, n=100)[98]
-    served = ", ".join(f"{label}: {count}" for label, count in sorted(versions.items()))
-    median = statistics.median(latencies)
-    print(f"  {step}: {len(latencies)} requests, median {median:.1f} ms, p99 {p99:.1f} ms ({served})")
+def send_labels(http: httpx.Client, server: str, token: str, hours: pd.DataFrame) -> None:
+    """The actual rentals of `hours`, by request id, through the REST feedback API."""
+    pairs = zip(hours["instant"], hours[TARGET], strict=True)
+    body = {"feedback": [{"request_id": f"hour-{instant}", "label": int(count)} for instant, count in pairs]}
+    response = http.post(f"{server}/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
 
 
-def describe(numbers: dict[str, Any]) -> str:
-    """The numbers of one rollout analysis, in one line."""
-    quality = numbers.get("quality", {})
-    if quality.get("verdict") in ("pass", "fail"):
-        judged = f"{quality['metric']} {quality['candidate']:.1f} vs {quality['stable']:.1f} ({quality['verdict']})"
-    else:
-        judged = "waiting for labels"
-    return (
-        f"error rate {numbers.get('candidate_error_rate', 0):.1%} vs {numbers.get('stable_error_rate', 0):.1%}, "
-        f"p99 {numbers.get('candidate_p99_ms', 0):.1f} vs {numbers.get('stable_p99_ms', 0):.1f} ms, "
-        f"prediction distance {numbers.get('prediction_distance') or 0:.3f}, quality {judged}"
-    )
-
-
-def main() -> int:
-    client = lm.get_client()
-    hours = pd.read_csv(DATA, parse_dates=["dteday"])
-    year_2011 = hours[hours["dteday"].dt.year == 2011]
-    train = year_2011[year_2011["dteday"].dt.month <= 9]
-    champion = client.models.resolve(f"models:/{MODEL}@champion")
-    print(f"champion: {champion.uri}")
-
-    # The reference for monitoring: the champion's training data and its predictions on it.
-    loaded = client.models.load(f"models:/{MODEL}@champion")
-    reference = train[FEATURES].assign(prediction=loaded.predict(train[FEATURES]), cnt=train["cnt"])
-    client.monitors.set_reference_profile(
-        MODEL, champion.version, build_profile(reference, prediction_column="prediction", label_column="cnt")
-    )
-
-    # A challenger that has seen the whole of 2011.
-    with lm.start_run(experiment=MODEL, name="challenger-all-2011") as run:
-        model = HistGradientBoostingRegressor(max_depth=8, max_iter=300, random_state=0)
-        model.fit(year_2011[FEATURES], year_2011["cnt"])
-        challenger = run.log_model(model, name=MODEL, input_example=year_2011[FEATURES][:5], register=True)
-    client.models.set_alias(MODEL, "challenger", challenger.version, reason="trained on all of 2011")
-    print(f"challenger: {challenger.uri}")
-
-    settings = Settings()
-    log_dir = settings.home.resolve() / "request-log"
-    client.deployments.deploy(DEPLOYMENT, f"{MODEL}@champion", reason="first deployment")
-    app = build_app(ServeConfig(deployments=DEPLOYMENT, request_log_dir=str(log_dir), poll_seconds=0.2))
-    store = MetadataStore.open(settings.resolved_database_url())
-    controller = RolloutController(DeployService(store, RegistryService(store), log_dir), interval_seconds=1)
-    later = hours[hours["dteday"].dt.year == 2012]
-
-    with TestClient(app) as http:
-        print("\nserving (one loopml replica in this process, reading its deployment from the store):")
-        report("2012-01..02, champion", *send(http, later[later["dteday"].dt.month <= 2]))
-
-        canary = client.deployments.deploy(
+# -- the retraining step (what a retraining policy's pipeline does) ------------------------------------------------
+def retrain(client: lm.Client, hours: pd.DataFrame, loop: Loop, timeline: Timeline) -> None:
+    """Train on the recent labelled hours, gate against the champion on the newest labelled week, and start a
+    canary of the challenger when it passes. The replay waits meanwhile: in accelerated time a day lasts a
+    fraction of a second, and a retraining that takes minutes in reality must not take weeks of the replay."""
+    try:
+        cutoff = loop.labelled_until
+        gate_from = cutoff - pd.Timedelta(days=GATE_DAYS)
+        since = gate_from - pd.DateOffset(months=RECENT_MONTHS)
+        recent = hours[(hours["dteday"] >= since) & (hours["dteday"] < cutoff)]
+        train = recent[recent["dteday"] < gate_from]
+        held_out = recent[recent["dteday"] >= gate_from]
+        model = HistGradientBoostingRegressor(max_depth=8, max_iter=200, random_state=0)
+        fitting = time.monotonic()
+        model.fit(train[FEATURES], train[TARGET])
+        fit_seconds = time.monotonic() - fitting
+        challenger_rmse = float(root_mean_squared_error(held_out[TARGET], model.predict(held_out[FEATURES])))
+        champion = client.models.load(f"models:/{MODEL}@champion")
+        champion_rmse = float(root_mean_squared_error(held_out[TARGET], champion.predict(held_out[FEATURES])))
+        with lm.start_run(experiment=MODEL, name=f"retrain-{cutoff.date()}", params={"trigger": loop.trigger}) as run:
+            run.log_params({"train_from": str(train["dteday"].min().date()), "train_to": str(gate_from.date())})
+            run.log_metrics({"rmse": challenger_rmse, "champion_rmse": champion_rmse})
+            version = run.log_model(
+                model,
+                name=MODEL,
+                input_example=train[FEATURES][:5],
+                datasets={"training": train[[*FEATURES, TARGET]]},  # also the version's reference profile
+                register=True,
+            )
+        loop.version = int(version.version)  # type: ignore[union-attr]  # a ModelVersion: register=True
+        loop.trained_at = time.monotonic()
+        timeline.add(
+            "retrained",
+            f"version {loop.version} on {len(train)} labelled hours "
+            f"({train['dteday'].min().date()} .. {(gate_from - pd.Timedelta(days=1)).date()}; fit {fit_seconds:.1f} s, "
+            f"logged and registered in {loop.trained_at - fitting - fit_seconds:.1f} s)",
+            training_seconds=round(loop.trained_at - loop.triggered_at, 2),
+            fit_seconds=round(fit_seconds, 2),
+        )
+        passed = challenger_rmse <= champion_rmse
+        loop.gate = {
+            "rule": "rmse <= champion",
+            "rows": len(held_out),
+            "challenger_rmse": round(challenger_rmse, 2),
+            "champion_rmse": round(champion_rmse, 2),
+            "passed": passed,
+        }
+        loop.gated_at = time.monotonic()
+        timeline.add(
+            "gate " + ("passed" if passed else "failed"),
+            f"rmse {challenger_rmse:.1f} (challenger) vs {champion_rmse:.1f} (champion) on the {len(held_out)} "
+            f"labelled hours of {gate_from.date()} .. {(cutoff - pd.Timedelta(days=1)).date()}",
+            **loop.gate,
+        )
+        if not passed:
+            loop.outcome = "gate failed"
+            loop.finished_at = time.monotonic()
+            return
+        client.models.set_alias(MODEL, "challenger", loop.version, reason=f"retrained after {loop.trigger}")
+        client.deployments.deploy(
             DEPLOYMENT,
             f"{MODEL}@challenger",
             strategy="canary",
-            canary_steps=(10, 50, 100),
-            analysis_seconds=2,
-            thresholds={"min_requests": 30, "max_prediction_distance": 0.5},
-            reason="challenger beats the champion offline",
+            canary_steps=CANARY_STEPS,
+            analysis_seconds=ANALYSIS_SECONDS,
+            thresholds=CANARY_THRESHOLDS,
+            reason=f"retrained after {loop.trigger}",
         )
-        print(f"\ncanary of {challenger.uri}: steps 10% -> 50% -> 100%, 2 s analysis windows")
-        month = 3
-        while client.deployments.status(DEPLOYMENT).state == "progressing" and month <= 12:
-            time.sleep(0.5)  # let the replica pick up the new weights
-            hours_of_month = later[later["dteday"].dt.month == month]
-            report(f"2012-{month:02d}", *send(http, hours_of_month))
-            app.request_log.flush()  # type: ignore[union-attr]
-            # The month's actual rentals arrive as labels, joined with the answers by request id.
-            client.feedback.log_many(
-                [{"request_id": f"hour-{r.instant}", "label": int(r.cnt)} for r in hours_of_month.itertuples()]
-            )
-            time.sleep(2)
-            for decision in controller.tick():
-                print(f"    analysis: {decision.outcome} -> {decision.action}: {describe(decision.metrics)}")
-                if decision.outcome == "inconclusive":
-                    print(f"      ({decision.reason})")
-            month += 1
-        state = client.deployments.status(DEPLOYMENT)
-        print(f"  deployment {DEPLOYMENT}: {state.state}, revision {state.revision}, started as {canary.revision}")
-        champion_now = client.models.resolve(f"models:/{MODEL}@champion").version
-        print(f"  alias champion -> {champion_now} (the deployment follows it: promotion moved it)")
-        app.request_log.close()  # type: ignore[union-attr]  # seal and publish the last segment
+        loop.canary_at = time.monotonic()
+        steps = " -> ".join(f"{s}%" for s in CANARY_STEPS)
+        timeline.add("canary started", f"version {loop.version}: {steps}, {ANALYSIS_SECONDS} s analyses")
+    except Exception as exc:  # the loop fails, the champion keeps serving; the demo reports why
+        loop.outcome = "failed"
+        loop.error = f"{type(exc).__name__}: {exc}"
+        loop.finished_at = time.monotonic()
+        timeline.add("loop failed", loop.error)
 
-    # Labels arrive: the actual rentals of each served hour.
-    served = later[later["dteday"].dt.month < month]
-    client.feedback.log_many(
-        [{"request_id": f"hour-{row.instant}", "label": int(row.cnt)} for row in served.itertuples(index=False)]
+
+# -- reading what the server did -------------------------------------------------------------------------------------
+def rmse_of(window: Any) -> float | None:
+    metrics = (window.performance or {}).get("metrics") or {}
+    value = metrics.get("rmse")
+    return None if value is None else float(value)
+
+
+def alert_detail(client: lm.Client, alert: Any) -> str:
+    windows = {w.start_time: w for w in client.monitors.windows(MONITOR)}
+    last = windows.get(alert.last_window)
+    if last is None:
+        return f"windows {alert.first_window}..{alert.last_window}"
+    if alert.kind == "metric_drop":
+        baselines = (last.performance or {}).get("baselines") or {}
+        registration = (baselines.get("registration") or {}).get("metrics") or {}
+        then = registration.get("rmse", float("nan"))
+        return f"rmse {rmse_of(last) or float('nan'):.1f} in the latest week vs {then:.1f} at registration"
+    drifted = (last.drift or {}).get("drifted_columns") or []
+    return f"{len(drifted)} drifted columns in the latest week: {', '.join(drifted)}"
+
+
+def describe(decision: Any) -> str:
+    numbers = decision.metrics or {}
+    quality = numbers.get("quality") or {}
+    judged = (
+        f"{quality['metric']} {quality['candidate']:.1f} vs {quality['stable']:.1f}"
+        if quality.get("verdict") in ("pass", "fail")
+        else "quality waiting for labels"
     )
-    client.monitors.create("bike", DEPLOYMENT, window="720", label_delay="0s", consecutive=2, model=MODEL)
-    client.monitors.run("bike")
-    print("\nmonitor over the request log (windows of 720 requests, labels joined by request id):")
-    for window in client.monitors.windows("bike"):
-        drifted = window.drift.get("drifted_columns", []) if window.drift else []
-        rmse = (window.performance or {}).get("metrics", {}).get("rmse")
-        rmse_text = f"rmse {rmse:6.1f}" if rmse is not None else "rmse    n/a"
-        print(f"  {window.rows:4d} requests  {rmse_text}  drifted: {', '.join(drifted) or 'none'}")
-    for alert in client.monitors.alerts("bike"):
-        print(f"  alert: {alert.kind} ({alert.state})")
-    target = settings.home / "monitor-report.html"
-    page = client.monitors.report("bike", html=target)
-    print(f"report: {target} ({len(page) // 1024} KB, self-contained: open it in a browser)")
-    store.close()
-    return 0
+    return (
+        f"step {decision.step}: {decision.outcome} -> {decision.action}; {judged}, "
+        f"p99 {numbers.get('candidate_p99_ms') or 0:.1f} vs {numbers.get('stable_p99_ms') or 0:.1f} ms"
+    )
+
+
+def prepare_home(out: Path) -> Path:
+    home = out / "loopml-data"
+    if home.exists():
+        if not (home / MARKER).is_file():
+            raise SystemExit(f"{home} exists and was not made by this demo; choose another --out")
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("made by examples/quickstart/loop.py; replaced on its next run\n")
+    return home
+
+
+def reference_profile(stack: LocalStack, client: lm.Client, out: Path, train: pd.DataFrame) -> None:
+    """The champion's reference for monitoring: its training hours and its predictions on them, profiled by
+    `loopml data profile` and stored with the version (quickstart registered it without one)."""
+    champion = client.models.resolve(f"models:/{MODEL}@champion")
+    loaded = client.models.load(f"models:/{MODEL}@champion")
+    path = out / "reference.csv"
+    train[FEATURES].assign(prediction=loaded.predict(train[FEATURES]), cnt=train[TARGET]).to_csv(path, index=False)
+    profile = out / "reference-profile.json"
+    subprocess.run(
+        [*loopml_command(), "data", "profile", str(path), "--out", str(profile)],
+        env=stack.environment(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    client.monitors.set_reference_profile(MODEL, champion.version, json.loads(profile.read_text()))
+
+
+def replay(
+    client: lm.Client,
+    stack: LocalStack,
+    replica: str,
+    hours: pd.DataFrame,
+    timeline: Timeline,
+    day_seconds: float,
+    deadline_seconds: float,
+) -> Loop | None:
+    """Serve 2012 day by day, labels one day late, and act on what the server reports; the loop, if one ran.
+
+    The replay never runs more than one window ahead of the monitor (it waits, polling, when the server is
+    slow), so the same days fire the same alerts on an idle and on a loaded machine."""
+    year_2012 = hours[hours["dteday"].dt.year == 2012]
+    days = list(year_2012.groupby(year_2012["dteday"].dt.normalize()))
+    loop: Loop | None = None
+    seen_alerts: set[int] = set()
+    seen_decisions: set[tuple[int, int, int]] = set()
+    deadline = time.monotonic() + deadline_seconds
+    sent = 0
+    assert stack.server_url is not None
+    with httpx.Client(timeout=30) as http:
+        for index, (day, day_hours) in enumerate(days):
+            tick = time.monotonic()
+            timeline.day = str(day.date())
+            send_day(http, replica, day_hours)
+            sent += len(day_hours)
+            if index > 0:  # yesterday's rentals are known today
+                send_labels(http, stack.server_url, stack.admin_token, days[index - 1][1])
+            windows = client.monitors.windows(MONITOR)
+            while len(windows) < sent // WINDOW_HOURS - 1 and time.monotonic() < deadline:
+                time.sleep(0.1)  # back pressure: let the monitor catch up
+                windows = client.monitors.windows(MONITOR)
+
+            for alert in client.monitors.alerts(MONITOR):
+                if alert.id not in seen_alerts and alert.state == "open":
+                    seen_alerts.add(alert.id)
+                    timeline.add(f"alert {alert.kind} opened", alert_detail(client, alert), kind=alert.kind)
+                    if alert.kind == "metric_drop" and loop is None:
+                        loop = Loop("metric_drop alert", time.monotonic(), day)
+                        timeline.add("retraining triggered", f"by the metric_drop alert; labels up to {day.date()}")
+                        retrain(client, hours, loop, timeline)
+            if loop is not None and loop.canary_at is not None and loop.finished_at is None:
+                for decision in reversed(client.deployments.decisions(DEPLOYMENT, limit=20)):
+                    key = (decision.revision, decision.step, decision.time)
+                    if key not in seen_decisions:
+                        seen_decisions.add(key)
+                        timeline.add("canary analysis", describe(decision))
+                status = client.deployments.status(DEPLOYMENT)
+                if status.state != "progressing":
+                    loop.finished_at = time.monotonic()
+                    loop.outcome = "promoted" if status.state == "promoted" else status.state
+                    now_champion = client.models.resolve(f"models:/{MODEL}@champion").version
+                    timeline.add(
+                        f"rollout {status.state}",
+                        f"alias champion -> version {now_champion}; deployment revision {status.revision}",
+                    )
+            if loop is not None and loop.finished_at is not None:
+                if loop.outcome != "promoted":
+                    break
+                judged = [w for w in windows if w.version == loop.version and rmse_of(w) is not None]
+                if len(judged) >= WINDOWS_AFTER:
+                    break
+            if time.monotonic() > deadline:
+                timeline.add("deadline reached", f"after {deadline_seconds:.0f} s")
+                break
+            time.sleep(max(0.0, day_seconds - (time.monotonic() - tick)))
+    return loop
+
+
+def summarize(client: lm.Client, first: int, loop: Loop | None, timeline: Timeline, out: Path) -> bool:
+    """Print the monitor's windows and the loop's outcome, write the report and the timeline; True when the loop
+    promoted a retrained version and its weekly error is below the champion's in the weeks just before."""
+    windows = sorted(client.monitors.windows(MONITOR), key=lambda w: w.start_time)
+    print("\nmonitor windows (a week of requests each; rmse once the labels arrived):")
+    for w in windows:
+        drifted = (w.drift or {}).get("drifted_columns") or []
+        rmse = rmse_of(w)
+        breached = ", ".join(kind for kind, hit in sorted(w.breaches.items()) if hit) or "-"
+        rmse_text = f"{rmse:6.1f}" if rmse is not None else "   n/a"
+        print(f"  v{w.version}  {w.rows:4d} requests  rmse {rmse_text}  drifted {len(drifted):2d}  {breached}")
+    client.monitors.report(MONITOR, html=out / "monitor-report.html")
+    # The error the loop fixed: the champion's last judged weeks before the new version took over, against the
+    # new version's first weeks (neighbouring weeks of 2012, so the season is nearly the same).
+    before = [r for w in windows if w.version == first and (r := rmse_of(w)) is not None][-WINDOWS_AFTER:]
+    after = [r for w in windows if loop and w.version == loop.version and (r := rmse_of(w)) is not None]
+    summary: dict[str, Any] = {
+        "loop": None,
+        "rmse_before": round(float(np.mean(before)), 2) if before else None,
+        "rmse_after": round(float(np.mean(after)), 2) if after else None,
+        "weeks_before": len(before),
+        "weeks_after": len(after),
+    }
+    if loop is not None:
+        summary["loop"] = {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in asdict(loop).items()}
+    if loop is not None and loop.finished_at is not None:
+        stages = {
+            "training_s": (loop.trained_at or loop.finished_at) - loop.triggered_at,
+            "gate_s": (loop.gated_at or loop.finished_at) - (loop.trained_at or loop.triggered_at),
+            "canary_s": loop.finished_at - (loop.canary_at or loop.finished_at),
+        }
+        summary["stages"] = {k: round(v, 2) for k, v in stages.items()}
+        print(
+            f"\nloop: {loop.outcome}; training {stages['training_s']:.1f} s, gate {stages['gate_s']:.2f} s, "
+            f"canary {stages['canary_s']:.1f} s"
+        )
+    succeeded = bool(loop and loop.outcome == "promoted" and before and after and np.mean(after) < np.mean(before))
+    summary["succeeded"] = succeeded
+    (out / "timeline.json").write_text(json.dumps({"summary": summary, "events": timeline.events}, indent=2))
+    if succeeded and loop is not None:
+        print(
+            f"loop succeeded: weekly rmse {summary['rmse_before']:.1f} (version {first}, its last {len(before)} "
+            f"weeks) -> {summary['rmse_after']:.1f} (retrained version {loop.version}, its first {len(after)} weeks)"
+        )
+    else:
+        print(f"loop did not succeed: {json.dumps(summary)}", file=sys.stderr)
+    return succeeded
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("loopml-demo"), help="reports, timeline, the store")
+    parser.add_argument("--day-seconds", type=float, default=0.25, help="wall time of one replayed day of 2012")
+    parser.add_argument("--deadline-seconds", type=float, default=900, help="give up after this long")
+    args = parser.parse_args(argv)
+    if args.day_seconds <= 0 or args.deadline_seconds <= 0:
+        parser.error("--day-seconds and --deadline-seconds must be positive")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    home = prepare_home(out)
+    timeline = Timeline()
+    hours = pd.read_csv(DATA, parse_dates=["dteday"])
+
+    with LocalStack(home, SERVER_SETTINGS) as stack:
+        server = stack.start_server()
+        timeline.add("loopml server up", f"{server} (pid {stack.pids[-1]}), store in {home}", pid=stack.pids[-1])
+        quickstart = subprocess.run(
+            [sys.executable, str(HERE / "quickstart.py")], env=stack.environment(), capture_output=True, text=True
+        )
+        if quickstart.returncode != 0:
+            print(quickstart.stdout, quickstart.stderr, file=sys.stderr)
+            return 1
+        print("    " + "\n    ".join(quickstart.stdout.strip().splitlines()))
+        client = stack.client()
+        lm.set_tracking_uri(server, stack.admin_token)
+        champion = client.models.resolve(f"models:/{MODEL}@champion")
+        validation = champion.metrics.get("rmse", float("nan"))
+        timeline.add("champion trained on 2011", f"{champion.uri}, validation rmse {validation:.1f}")
+        train_2011 = hours[(hours["dteday"].dt.year == 2011) & (hours["dteday"].dt.month <= 9)]
+        reference_profile(stack, client, out, train_2011)
+        client.deployments.deploy(DEPLOYMENT, f"{MODEL}@champion", reason="first deployment")
+        replica = stack.start_replica(DEPLOYMENT, seal_seconds=1)
+        timeline.add(
+            "loopml serve replica up", f"{replica} (pid {stack.pids[-1]}), deployment {DEPLOYMENT}", pid=stack.pids[-1]
+        )
+        client.monitors.create(
+            MONITOR, DEPLOYMENT, window=str(WINDOW_HOURS), label_delay="0s", consecutive=2, model=MODEL,
+            kinds=["drift", "metric_drop"],
+        )  # fmt: skip
+        timeline.add("monitor created", f"windows of {WINDOW_HOURS} requests (a week), alert after 2 breaching")
+
+        loop = replay(client, stack, replica, hours, timeline, args.day_seconds, args.deadline_seconds)
+        succeeded = summarize(client, champion.version, loop, timeline, out)
+        print(f"report: {out / 'monitor-report.html'}\ntimeline: {out / 'timeline.json'}\nlogs: {home / 'logs'}")
+    return 0 if succeeded else 1
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())
