@@ -153,7 +153,7 @@ def retrain(client: lm.Client, hours: pd.DataFrame, loop: Loop, timeline: Timeli
         recent = hours[(hours["dteday"] >= since) & (hours["dteday"] < cutoff)]
         train = recent[recent["dteday"] < gate_from]
         held_out = recent[recent["dteday"] >= gate_from]
-        model = HistGradientBoostingRegressor(max_depth=8, max_iter=200, random_state=0)
+        model = HistGradientBoostingRegressor(max_depth=8, max_iter=100, random_state=0)
         fitting = time.monotonic()
         model.fit(train[FEATURES], train[TARGET])
         fit_seconds = time.monotonic() - fitting
@@ -226,18 +226,20 @@ def rmse_of(window: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def alert_detail(client: lm.Client, alert: Any) -> str:
+def alert_detail(client: lm.Client, alert: Any) -> tuple[str, float | None]:
+    """What the alert saw in its latest window, and the seconds from that window's last request to the alert."""
     windows = {w.start_time: w for w in client.monitors.windows(MONITOR)}
     last = windows.get(alert.last_window)
     if last is None:
-        return f"windows {alert.first_window}..{alert.last_window}"
+        return f"windows {alert.first_window}..{alert.last_window}", None
+    detection = max(0.0, (alert.opened_at - last.end_time) / 1000)
     if alert.kind == "metric_drop":
         baselines = (last.performance or {}).get("baselines") or {}
         registration = (baselines.get("registration") or {}).get("metrics") or {}
         then = registration.get("rmse", float("nan"))
-        return f"rmse {rmse_of(last) or float('nan'):.1f} in the latest week vs {then:.1f} at registration"
+        return f"rmse {rmse_of(last) or float('nan'):.1f} in the latest week vs {then:.1f} at registration", detection
     drifted = (last.drift or {}).get("drifted_columns") or []
-    return f"{len(drifted)} drifted columns in the latest week: {', '.join(drifted)}"
+    return f"{len(drifted)} drifted columns in the latest week: {', '.join(drifted)}", detection
 
 
 def describe(decision: Any) -> str:
@@ -319,7 +321,10 @@ def replay(
             for alert in client.monitors.alerts(MONITOR):
                 if alert.id not in seen_alerts and alert.state == "open":
                     seen_alerts.add(alert.id)
-                    timeline.add(f"alert {alert.kind} opened", alert_detail(client, alert), kind=alert.kind)
+                    detail, detection = alert_detail(client, alert)
+                    if detection is not None:
+                        detail += f" ({detection:.1f} s after the window's last request)"
+                    timeline.add(f"alert {alert.kind} opened", detail, kind=alert.kind, detection_s=detection)
                     if alert.kind == "metric_drop" and loop is None:
                         loop = Loop("metric_drop alert", time.monotonic(), day)
                         timeline.add("retraining triggered", f"by the metric_drop alert; labels up to {day.date()}")
