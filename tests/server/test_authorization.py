@@ -173,6 +173,12 @@ def _waiting_loop(w: World, policy: str) -> str:
     return found.id
 
 
+def _fresh_policy(w: World) -> str:
+    name = w.fresh("p")
+    w.admin("POST", "/retrain/policies", json=_retrain_policy(name))
+    return name
+
+
 def _decided_loop(w: World) -> str:
     name = w.fresh("p")
     w.admin("POST", "/retrain/policies", json=_retrain_policy(name))
@@ -359,7 +365,7 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("GET", "/api/v1/retrain/policies/{name}"): lambda _: Call("GET", "/retrain/policies/m-alpha"),
     ("DELETE", "/api/v1/retrain/policies/{name}"): lambda w: Call(
         "DELETE",
-        f"/retrain/policies/{w.admin('POST', '/retrain/policies', json=_retrain_policy(w.fresh('p')))['policy']['name']}",
+        f"/retrain/policies/{_fresh_policy(w)}",
     ),
     ("GET", "/api/v1/retrain/loops"): lambda w: Call(
         "GET", "/retrain/loops", shows_alpha=lambda b: w.loop_id in [loop["id"] for loop in b["loops"]]
