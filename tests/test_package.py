@@ -48,6 +48,7 @@ def test_public_api_is_pinned() -> None:
         "log_params",
         "models",
         "pipeline",
+        "retrain",
         "search_runs",
         "set_tag",
         "set_tags",
@@ -75,6 +76,7 @@ SERVICES = {
     "gates",
     "governance",
     "importer",
+    "retrain",
 }
 INTERFACES = {"server", "cli", "client"}
 OPERATION_TABLE = {"api"}

@@ -6,7 +6,7 @@
     │   ├── DatasetNotFound, ArtifactNotFound, TokenNotFound, TagNotFound
     │   ├── ModelNotFound, ModelVersionNotFound, AliasNotFound, LoggedModelNotFound
     │   ├── DeploymentNotFound, MonitorNotFound
-    │   └── PipelineNotFound, StepRunNotFound, ScheduleNotFound
+    │   └── PipelineNotFound, StepRunNotFound, ScheduleNotFound, RetrainPolicyNotFound, RetrainLoopNotFound
     ├── InvalidInput (ValueError)                   code: invalid_input
     │   ├── InvalidName, InvalidPath, InvalidFilter, InvalidMetric
     │   ├── InvalidStatus, ParamConflict
@@ -66,6 +66,8 @@ __all__ = [
     "PipelineNotFound",
     "ProjectNotFound",
     "RemoteError",
+    "RetrainLoopNotFound",
+    "RetrainPolicyNotFound",
     "RunNotFound",
     "ScheduleNotFound",
     "StepRunNotFound",
@@ -153,6 +155,14 @@ class StepRunNotFound(NotFound):
 
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
+
+
+class RetrainPolicyNotFound(NotFound):
+    code = "retrain_policy_not_found"
+
+
+class RetrainLoopNotFound(NotFound):
+    code = "retrain_loop_not_found"
 
 
 class InvalidInput(LoopmlError, ValueError):

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     schedule_lease_seconds: float = Field(default=30.0, gt=0)
     schedule_stale_seconds: float = Field(default=60.0, gt=0)
     """A scheduled run whose server renewed nothing for this long is failed (its server died)."""
+    retrain_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often `loopml server` evaluates retraining triggers and moves retraining loops."""
+    retrain_lease_seconds: float = Field(default=30.0, gt=0)
+    retrain_stale_seconds: float = Field(default=60.0, gt=0)
+    """A training loop whose server renewed nothing for this long was cut off (its server died)."""
 
     @model_validator(mode="after")
     def _lease_outlives_interval(self) -> Settings:
@@ -86,6 +91,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LOOPML_SCHEDULE_LEASE_SECONDS and LOOPML_SCHEDULE_STALE_SECONDS must be longer than "
                 f"LOOPML_SCHEDULE_INTERVAL_SECONDS ({self.schedule_interval_seconds}): both are renewed once per "
+                "interval"
+            )
+        if min(self.retrain_lease_seconds, self.retrain_stale_seconds) <= self.retrain_interval_seconds:
+            raise ValueError(
+                "LOOPML_RETRAIN_LEASE_SECONDS and LOOPML_RETRAIN_STALE_SECONDS must be longer than "
+                f"LOOPML_RETRAIN_INTERVAL_SECONDS ({self.retrain_interval_seconds}): both are renewed once per "
                 "interval"
             )
         return self

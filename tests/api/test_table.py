@@ -13,6 +13,7 @@ from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
 from loopml.registry import RegistryService
+from loopml.retrain import RetrainService
 from loopml.tracking import TrackingService
 
 SERVICES: dict[str, type[Any]] = {
@@ -21,6 +22,7 @@ SERVICES: dict[str, type[Any]] = {
     "governance": GovernanceService,
     "deploy": DeployService,
     "monitoring": MonitoringService,
+    "retrain": RetrainService,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -94,6 +95,7 @@ class World:
     alpha_token_id: str
     profile: dict[str, Any]
     counter: Iterator[int] = field(default_factory=itertools.count)
+    loop_id: str = ""
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -142,7 +144,45 @@ def _world(api: Api) -> World:
     world.admin("POST", "/monitors", json={"name": "mon-alpha", "deployment": "d-alpha"})
     with api.store.write("test") as unit:  # an alert to list, as a run of the monitor would open it
         unit.monitors.open_alert("mon-alpha", "drift", "mon-alpha:drift:0", 0, {})
+    world.admin("POST", "/retrain/policies", json=_retrain_policy("m-alpha"))
+    world.loop_id = _waiting_loop(world, "m-alpha")
     return world
+
+
+RETRAIN_PIPELINE = f"{Path(__file__).resolve().parents[2] / 'examples' / 'bike' / 'pipeline.py'}:nightly"
+
+
+def _retrain_policy(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": "m-alpha",
+        "monitor": "mon-alpha",
+        "pipeline": RETRAIN_PIPELINE,
+        "triggers": ["drift:3"],
+    }
+
+
+def _waiting_loop(w: World, policy: str) -> str:
+    """A loop of `policy` waiting for approval, as the retraining controller leaves it after a passed gate."""
+    import uuid
+
+    with w.api.store.write("test") as unit:
+        found = unit.retrain.claim(unit.retrain.policy(policy), uuid.uuid4().hex, w.fresh("k"), "drift", {}, 0)
+        assert found is not None
+        unit.retrain.transition(found, "awaiting_approval", {})
+    return found.id
+
+
+def _fresh_policy(w: World) -> str:
+    name = w.fresh("p")
+    w.admin("POST", "/retrain/policies", json=_retrain_policy(name))
+    return name
+
+
+def _decided_loop(w: World) -> str:
+    name = w.fresh("p")
+    w.admin("POST", "/retrain/policies", json=_retrain_policy(name))
+    return _waiting_loop(w, name)
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +356,27 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("POST", "/api/v1/feedback"): lambda _: Call("POST", "/feedback", {"json": {"request_id": "r1", "label": 1}}),
     ("GET", "/api/v1/alerts"): lambda _: Call("GET", "/alerts", shows_alpha=_names("alerts", "monitor", "mon-alpha")),
     ("GET", "/metrics"): lambda _: Call("GET", "/metrics", shows_alpha=lambda text: 'deployment="d-alpha"' in text),
+    ("POST", "/api/v1/retrain/policies"): lambda w: Call(
+        "POST", "/retrain/policies", {"json": _retrain_policy(w.fresh("p"))}
+    ),
+    ("GET", "/api/v1/retrain/policies"): lambda _: Call(
+        "GET", "/retrain/policies", shows_alpha=_names("policies", "name", "m-alpha")
+    ),
+    ("GET", "/api/v1/retrain/policies/{name}"): lambda _: Call("GET", "/retrain/policies/m-alpha"),
+    ("DELETE", "/api/v1/retrain/policies/{name}"): lambda w: Call(
+        "DELETE",
+        f"/retrain/policies/{_fresh_policy(w)}",
+    ),
+    ("GET", "/api/v1/retrain/loops"): lambda w: Call(
+        "GET", "/retrain/loops", shows_alpha=lambda b: w.loop_id in [loop["id"] for loop in b["loops"]]
+    ),
+    ("GET", "/api/v1/retrain/loops/{loop_id}"): lambda w: Call("GET", f"/retrain/loops/{w.loop_id}"),
+    ("POST", "/api/v1/retrain/loops/{loop_id}/approve"): lambda w: Call(
+        "POST", f"/retrain/loops/{_decided_loop(w)}/approve", {"json": {}}
+    ),
+    ("POST", "/api/v1/retrain/loops/{loop_id}/reject"): lambda w: Call(
+        "POST", f"/retrain/loops/{_decided_loop(w)}/reject", {"json": {}}
+    ),
 }
 
 

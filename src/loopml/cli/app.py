@@ -128,5 +128,9 @@ def _register() -> None:
 
     app.add_typer(features.app, name="features")
 
+    from loopml.cli import retrain
+
+    app.add_typer(retrain.app, name="retrain")
+
 
 _register()

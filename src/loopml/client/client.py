@@ -18,6 +18,7 @@ from loopml.client.feedback import FeedbackLabels
 from loopml.client.metric_buffer import MetricBuffer
 from loopml.client.models import Models
 from loopml.client.monitors import Monitors
+from loopml.client.retrain import Retrain
 from loopml.client.runs import Runs
 from loopml.client.tokens import Tokens
 
@@ -99,6 +100,7 @@ class Client:
         self.deployments = Deployments(self)
         self.monitors = Monitors(self)
         self.feedback = FeedbackLabels(self)
+        self.retrain = Retrain(self)
 
     @cached_property
     def pipelines(self) -> Pipelines:

@@ -283,3 +283,18 @@ class _DefaultModels:
 
 
 models = _DefaultModels()
+
+
+class _DefaultRetrain:
+    """`lm.retrain`: retraining policies and loops of the default client (`lm.get_client().retrain`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_client().retrain, name)
+
+    def __dir__(self) -> list[str]:
+        from loopml.client.retrain import Retrain
+
+        return [n for n in dir(Retrain) if not n.startswith("_")]
+
+
+retrain = _DefaultRetrain()

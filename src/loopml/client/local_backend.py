@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.monitoring import MonitoringService
     from loopml.pipelines import PipelineService, ScheduleService
+    from loopml.retrain import RetrainService
 
 
 R = TypeVar("R")
@@ -32,6 +33,7 @@ _SERVICES = {
     "governance": "governance",
     "deploy": "deployments",
     "monitoring": "monitoring",
+    "retrain": "retrain",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
 
@@ -98,6 +100,12 @@ class LocalBackend:
         from loopml.pipelines import ScheduleService
 
         return ScheduleService(self.store, self.tracking.default_project)
+
+    @cached_property
+    def retrain(self) -> RetrainService:
+        from loopml.retrain import RetrainService
+
+        return RetrainService(self.store, self.registry, self.tracking.default_project)
 
     # -- deployments -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
 from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
+from loopml.retrain import RetrainController, RetrainService
 from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
@@ -71,6 +72,7 @@ def build_app(
         tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
     app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
+    app.state.retrain = RetrainService(tracking.store, app.state.registry, tracking.default_project)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
@@ -154,11 +156,23 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
         stale_seconds=settings.schedule_stale_seconds,
     )
     pipelines.start()
+    # Retraining loops move here, on one replica (lease `retrain-controller`); their pipelines train in this
+    # process's threads, so a server killed mid-training leaves a loop the next pass resumes or fails.
+    retrain = RetrainController(
+        app.state.retrain,
+        PipelineService(tracking.store, tracking.artifacts, settings.default_project),
+        app.state.deploy,
+        interval_seconds=settings.retrain_interval_seconds,
+        lease_seconds=settings.retrain_lease_seconds,
+        stale_seconds=settings.retrain_stale_seconds,
+    )
+    retrain.start()
     warm_up = threading.Thread(target=app.state.logged_models.warm_up, name="loopml-warm-up", daemon=True)
     warm_up.start()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:
+        retrain.stop()
         pipelines.stop()
         scheduler.stop()
         controller.stop()

@@ -34,6 +34,7 @@ from loopml.store.monitoring import MonitoringDataRepository, MonitorRepository
 from loopml.store.notifications import DeploymentListener
 from loopml.store.pipelines import PipelineRepository
 from loopml.store.registered_models import RegisteredModelRepository
+from loopml.store.retrain import RetrainRepository
 from loopml.store.runs import RunRepository
 from loopml.store.schedules import ScheduleRepository
 from loopml.store.tokens import TokenRepository
@@ -111,6 +112,10 @@ class Unit:
     @cached_property
     def schedules(self) -> ScheduleRepository:
         return ScheduleRepository(self.connection, self.audit)
+
+    @cached_property
+    def retrain(self) -> RetrainRepository:
+        return RetrainRepository(self.connection, self.audit)
 
     @cached_property
     def leases(self) -> LeaseRepository:

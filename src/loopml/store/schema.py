@@ -662,3 +662,46 @@ logged_model_params = Table(
     Column("key", String(KEY), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+# -- retraining policies and loops (migration 0016_retrain) ----------------------------------------------
+
+retrain_policies = Table(
+    "retrain_policies",
+    metadata,
+    Column("name", String(KEY), primary_key=True),
+    Column("project", String(KEY), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_tick", BigInteger, nullable=True),
+)
+"""A retraining policy: `spec` is its JSON (model, monitor, pipeline, triggers, gate YAML, rollout, guards);
+`last_tick` the last cron tick handled, moved in the transaction that claims that tick's loop."""
+
+retrain_loops = Table(
+    "retrain_loops",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("policy", String(KEY), nullable=False),
+    Column("project", String(KEY), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("active_policy", String(KEY), nullable=True, unique=True),
+    Column("trigger_key", String(512), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("gate", Text, nullable=True),
+    Column("rollout", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("holder", String(KEY), nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Column("events", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("policy", "trigger_key"),
+    Index("ix_retrain_loops_policy_created", "policy", "created_at"),
+)
+"""One retraining loop. `active_policy` is the policy's name while the loop runs and NULL once it ended: its
+unique constraint is what lets one loop at a time run per policy, whichever server claims; (policy,
+trigger_key) makes one trigger start at most one loop."""

@@ -1,0 +1,23 @@
+"""Retraining: policies (what starts a retraining, the guards, the gate and the rollout) and the controller
+that runs each loop inside `loopml server`. Uses `pipelines`, `registry` and `deploy` through their public
+modules; never imports an interface (server, client, CLI)."""
+
+from __future__ import annotations
+
+from loopml.retrain.controller import RETRAIN_ACTOR, RETRAIN_LEASE, RetrainController
+from loopml.retrain.gate import GateOutcome, gate_challenger, parse_gate
+from loopml.retrain.policies import parse_duration, parse_trigger, parse_triggers
+from loopml.retrain.service import RetrainService
+
+__all__ = [
+    "RETRAIN_ACTOR",
+    "RETRAIN_LEASE",
+    "GateOutcome",
+    "RetrainController",
+    "RetrainService",
+    "gate_challenger",
+    "parse_duration",
+    "parse_gate",
+    "parse_trigger",
+    "parse_triggers",
+]
