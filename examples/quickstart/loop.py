@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ import httpx
 import numpy as np
 import pandas as pd
 from processes import LocalStack, loopml_command
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import root_mean_squared_error
 
 import loopml as lm
@@ -64,7 +63,6 @@ FEATURES = [
 TARGET = "cnt"
 MODEL = DEPLOYMENT = MONITOR = "bike-demand"
 WINDOW_HOURS = 168  # the monitor's windows: a week of hourly requests
-RECENT_MONTHS = 6  # retraining data: the labelled hours of the last six months
 GATE_DAYS = 7  # the gate compares challenger and champion on the newest labelled week (held out of training)
 WINDOWS_AFTER = 3  # stop once this many windows served by the new champion have their labels
 MARKER = ".loopml-demo"  # in a home this script created, so a rerun may replace it (and nothing else)
@@ -74,6 +72,9 @@ SERVER_SETTINGS = {
     "LOOPML_ROLLOUT_INTERVAL_SECONDS": "1",
     "LOOPML_ROLLOUT_LEASE_SECONDS": "10",
     "LOOPML_REQUEST_LOG_SEAL_SECONDS": "1",
+    "LOOPML_RETRAIN_INTERVAL_SECONDS": "1",
+    "LOOPML_RETRAIN_LEASE_SECONDS": "10",
+    "LOOPML_RETRAIN_STALE_SECONDS": "30",
     "OMP_NUM_THREADS": "1",
 }
 CANARY_STEPS = (25, 50, 100)
@@ -100,20 +101,13 @@ class Timeline:
 
 
 @dataclass
-class Loop:
-    """One retraining loop: its stages' times and numbers."""
+class Watch:
+    """What the demo has reported so far of the server's retraining loop."""
 
-    trigger: str
-    triggered_at: float
-    labelled_until: pd.Timestamp
-    trained_at: float | None = None
-    gated_at: float | None = None
-    canary_at: float | None = None
-    finished_at: float | None = None
-    version: int | None = None
+    loop: Any = None
+    states: set[tuple[str, int]] = field(default_factory=set)
+    decisions: set[tuple[int, int, int]] = field(default_factory=set)
     gate: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "running"
-    error: str | None = None
 
 
 # -- the world: traffic and labels ---------------------------------------------------------------------------------
@@ -133,90 +127,74 @@ def send_day(http: httpx.Client, replica: str, hours: pd.DataFrame) -> dict[str,
     return served
 
 
-def send_labels(http: httpx.Client, server: str, token: str, hours: pd.DataFrame) -> None:
-    """The actual rentals of `hours`, by request id, through the REST feedback API."""
+def send_labels(http: httpx.Client, server: str, token: str, hours: pd.DataFrame, warehouse: Path) -> None:
+    """The actual rentals of `hours`: to loopml by request id through the REST feedback API, and as a day's
+    file to the warehouse the retraining pipeline reads (written whole, then renamed)."""
+    day = hours["dteday"].iloc[0].date()
+    partial = warehouse / f".{day}.csv.partial"
+    hours.to_csv(partial, index=False)
+    partial.rename(warehouse / f"{day}.csv")
     pairs = zip(hours["instant"], hours[TARGET], strict=True)
     body = {"feedback": [{"request_id": f"hour-{instant}", "label": int(count)} for instant, count in pairs]}
     response = http.post(f"{server}/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {token}"})
     response.raise_for_status()
 
 
-# -- the retraining step (what a retraining policy's pipeline does) ------------------------------------------------
-def retrain(client: lm.Client, hours: pd.DataFrame, loop: Loop, timeline: Timeline) -> None:
-    """Train on the recent labelled hours, gate against the champion on the newest labelled week, and start a
-    canary of the challenger when it passes. The replay waits meanwhile: in accelerated time a day lasts a
-    fraction of a second, and a retraining that takes minutes in reality must not take weeks of the replay."""
-    try:
-        cutoff = loop.labelled_until
-        gate_from = cutoff - pd.Timedelta(days=GATE_DAYS)
-        since = gate_from - pd.DateOffset(months=RECENT_MONTHS)
-        recent = hours[(hours["dteday"] >= since) & (hours["dteday"] < cutoff)]
-        train = recent[recent["dteday"] < gate_from]
-        held_out = recent[recent["dteday"] >= gate_from]
-        model = HistGradientBoostingRegressor(max_depth=8, max_iter=100, random_state=0)
-        fitting = time.monotonic()
-        model.fit(train[FEATURES], train[TARGET])
-        fit_seconds = time.monotonic() - fitting
-        challenger_rmse = float(root_mean_squared_error(held_out[TARGET], model.predict(held_out[FEATURES])))
-        champion = client.models.load(f"models:/{MODEL}@champion")
-        champion_rmse = float(root_mean_squared_error(held_out[TARGET], champion.predict(held_out[FEATURES])))
-        with lm.start_run(experiment=MODEL, name=f"retrain-{cutoff.date()}", params={"trigger": loop.trigger}) as run:
-            run.log_params({"train_from": str(train["dteday"].min().date()), "train_to": str(gate_from.date())})
-            run.log_metrics({"rmse": challenger_rmse, "champion_rmse": champion_rmse})
-            version = run.log_model(
-                model,
-                name=MODEL,
-                input_example=train[FEATURES][:5],
-                datasets={"training": train[[*FEATURES, TARGET]]},  # also the version's reference profile
-                register=True,
-            )
-        loop.version = int(version.version)  # type: ignore[union-attr]  # a ModelVersion: register=True
-        loop.trained_at = time.monotonic()
+# -- the gate (the loop waits for it: the policy asks for approval) -------------------------------------------------
+def gate(client: lm.Client, warehouse: Path, version: int) -> dict[str, Any]:
+    """Score the challenger and the champion on the same rows, the newest labelled week (which the pipeline
+    held out of training), with the rule `rmse <= champion`."""
+    hours = pd.concat([pd.read_csv(f, parse_dates=["dteday"]) for f in sorted(warehouse.glob("*.csv"))])
+    newest = hours["dteday"].max()
+    held_out = hours[hours["dteday"] > newest - pd.Timedelta(days=GATE_DAYS)]
+    challenger = client.models.load(f"models:/{MODEL}/{version}")
+    champion = client.models.load(f"models:/{MODEL}@champion")
+    challenger_rmse = float(root_mean_squared_error(held_out[TARGET], challenger.predict(held_out[FEATURES])))
+    champion_rmse = float(root_mean_squared_error(held_out[TARGET], champion.predict(held_out[FEATURES])))
+    return {
+        "rule": "rmse <= champion",
+        "rows": len(held_out),
+        "first_day": str(held_out["dteday"].min().date()),
+        "last_day": str(newest.date()),
+        "challenger_rmse": round(challenger_rmse, 2),
+        "champion_rmse": round(champion_rmse, 2),
+        "passed": challenger_rmse <= champion_rmse,
+    }
+
+
+def follow(client: lm.Client, watch: Watch, timeline: Timeline, warehouse: Path) -> None:
+    """Report the newest retraining loop's new states (and canary analyses); gate it when it waits for approval."""
+    loops = client.retrain.runs(MODEL, limit=1)
+    if not loops:
+        return
+    loop = watch.loop = loops[0]
+    for event in loop.events:
+        if (event.state, event.at) in watch.states:
+            continue
+        watch.states.add((event.state, event.at))
+        detail = ", ".join(f"{k} {v}" for k, v in event.detail.items() if not isinstance(v, dict | list))
+        timeline.add(f"loop {event.state}", detail[:300], loop=loop.id[:8], server_ms=event.at)
+    if loop.state == "awaiting_approval" and not watch.gate:
+        assert loop.version is not None
+        watch.gate = gate(client, warehouse, loop.version)
+        numbers = watch.gate
         timeline.add(
-            "retrained",
-            f"version {loop.version} on {len(train)} labelled hours "
-            f"({train['dteday'].min().date()} .. {(gate_from - pd.Timedelta(days=1)).date()}; fit {fit_seconds:.1f} s, "
-            f"logged and registered in {loop.trained_at - fitting - fit_seconds:.1f} s)",
-            training_seconds=round(loop.trained_at - loop.triggered_at, 2),
-            fit_seconds=round(fit_seconds, 2),
+            "gate " + ("passed" if numbers["passed"] else "failed"),
+            f"rmse {numbers['challenger_rmse']:.1f} (challenger, version {loop.version}) vs "
+            f"{numbers['champion_rmse']:.1f} (champion) on the {numbers['rows']} labelled hours of "
+            f"{numbers['first_day']} .. {numbers['last_day']}",
+            **numbers,
         )
-        passed = challenger_rmse <= champion_rmse
-        loop.gate = {
-            "rule": "rmse <= champion",
-            "rows": len(held_out),
-            "challenger_rmse": round(challenger_rmse, 2),
-            "champion_rmse": round(champion_rmse, 2),
-            "passed": passed,
-        }
-        loop.gated_at = time.monotonic()
-        timeline.add(
-            "gate " + ("passed" if passed else "failed"),
-            f"rmse {challenger_rmse:.1f} (challenger) vs {champion_rmse:.1f} (champion) on the {len(held_out)} "
-            f"labelled hours of {gate_from.date()} .. {(cutoff - pd.Timedelta(days=1)).date()}",
-            **loop.gate,
-        )
-        if not passed:
-            loop.outcome = "gate failed"
-            loop.finished_at = time.monotonic()
-            return
-        client.models.set_alias(MODEL, "challenger", loop.version, reason=f"retrained after {loop.trigger}")
-        client.deployments.deploy(
-            DEPLOYMENT,
-            f"{MODEL}@challenger",
-            strategy="canary",
-            canary_steps=CANARY_STEPS,
-            analysis_seconds=ANALYSIS_SECONDS,
-            thresholds=CANARY_THRESHOLDS,
-            reason=f"retrained after {loop.trigger}",
-        )
-        loop.canary_at = time.monotonic()
-        steps = " -> ".join(f"{s}%" for s in CANARY_STEPS)
-        timeline.add("canary started", f"version {loop.version}: {steps}, {ANALYSIS_SECONDS} s analyses")
-    except Exception as exc:  # the loop fails, the champion keeps serving; the demo reports why
-        loop.outcome = "failed"
-        loop.error = f"{type(exc).__name__}: {exc}"
-        loop.finished_at = time.monotonic()
-        timeline.add("loop failed", loop.error)
+        if numbers["passed"]:
+            client.retrain.approve(loop.id, reason=f"gate passed: {numbers['rule']} on {numbers['rows']} rows")
+        else:
+            client.retrain.reject(loop.id, reason=f"gate failed: {numbers['rule']} on {numbers['rows']} rows")
+    if loop.state == "rolling_out":
+        for decision in reversed(client.deployments.decisions(DEPLOYMENT, limit=20)):
+            key = (decision.revision, decision.step, decision.time)
+            if key not in watch.decisions and decision.time >= loop.created_at:
+                watch.decisions.add(key)
+                timeline.add("canary analysis", describe(decision))
 
 
 # -- reading what the server did -------------------------------------------------------------------------------------
@@ -284,24 +262,31 @@ def reference_profile(stack: LocalStack, client: lm.Client, out: Path, train: pd
     client.monitors.set_reference_profile(MODEL, champion.version, json.loads(profile.read_text()))
 
 
+PAUSED_STATES = ("triggered", "training", "registered", "evaluating", "gated", "awaiting_approval")
+"""While the loop is in one of these the replay waits: in accelerated time a day lasts a fraction of a second,
+and a retraining that takes minutes in reality must not take weeks of the replay."""
+
+
 def replay(
     client: lm.Client,
     stack: LocalStack,
     replica: str,
     hours: pd.DataFrame,
     timeline: Timeline,
+    warehouse: Path,
     day_seconds: float,
     deadline_seconds: float,
-) -> Loop | None:
-    """Serve 2012 day by day, labels one day late, and act on what the server reports; the loop, if one ran.
+) -> Watch:
+    """Serve 2012 day by day, labels one day late, and report what the server does, until the retraining loop
+    ended and (when it succeeded) the new version's first weeks have their labels.
 
-    The replay never runs more than one window ahead of the monitor (it waits, polling, when the server is
-    slow), so the same days fire the same alerts on an idle and on a loaded machine."""
+    The replay never runs more than one window ahead of the monitor and stands still while a loop trains or
+    waits for its gate (it polls, with a deadline), so the same days fire the same alerts and train on the
+    same data on an idle and on a loaded machine."""
     year_2012 = hours[hours["dteday"].dt.year == 2012]
     days = list(year_2012.groupby(year_2012["dteday"].dt.normalize()))
-    loop: Loop | None = None
+    watch = Watch()
     seen_alerts: set[int] = set()
-    seen_decisions: set[tuple[int, int, int]] = set()
     deadline = time.monotonic() + deadline_seconds
     sent = 0
     assert stack.server_url is not None
@@ -312,12 +297,11 @@ def replay(
             send_day(http, replica, day_hours)
             sent += len(day_hours)
             if index > 0:  # yesterday's rentals are known today
-                send_labels(http, stack.server_url, stack.admin_token, days[index - 1][1])
+                send_labels(http, stack.server_url, stack.admin_token, days[index - 1][1], warehouse)
             windows = client.monitors.windows(MONITOR)
             while len(windows) < sent // WINDOW_HOURS - 1 and time.monotonic() < deadline:
                 time.sleep(0.1)  # back pressure: let the monitor catch up
                 windows = client.monitors.windows(MONITOR)
-
             for alert in client.monitors.alerts(MONITOR):
                 if alert.id not in seen_alerts and alert.state == "open":
                     seen_alerts.add(alert.id)
@@ -325,28 +309,14 @@ def replay(
                     if detection is not None:
                         detail += f" ({detection:.1f} s after the window's last request)"
                     timeline.add(f"alert {alert.kind} opened", detail, kind=alert.kind, detection_s=detection)
-                    if alert.kind == "metric_drop" and loop is None:
-                        loop = Loop("metric_drop alert", time.monotonic(), day)
-                        timeline.add("retraining triggered", f"by the metric_drop alert; labels up to {day.date()}")
-                        retrain(client, hours, loop, timeline)
-            if loop is not None and loop.canary_at is not None and loop.finished_at is None:
-                for decision in reversed(client.deployments.decisions(DEPLOYMENT, limit=20)):
-                    key = (decision.revision, decision.step, decision.time)
-                    if key not in seen_decisions:
-                        seen_decisions.add(key)
-                        timeline.add("canary analysis", describe(decision))
-                status = client.deployments.status(DEPLOYMENT)
-                if status.state != "progressing":
-                    loop.finished_at = time.monotonic()
-                    loop.outcome = "promoted" if status.state == "promoted" else status.state
-                    now_champion = client.models.resolve(f"models:/{MODEL}@champion").version
-                    timeline.add(
-                        f"rollout {status.state}",
-                        f"alias champion -> version {now_champion}; deployment revision {status.revision}",
-                    )
-            if loop is not None and loop.finished_at is not None:
-                if loop.outcome != "promoted":
-                    break
+            follow(client, watch, timeline, warehouse)
+            while watch.loop is not None and watch.loop.state in PAUSED_STATES and time.monotonic() < deadline:
+                time.sleep(0.2)
+                follow(client, watch, timeline, warehouse)
+            loop = watch.loop
+            if loop is not None and loop.state in ("failed", "rejected"):
+                break
+            if loop is not None and loop.state == "succeeded":
                 judged = [w for w in windows if w.version == loop.version and rmse_of(w) is not None]
                 if len(judged) >= WINDOWS_AFTER:
                     break
@@ -354,12 +324,27 @@ def replay(
                 timeline.add("deadline reached", f"after {deadline_seconds:.0f} s")
                 break
             time.sleep(max(0.0, day_seconds - (time.monotonic() - tick)))
-    return loop
+    return watch
 
 
-def summarize(client: lm.Client, first: int, loop: Loop | None, timeline: Timeline, out: Path) -> bool:
+def stages(loop: Any) -> dict[str, float]:
+    """Seconds spent in each part of the loop, from its transitions' server times."""
+    first: dict[str, int] = {}
+    for event in loop.events:
+        first.setdefault(event.state, event.at)
+    end = first.get("succeeded") or first.get("failed") or first.get("rejected") or loop.updated_at
+    marks = {
+        "training_s": (first.get("training"), first.get("registered")),
+        "gate_s": (first.get("registered"), first.get("rolling_out")),
+        "canary_s": (first.get("rolling_out"), end),
+    }
+    return {k: round((b - a) / 1000, 2) for k, (a, b) in marks.items() if a is not None and b is not None}
+
+
+def summarize(client: lm.Client, first: int, watch: Watch, timeline: Timeline, out: Path) -> bool:
     """Print the monitor's windows and the loop's outcome, write the report and the timeline; True when the loop
     promoted a retrained version and its weekly error is below the champion's in the weeks just before."""
+    loop = watch.loop
     windows = sorted(client.monitors.windows(MONITOR), key=lambda w: w.start_time)
     print("\nmonitor windows (a week of requests each; rmse once the labels arrived):")
     for w in windows:
@@ -371,35 +356,30 @@ def summarize(client: lm.Client, first: int, loop: Loop | None, timeline: Timeli
     client.monitors.report(MONITOR, html=out / "monitor-report.html")
     # The error the loop fixed: the champion's last judged weeks before the new version took over, against the
     # new version's first weeks (neighbouring weeks of 2012, so the season is nearly the same).
+    new = loop.version if loop is not None else None
     before = [r for w in windows if w.version == first and (r := rmse_of(w)) is not None][-WINDOWS_AFTER:]
-    after = [r for w in windows if loop and w.version == loop.version and (r := rmse_of(w)) is not None]
+    after = [r for w in windows if new is not None and w.version == new and (r := rmse_of(w)) is not None]
     summary: dict[str, Any] = {
         "loop": None,
+        "gate": watch.gate,
         "rmse_before": round(float(np.mean(before)), 2) if before else None,
         "rmse_after": round(float(np.mean(after)), 2) if after else None,
         "weeks_before": len(before),
         "weeks_after": len(after),
     }
     if loop is not None:
-        summary["loop"] = {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in asdict(loop).items()}
-    if loop is not None and loop.finished_at is not None:
-        stages = {
-            "training_s": (loop.trained_at or loop.finished_at) - loop.triggered_at,
-            "gate_s": (loop.gated_at or loop.finished_at) - (loop.trained_at or loop.triggered_at),
-            "canary_s": loop.finished_at - (loop.canary_at or loop.finished_at),
-        }
-        summary["stages"] = {k: round(v, 2) for k, v in stages.items()}
-        print(
-            f"\nloop: {loop.outcome}; training {stages['training_s']:.1f} s, gate {stages['gate_s']:.2f} s, "
-            f"canary {stages['canary_s']:.1f} s"
-        )
-    succeeded = bool(loop and loop.outcome == "promoted" and before and after and np.mean(after) < np.mean(before))
+        summary["loop"] = {"id": loop.id, "state": loop.state, "version": loop.version, "error": loop.error}
+        summary["stages"] = stages(loop)
+        print(f"\nloop {loop.id[:8]}: {loop.state}; " + ", ".join(f"{k} {v}" for k, v in summary["stages"].items()))
+    succeeded = bool(
+        loop is not None and loop.state == "succeeded" and before and after and np.mean(after) < np.mean(before)
+    )
     summary["succeeded"] = succeeded
     (out / "timeline.json").write_text(json.dumps({"summary": summary, "events": timeline.events}, indent=2))
-    if succeeded and loop is not None:
+    if succeeded:
         print(
             f"loop succeeded: weekly rmse {summary['rmse_before']:.1f} (version {first}, its last {len(before)} "
-            f"weeks) -> {summary['rmse_after']:.1f} (retrained version {loop.version}, its first {len(after)} weeks)"
+            f"weeks) -> {summary['rmse_after']:.1f} (retrained version {new}, its first {len(after)} weeks)"
         )
     else:
         print(f"loop did not succeed: {json.dumps(summary)}", file=sys.stderr)
@@ -437,7 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         timeline.add("champion trained on 2011", f"{champion.uri}, validation rmse {validation:.1f}")
         train_2011 = hours[(hours["dteday"].dt.year == 2011) & (hours["dteday"].dt.month <= 9)]
         reference_profile(stack, client, out, train_2011)
-        client.deployments.deploy(DEPLOYMENT, f"{MODEL}@champion", reason="first deployment")
+        # The thresholds are the deployment's: every later rollout (the retraining loop's canary) is judged by them.
+        client.deployments.deploy(
+            DEPLOYMENT, f"{MODEL}@champion", thresholds=CANARY_THRESHOLDS, reason="first deployment"
+        )
         replica = stack.start_replica(DEPLOYMENT, seal_seconds=1)
         timeline.add(
             "loopml serve replica up", f"{replica} (pid {stack.pids[-1]}), deployment {DEPLOYMENT}", pid=stack.pids[-1]
@@ -447,9 +430,32 @@ def main(argv: list[str] | None = None) -> int:
             kinds=["drift", "metric_drop"],
         )  # fmt: skip
         timeline.add("monitor created", f"windows of {WINDOW_HOURS} requests (a week), alert after 2 breaching")
+        warehouse = out / "warehouse"  # the labelled hours the business has: 2011, then each day of 2012
+        warehouse.mkdir()
+        for day, day_hours in hours[hours["dteday"].dt.year == 2011].groupby("dteday"):
+            day_hours.to_csv(warehouse / f"{day.date()}.csv", index=False)
+        client.retrain.create(
+            MODEL,
+            monitor=MONITOR,
+            pipeline=f"{HERE / 'retrain_pipeline.py'}:retrain",
+            on=["metric-drop:10%x2"],
+            rollout="canary",
+            canary_steps=CANARY_STEPS,
+            analysis_seconds=ANALYSIS_SECONDS,
+            cooldown="1d",
+            max_loops=1,
+            period="7d",
+            approval="manual",  # the demo gates the challenger, then approves (or rejects) the rollout
+            params={"warehouse": str(warehouse)},
+        )
+        timeline.add(
+            "retraining policy created",
+            "on metric-drop:10%x2 (two weeks 10% worse than at registration), pipeline retrain_pipeline.py:retrain, "
+            f"canary {' -> '.join(f'{s}%' for s in CANARY_STEPS)}, one loop per day",
+        )
 
-        loop = replay(client, stack, replica, hours, timeline, args.day_seconds, args.deadline_seconds)
-        succeeded = summarize(client, champion.version, loop, timeline, out)
+        watch = replay(client, stack, replica, hours, timeline, warehouse, args.day_seconds, args.deadline_seconds)
+        succeeded = summarize(client, champion.version, watch, timeline, out)
         print(f"report: {out / 'monitor-report.html'}\ntimeline: {out / 'timeline.json'}\nlogs: {home / 'logs'}")
     return 0 if succeeded else 1
 
