@@ -4,17 +4,18 @@ roll out as a canary, and watch the error fall again.
     make demo        # or: .venv/bin/python examples/quickstart/loop.py [--out loopml-demo]
 
 What runs, each as its own process, as a user would start them (examples/quickstart/processes.py):
-`loopml server` (REST API, rollout controller, monitor scheduler), `quickstart.py` (trains on 2011 through the
-server and makes the best model the champion) and a `loopml serve` replica (reads its deployment from the
-store, logs every answer). This script then plays the world: it replays 2012 hour by hour as HTTP traffic
-to the replica in accelerated time (one day every --day-seconds), sends each day's actual rentals as labels
-one day late through `POST /api/v1/feedback`, and reads what the server does by itself (monitor windows,
-alerts, canary analyses, promotion).
+`loopml server` (REST API, monitor scheduler, retraining and rollout controllers), `quickstart.py` (trains
+on 2011 through the server and makes the best model the champion) and a `loopml serve` replica (reads its
+deployment from the store, logs every answer). This script then plays the world: it replays 2012 hour by
+hour as HTTP traffic to the replica in accelerated time (one day every --day-seconds), sends each day's
+actual rentals as labels one day late through `POST /api/v1/feedback` (and to a warehouse directory the
+retraining pipeline reads), and reports what the server does by itself: monitor windows and alerts, the
+retraining loop of its policy (trigger -> retrain_pipeline.py -> registered challenger -> canary ->
+`champion` moved), canary analyses.
 
-The retraining step (trigger -> train on recent labelled data -> gate against the champion on the same rows
--> canary) is run here, through the public API, when the server opens a `metric_drop` alert: loopml's
-retraining policies (`loopml retrain create`) are not part of this build yet. Everything after the canary
-starts (analysis, promotion, moving the `champion` alias) is the server's own rollout controller.
+The one step that is the script's is the gate: the policy asks for approval, and the script approves the
+loop when the challenger's RMSE on the newest labelled week is not above the champion's on the same rows
+(the loop's own gate reads registration metrics, which a pipeline's model does not have yet).
 
 Outputs in --out: the timeline (timeline.json), the monitor's HTML report (monitor-report.html), the
 processes' logs (loopml-data/logs/). Exit code 0 when the loop ran and the error after it is lower than
