@@ -335,9 +335,12 @@ def stages(loop: Any) -> dict[str, float]:
         first.setdefault(event.state, event.at)
     end = first.get("succeeded") or first.get("failed") or first.get("rejected") or loop.updated_at
     marks = {
-        "training_s": (first.get("training"), first.get("registered")),
-        "gate_s": (first.get("registered"), first.get("rolling_out")),
-        "canary_s": (first.get("rolling_out"), end),
+        "detection_s": (loop.context.get("data_end_ms"), first.get("triggered")),  # breaching window -> loop
+        "start_s": (first.get("triggered"), first.get("training")),
+        "training_s": (first.get("training"), first.get("registered")),  # the pipeline, registration included
+        "evaluate_s": (first.get("registered"), first.get("awaiting_approval") or first.get("rolling_out")),
+        "gate_s": (first.get("awaiting_approval"), first.get("rolling_out")),  # the demo's gate and approval
+        "canary_s": (first.get("rolling_out"), end),  # analysis windows, promotion, champion moved
     }
     return {k: round((b - a) / 1000, 2) for k, (a, b) in marks.items() if a is not None and b is not None}
 
@@ -431,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             kinds=["drift", "metric_drop"],
         )  # fmt: skip
         timeline.add("monitor created", f"windows of {WINDOW_HOURS} requests (a week), alert after 2 breaching")
-        warehouse = out / "warehouse"  # the labelled hours the business has: 2011, then each day of 2012
+        warehouse = home / "warehouse"  # the labelled hours the business has: 2011, then each day of 2012
         warehouse.mkdir()
         for day, day_hours in hours[hours["dteday"].dt.year == 2011].groupby("dteday"):
             day_hours.to_csv(warehouse / f"{day.date()}.csv", index=False)
