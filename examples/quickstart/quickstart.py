@@ -1,7 +1,7 @@
 """Quickstart: track real models on the Bike Sharing data, find the best run by search, register its model,
 make it the champion, load it by alias and score later months.
 
-    make demo        # or: .venv/bin/python examples/quickstart/quickstart.py
+    .venv/bin/python examples/quickstart/quickstart.py     # alone; `make demo` runs it through loopml server
 
 Runs on the embedded store (./loopml-data, or LOOPML_HOME); set LOOPML_TRACKING_URI and LOOPML_TOKEN to
 send the same runs to a `loopml server` instead.
