@@ -1,0 +1,74 @@
+"""Login, logout, the session cookie and CSRF, in Chromium against a real `loopml server`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from e2e.conftest import ADMIN
+
+from .support import UiServer, new_page, screenshot
+
+pytestmark = pytest.mark.slow
+
+PROTECTED = ("/", "/experiments")
+"""Pages that need a session (each section adds its own)."""
+
+
+def test_no_session_redirects_to_login_then_back(ui_server: UiServer, browser: Any) -> None:
+    page = new_page(browser, ui_server, None)
+    page.goto("/experiments?show=all")
+    assert "/login?next=" in page.url
+    screenshot(page, "login")
+    page.get_by_label("API token").fill("lml_not_a_token")
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("alert").inner_text() == "This token is unknown or revoked."
+    page.get_by_label("API token").fill(ADMIN)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/experiments?show=all")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "loopml_session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read the session
+    page.context.close()
+
+
+def test_logout_needs_the_csrf_token(ui_server: UiServer, browser: Any) -> None:
+    page = new_page(browser, ui_server, ADMIN)
+    forged = page.request.post("/logout", form={"csrf_token": "forged"}, max_redirects=0)
+    assert forged.status == 403
+    missing = page.request.post("/logout", form={}, max_redirects=0)
+    assert missing.status == 403
+    page.goto("/experiments")
+    assert page.url.endswith("/experiments")  # still logged in
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+    page.goto("/experiments")
+    assert "/login" in page.url
+    page.context.close()
+
+
+def test_a_revoked_token_ends_its_sessions(ui_server: UiServer, browser: Any) -> None:
+    token_id, secret = ui_server.token("short-lived", "viewer")
+    page = new_page(browser, ui_server, secret)
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    answer = httpx.delete(f"{ui_server.url}/api/v1/tokens/{token_id}", headers=headers, timeout=30)
+    assert answer.status_code in (200, 204), answer.text
+    page.goto("/experiments")
+    assert "/login" in page.url
+    page.context.close()
+
+
+def test_pages_without_a_session_redirect_and_actions_are_refused(ui_server: UiServer) -> None:
+    with httpx.Client(base_url=ui_server.url, timeout=30) as http:
+        for path in PROTECTED:
+            answer = http.get(path)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith(("/login", "/experiments")), path
+        refused = http.post("/logout", data={"csrf_token": "x"})
+        assert refused.status_code == 303
+        assert refused.headers["location"] == "/login"
+        forged = http.get("/experiments", cookies={"loopml_session": "dG9rZW4.forged"})
+        assert forged.status_code == 303
