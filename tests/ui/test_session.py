@@ -14,6 +14,16 @@ from .support import UiServer, new_page, screenshot
 pytestmark = pytest.mark.slow
 
 PROTECTED = ("/", "/experiments")
+PROTECTED += (
+    "/models",
+    "/models/m",
+    "/models/m/versions/1",
+    "/deployments",
+    "/deployments/d",
+    "/monitors",
+    "/monitors/m",
+    "/audit",
+)
 """Pages that need a session (each section adds its own)."""
 
 
