@@ -47,6 +47,12 @@ def fill(uri: str, token: str, log_dir: Path) -> DemoWorld:
             model = HistGradientBoostingRegressor(max_depth=depth, max_iter=30, random_state=0)
             model.fit(frame[FEATURES], frame["cnt"])
             run.log_params({"max_depth": depth, "max_iter": 30})
+            run.log_dataset(
+                frame[[*FEATURES, "cnt"]],
+                "bike-sharing-hours",
+                "training",
+                source="examples/data/bike_sharing/hour.csv",
+            )
             run.log_metric("rmse", float(np.sqrt(np.mean((model.predict(frame[FEATURES]) - frame["cnt"]) ** 2))))
             run.log_model(model, name=MODEL, input_example=frame[FEATURES][:5], register=True)
             models.append(model)
@@ -60,10 +66,12 @@ def fill(uri: str, token: str, log_dir: Path) -> DemoWorld:
     requests = later[FEATURES].assign(
         prediction=champion.predict(later[FEATURES]),
         request_id=[f"hour-{i}" for i in later["instant"]],
-        time_ms=(later["dteday"].astype("int64") // 1_000_000 + later["hr"] * 3_600_000).astype("int64"),
-    )
+        time_ms=later["dteday"].to_numpy().astype("datetime64[ms]").astype("int64")
+        + later["hr"].to_numpy() * 3_600_000,
+    )[:4000]
+    labels = pd.DataFrame({"request_id": requests["request_id"], "label": later["cnt"][:4000].to_numpy()})
     client.monitors.create(MONITOR, DEPLOYMENT, window="1000", label_delay="0s", model=MODEL, version=1)
-    client.monitors.backfill(MONITOR, requests[:4000])
+    client.monitors.backfill(MONITOR, requests, labels=labels)
     return DemoWorld(client, log_dir, champion, challenger, later)
 
 

@@ -76,7 +76,12 @@ def test_a_model_its_versions_alias_history_and_lineage(demo: Demo, browser: Any
     page.get_by_role("link", name="1", exact=True).click()
     page.wait_for_url("**/models/bike-demand/versions/1")
     lineage = page.get_by_role("list", name="From the data to the deployments").inner_text()
-    assert "champion-jan-sep" in lineage and "bike-demand" in lineage and "stable at 100%" in lineage
+    assert (
+        "bike-sharing-hours (6442 rows)" in lineage
+        and "champion-jan-sep" in lineage
+        and "bike-demand" in lineage
+        and "stable at 100%" in lineage
+    )
     assert page.locator("#package + p").inner_text().startswith("Verified")
     assert "temp" in page.locator("#profile ~ table").first.inner_text()
     screenshot(page, "model-version")
@@ -126,11 +131,13 @@ def test_a_monitor_s_heat_map_opens_a_cell_s_distributions(demo: Demo, browser: 
     page.wait_for_url("**/monitors/bike")
     heat = page.get_by_role("table", name="Drift score per feature (rows) and window (columns)")
     assert heat.locator("tbody tr").count() >= 5  # one row per feature
+    assert page.get_by_role("img", name=re.compile(r"^rmse over \d+ windows")).is_visible()  # labels joined
+    screenshot(page, "monitor")
     heat.get_by_role("link", name=re.compile(r"^temp: .*window 1$")).click()
     page.wait_for_url(re.compile(r".*feature=temp.*"))
     assert page.locator("#distribution").inner_text().startswith("temp in window")
     assert page.get_by_role("img", name="Shares of temp: reference against window").is_visible()
-    screenshot(page, "monitor")
+    screenshot(page, "monitor-distribution")
     page.context.close()
 
 
