@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from loopml.domain import Principal, Role
 from loopml.ui.framework import UiState
-from loopml.ui.pages import experiments, login, static
+from loopml.ui.pages import charts, compare, experiments, login, run, runs, static
 from loopml.ui.session import SessionSigner
 
 __all__ = ["PAGES", "install_ui", "run_embedded_ui"]
@@ -18,6 +18,10 @@ PAGES: list[APIRouter] = [
     login.router,
     static.router,
     experiments.router,
+    runs.router,
+    run.router,
+    compare.router,
+    charts.router,
 ]
 """Every router of the UI, in the order they are mounted; a new section adds its module's router here."""
 
