@@ -9,7 +9,19 @@ from fastapi import APIRouter, FastAPI
 
 from loopml.domain import Principal, Role
 from loopml.ui.framework import UiState
-from loopml.ui.pages import audit, deployments, experiments, login, models, monitoring, static
+from loopml.ui.pages import (
+    audit,
+    charts,
+    compare,
+    deployments,
+    experiments,
+    login,
+    models,
+    monitoring,
+    run,
+    runs,
+    static,
+)
 from loopml.ui.session import SessionSigner
 
 __all__ = ["PAGES", "install_ui", "run_embedded_ui"]
@@ -18,6 +30,10 @@ PAGES: list[APIRouter] = [
     login.router,
     static.router,
     experiments.router,
+    runs.router,
+    run.router,
+    compare.router,
+    charts.router,
     models.router,
     deployments.router,
     monitoring.router,
