@@ -6,9 +6,12 @@ who may see and change what."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -204,3 +207,58 @@ def test_role_x_project_matrix(demo: Demo, role: str, where: str) -> None:
         assert changed.status_code == expected, changed.text[:300]
     finally:
         http.close()
+
+
+PIPELINE = f"""
+import loopml as lm
+
+
+@lm.step
+def load(n: int) -> list:
+    print("loading", n, "hours", {XSS!r})
+    return [10 + 3 * h for h in range(n)]
+
+
+@lm.step
+def fit(rentals: list) -> dict:
+    return {{"slope": float(rentals[1] - rentals[0])}}
+
+
+@lm.step
+def report(rentals: list, model: dict) -> str:
+    return str(model)
+
+
+@lm.pipeline
+def demand(n: int = 24):
+    rentals = load(n)
+    return report(rentals, fit(rentals))
+
+
+for _ in range(2):  # the second run reuses every step from the cache
+    assert demand.run(n=24, executor="inline").status == "FINISHED"
+"""
+
+
+def test_a_pipeline_run_s_dag_cache_decisions_and_logs(demo: Demo, browser: Any, tmp_path: Path) -> None:
+    script = tmp_path / "demand_pipeline.py"
+    script.write_text(PIPELINE)
+    env = demo.server.process.env()
+    done = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    page = new_page(browser, demo.server, ADMIN)
+    page.goto("/pipelines?pipeline=demand")
+    runs = page.get_by_role("table", name="Pipeline runs, newest first").locator("tbody tr")
+    assert runs.count() == 2
+    runs.first.get_by_role("link").first.click()
+    dag = page.get_by_role("group", name="The run's steps and what each depends on")
+    assert dag.get_by_role("link", name="report: cached").is_visible()
+    assert "hit" in page.get_by_role("table", name="Steps with their state and cache decision").inner_text()
+    page.goto("/pipelines?pipeline=demand")
+    runs.last.get_by_role("link").first.click()
+    page.get_by_role("link", name="load: finished").click()
+    page.wait_for_url(re.compile(r".*step=load.*"))
+    assert f"loading 24 hours {XSS}" in page.locator("pre.log").inner_text()  # a log is text
+    _no_script_ran(page)
+    screenshot(page, "pipeline-run")
+    page.context.close()

@@ -23,6 +23,8 @@ PROTECTED += (
     "/monitors",
     "/monitors/m",
     "/audit",
+    "/pipelines",
+    "/pipelines/runs/r",
 )
 """Pages that need a session (each section adds its own)."""
 

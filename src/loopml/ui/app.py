@@ -18,6 +18,7 @@ from loopml.ui.pages import (
     login,
     models,
     monitoring,
+    pipelines,
     run,
     runs,
     static,
@@ -38,6 +39,7 @@ PAGES: list[APIRouter] = [
     deployments.router,
     monitoring.router,
     audit.router,
+    pipelines.router,
 ]
 """Every router of the UI, in the order they are mounted; a new section adds its module's router here."""
 

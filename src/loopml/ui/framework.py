@@ -57,7 +57,8 @@ SECURITY_HEADERS = {
 }
 
 NAV: list[tuple[str, str]] = [("Experiments", "/experiments")]
-NAV += [("Models", "/models"), ("Deployments", "/deployments"), ("Monitors", "/monitors"), ("Audit", "/audit")]
+NAV += [("Models", "/models"), ("Deployments", "/deployments"), ("Monitors", "/monitors"), ("Pipelines", "/pipelines")]
+NAV += [("Audit", "/audit")]
 """The navigation bar: (label, path). A page module that adds a section appends its entry (see
 docs/development.md)."""
 
