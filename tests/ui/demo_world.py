@@ -75,7 +75,9 @@ def fill(uri: str, token: str, log_dir: Path) -> DemoWorld:
     return DemoWorld(client, log_dir, champion, challenger, later)
 
 
-def start_canary(world: DemoWorld, analysis_seconds: int = 2) -> int:
+def start_canary(
+    world: DemoWorld, analysis_seconds: int = 2, reason: str = "challenger beats the champion offline"
+) -> int:
     """Deploy the challenger as a canary; returns the revision's time (its first analysis window starts then)."""
     canary = world.client.deployments.deploy(
         DEPLOYMENT,
@@ -84,7 +86,7 @@ def start_canary(world: DemoWorld, analysis_seconds: int = 2) -> int:
         canary_steps=(10, 50, 100),
         analysis_seconds=analysis_seconds,
         thresholds={"min_requests": 30, "max_prediction_distance": 0.5},
-        reason="challenger beats the champion offline",
+        reason=reason,
     )
     return canary.updated_at
 

@@ -94,14 +94,16 @@ def test_a_model_its_versions_alias_history_and_lineage(demo: Demo, browser: Any
 def test_a_canary_s_decisions_appear_then_a_promotion_with_a_reason_is_audited(demo: Demo, browser: Any) -> None:
     _, editor = demo.server.token("release-manager", "editor")
     page = new_page(browser, demo.server, editor)
-    started = demo_world.start_canary(demo.world)
+    started = demo_world.start_canary(demo.world, reason=f"challenger {XSS}")
     page.goto("/deployments/bike-demand")
     assert page.get_by_test_id("state").inner_text() == "progressing"
+    assert f"challenger {XSS}" in page.locator("#timeline-table").inner_text()
     decisions = page.locator("#timeline-table tr.decision")
     assert decisions.count() == 0
     demo_world.serve(demo.world, started)
     decisions.first.wait_for(timeout=DEADLINE_S * 1000)  # the page reloads its timeline by itself
     assert re.search(r"step 1: \w+ -> \w+", decisions.first.inner_text())
+    _no_script_ran(page)  # the reloaded fragment is escaped too
     screenshot(page, "deployment")
     state = page.get_by_test_id("state").inner_text()
     if state in ("progressing", "paused"):
