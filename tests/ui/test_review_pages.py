@@ -66,6 +66,26 @@ def _no_script_ran(page: Any) -> None:
     assert page.evaluate("window.__xss") is None
 
 
+UNNAMED = """() => {
+  const named = (e) => (e.getAttribute('aria-label') || e.textContent || e.getAttribute('title') || '').trim();
+  const found = [];
+  for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!e.labels || e.labels.length === 0) found.push('control ' + (e.name || e.id));
+  }
+  for (const e of document.querySelectorAll('a, button, summary')) if (!named(e)) found.push('link ' + e.outerHTML);
+  for (const e of document.querySelectorAll('[role=img], [role=group], table.heat')) {
+    if (!e.getAttribute('aria-label')) found.push('figure ' + e.tagName);
+  }
+  return found;
+}"""
+
+
+def _accessible(page: Any) -> None:
+    """What axe-core's label and name rules check, for this page: every control labelled, every link and button
+    named, every chart named (axe-core itself is not installed: it comes from npm)."""
+    assert page.evaluate(UNNAMED) == []
+
+
 def test_a_model_its_versions_alias_history_and_lineage(demo: Demo, browser: Any) -> None:
     page = new_page(browser, demo.server, ADMIN)
     page.goto("/models")
@@ -75,6 +95,7 @@ def test_a_model_its_versions_alias_history_and_lineage(demo: Demo, browser: Any
     history = page.locator("#alias-history + table").inner_text()
     assert "lowest validation rmse" in history and f"reason {XSS}" in history
     _no_script_ran(page)
+    _accessible(page)
     screenshot(page, "model")
     page.get_by_role("link", name="1", exact=True).click()
     page.wait_for_url("**/models/bike-demand/versions/1")
@@ -87,6 +108,7 @@ def test_a_model_its_versions_alias_history_and_lineage(demo: Demo, browser: Any
     )
     assert page.locator("#package + p").inner_text().startswith("Verified")
     assert "temp" in page.locator("#profile ~ table").first.inner_text()
+    _accessible(page)
     screenshot(page, "model-version")
     page.context.close()
 
@@ -104,6 +126,7 @@ def test_a_canary_s_decisions_appear_then_a_promotion_with_a_reason_is_audited(d
     decisions.first.wait_for(timeout=DEADLINE_S * 1000)  # the page reloads its timeline by itself
     assert re.search(r"step 1: \w+ -> \w+", decisions.first.inner_text())
     _no_script_ran(page)  # the reloaded fragment is escaped too
+    _accessible(page)
     screenshot(page, "deployment")
     state = page.get_by_test_id("state").inner_text()
     if state in ("progressing", "paused"):
@@ -125,6 +148,7 @@ def test_a_canary_s_decisions_appear_then_a_promotion_with_a_reason_is_audited(d
     assert reason in events and "deployment.update" in events
     if reason != "analysis":
         assert "token:release-manager" in events
+    _accessible(admin)
     screenshot(admin, "audit")
     admin.context.close()
 
@@ -137,8 +161,10 @@ def test_a_monitor_s_heat_map_opens_a_cell_s_distributions(demo: Demo, browser: 
     heat = page.get_by_role("table", name="Drift score per feature (rows) and window (columns)")
     assert heat.locator("tbody tr").count() >= 5  # one row per feature
     assert page.get_by_role("img", name=re.compile(r"^rmse over \d+ windows")).is_visible()  # labels joined
+    _accessible(page)
     screenshot(page, "monitor")
-    heat.get_by_role("link", name=re.compile(r"^temp: .*window 1$")).click()
+    heat.get_by_role("link", name=re.compile(r"^temp: .*window 1$")).focus()
+    page.keyboard.press("Enter")  # the heat map works from the keyboard
     page.wait_for_url(re.compile(r".*feature=temp.*"))
     assert page.locator("#distribution").inner_text().startswith("temp in window")
     assert page.get_by_role("img", name="Shares of temp: reference against window").is_visible()
@@ -262,5 +288,6 @@ def test_a_pipeline_run_s_dag_cache_decisions_and_logs(demo: Demo, browser: Any,
     page.wait_for_url(re.compile(r".*step=load.*"))
     assert f"loading 24 hours {XSS}" in page.locator("pre.log").inner_text()  # a log is text
     _no_script_ran(page)
+    _accessible(page)
     screenshot(page, "pipeline-run")
     page.context.close()
