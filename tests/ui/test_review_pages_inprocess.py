@@ -3,6 +3,7 @@ deployment changes refused without CSRF, confirmation or reason, and user text e
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +77,33 @@ def test_malformed_or_unknown_input_gets_a_4xx_that_says_what_to_fix(ui: TestCli
     no_reason = ui.post("/deployments/d/promote", data={**form, "reason": "  "})
     assert no_reason.status_code == 400 and "say why" in no_reason.text
     assert ui.post("/deployments/d/promote", data=form).status_code == 404  # checked by the service
+
+
+def _api(client: TestClient, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
+    headers = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+    answer = client.request(method, f"{API}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_an_unparsable_package_is_not_verified_and_a_shadow_shows_its_comparison(ui: TestClient) -> None:
+    manifest = b'{"flavor": "sklearn", "files": {}}'  # registered as is, but not a complete manifest
+    experiment = _api(ui, "POST", "/experiments", json={"name": "e"})["experiment"]["id"]
+    run = _api(ui, "POST", "/runs", json={"experiment_id": experiment})["run"]["id"]
+    _api(ui, "PUT", f"/runs/{run}/artifacts/model/loopml-model.json", content=manifest)
+    _api(ui, "POST", "/models", json={"name": "bike"})
+    body = {"run_id": run, "artifact_path": "model", "manifest_digest": hashlib.sha256(manifest).hexdigest()}
+    for _ in range(2):
+        _api(ui, "POST", "/models/bike/versions", json={**body, "flavor": "sklearn"})
+    _api(ui, "POST", "/deployments", json={"name": "d", "model": "bike/1"})
+    _api(ui, "POST", "/deployments", json={"name": "d", "model": "bike/2", "strategy": "shadow"})
+    _login(ui)
+    version = ui.get("/models/bike/versions/2")
+    assert version.status_code == 200
+    assert "Not verified" in version.text and "loopml-model.json" in version.text
+    assert re.search(r'href="/deployments/d">d</a> <span class="muted">shadow at \d+%', version.text)  # lineage
+    page = ui.get("/deployments/d")
+    assert page.status_code == 200
+    assert "Shadow comparison" in page.text
+    assert "live_requests" in page.text and "agreement_rate" in page.text
+    assert "Promote bike/2" in page.text  # a shadow can be promoted
