@@ -221,6 +221,7 @@ def test_role_x_project_matrix(demo: Demo, role: str, where: str) -> None:
         for path in ("/models/bike-demand", "/models/bike-demand/versions/1", "/deployments/bike-demand"):
             assert http.get(path).status_code == seen, path
         assert http.get("/monitors/bike").status_code == seen
+        assert http.get("/pipelines").status_code == 200  # lists only what the token's project holds
         listed = http.get("/deployments").text
         assert ('href="/deployments/bike-demand"' in listed) is (where == "default")
         audit = http.get("/audit")

@@ -59,7 +59,7 @@ def layout(steps: tuple[StepRun, ...]) -> tuple[list[Node], list[tuple[int, int,
         if u in nodes
     ]
     width = 20 + (max(depth.values(), default=0) + 1) * (NODE_W + GAP_X)
-    height = 20 + max(rows.values(), default=1) * (NODE_H + GAP_Y)
+    height = 20 + max(rows.values(), default=1) * (NODE_H + GAP_Y) + NODE_H  # room for edges bent below
     return list(nodes.values()), edges, width, height
 
 
