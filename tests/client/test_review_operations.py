@@ -77,6 +77,7 @@ def test_audit_events_filter_by_actor_action_and_entity(client: loopml.Client, t
     assert [e.seq for e in client.audit.events(actor=actor)] == [e.seq for e in everything if e.actor == actor]
     assert client.audit.events(actor="someone-else") == []
     assert client.audit.events(action="model_") == []  # a prefix must end in a dot: this is an exact action
+    assert client.audit.events(action="%.") == client.audit.events(action="_odel.") == []  # wildcards are text
     newest = client.audit.events(newest_first=True, limit=2)
     assert [e.seq for e in newest] == [everything[-1].seq, everything[-2].seq]
     older = client.audit.events(newest_first=True, before_seq=newest[-1].seq, limit=1)

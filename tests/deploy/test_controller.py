@@ -226,3 +226,13 @@ def test_a_paused_canary_is_not_judged_until_resumed(world: World) -> None:
     [decision] = controller.tick(resumed.updated_at + 31_000)
     assert decision.metrics["window_start_ms"] == resumed.updated_at  # the window starts again at the resume
     assert decision.action == "rollback"
+
+
+def test_an_analysis_computed_before_a_pause_is_dropped(world: World) -> None:
+    canary = start_canary(world)  # the controller read this revision, then someone paused before it wrote
+    world.deploy.pause(EDITOR, "bike-demand", reason="hold on")
+    numbers = {"window_start_ms": canary.updated_at, "window_end_ms": canary.updated_at + 1}
+    assert world.deploy.apply_analysis(canary, "success", numbers, "passed", canary.updated_at + 1) is None
+    paused = world.deploy.status(VIEWER, "bike-demand")
+    assert (paused.state, paused.versions) == ("paused", canary.versions)  # not advanced
+    assert world.deploy.decisions(VIEWER, "bike-demand") == []
