@@ -13,7 +13,14 @@ from .support import UiServer, new_page, screenshot
 
 pytestmark = pytest.mark.slow
 
-PROTECTED = ("/", "/experiments", "/experiments/1", "/runs/" + "0" * 32, "/compare?run=x", "/ui/data/metric-history?key=a&run=b")
+PROTECTED = (
+    "/",
+    "/experiments",
+    "/experiments/1",
+    "/runs/" + "0" * 32,
+    "/compare?run=x",
+    "/ui/data/metric-history?key=a&run=b",
+)
 """Pages that need a session (each section adds its own)."""
 
 
