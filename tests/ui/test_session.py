@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -81,3 +82,24 @@ def test_pages_without_a_session_redirect_and_actions_are_refused(ui_server: UiS
         assert refused.headers["location"] == "/login"
     with httpx.Client(base_url=ui_server.url, timeout=30, cookies={"loopml_session": "dG9rZW4.forged"}) as forged:
         assert forged.get("/experiments").status_code == 303  # a cookie the server did not sign is no session
+
+
+def test_concurrent_sessions_never_mix(ui_server: UiServer) -> None:
+    """Many requests at once from sessions of different tokens: each page shows its own user, every time."""
+    names = [f"reader-{i}" for i in range(4)]
+    clients = []
+    for name in names:
+        _, secret = ui_server.token(name, "viewer")
+        client = httpx.Client(base_url=ui_server.url, timeout=60)
+        assert client.post("/login", data={"token": secret}).status_code == 303
+        clients.append(client)
+
+    def who(index: int) -> tuple[int, str]:
+        page = clients[index % len(clients)].get("/experiments")
+        return index % len(clients), page.text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for index, text in pool.map(who, range(32)):
+            assert f"token:{names[index]} · viewer" in text
+    for client in clients:
+        client.close()
