@@ -153,3 +153,32 @@ def test_screenshots_are_1280_by_800() -> None:
     for png in shots.glob("*.png"):
         width, height = int.from_bytes(png.read_bytes()[16:20], "big"), int.from_bytes(png.read_bytes()[20:24], "big")
         assert (width, height) == (1280, 800), png.name
+
+
+def test_pages_pass_axe_core(ui_server: UiServer, browser: Any, world: World) -> None:
+    """axe-core (the copy shipped in the axe-playwright-python wheel, injected by the test: nothing is fetched)
+    finds no accessibility violation on the pages of this section."""
+    axe = pytest.importorskip("axe_playwright_python.base", reason="axe-playwright-python is in the dev extras")
+    page = new_page(browser, ui_server, None)
+    found: dict[str, list[str]] = {}
+    paths = [
+        "/login",
+        "/experiments",
+        f"/experiments/{world.experiment}",
+        f"/runs/{world.runs['gbm-depth-3']}",
+        f"/compare?run={world.runs['gbm-depth-3']}&run={world.runs['gbm-depth-5']}",
+        f"/runs/{world.runs['gbm-depth-3']}/artifact?path=eval/metrics.csv",
+    ]
+    for path in paths:
+        if path == "/experiments":
+            page.get_by_label("API token").fill(ADMIN)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url("**/experiments")
+        else:
+            page.goto(path)
+        page.wait_for_load_state("networkidle")
+        page.evaluate(axe.AXE_SCRIPT)
+        result = page.evaluate("axe.run({resultTypes: ['violations']})")
+        found[path] = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result["violations"]]
+    assert found == {path: [] for path in paths}
+    page.context.close()

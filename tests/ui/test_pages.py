@@ -197,3 +197,19 @@ def test_embedded_mode_needs_no_login(tmp_path: Path) -> None:
         assert "Log out" not in page.text
         assert client.post("/logout", data={}).status_code == 403  # actions still need the CSRF token
     store.close()
+
+
+def test_hostile_forms_are_refused_before_they_fill_memory(ui: TestClient) -> None:
+    _, run = seed(ui)
+    big = {"token": "x" * (65 * 1024)}
+    assert ui.post("/login", data=big).status_code == 413
+    csrf = login(ui)
+    assert (
+        ui.post(f"/runs/{run}/tags", data={"key": "k", "value": "v" * (65 * 1024), "csrf_token": csrf}).status_code
+        == 413
+    )
+    garbled = ui.post(
+        f"/runs/{run}/tags", content=b"key=\xff\xfe", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert garbled.status_code == 400
+    assert ui.post(f"/runs/{run}/tags", data={"key": "", "csrf_token": csrf}).status_code == 400

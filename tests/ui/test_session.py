@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -13,7 +14,14 @@ from .support import UiServer, new_page, screenshot
 
 pytestmark = pytest.mark.slow
 
-PROTECTED = ("/", "/experiments")
+PROTECTED = (
+    "/",
+    "/experiments",
+    "/experiments/1",
+    "/runs/" + "0" * 32,
+    "/compare?run=x",
+    "/ui/data/metric-history?key=a&run=b",
+)
 PROTECTED += (
     "/models",
     "/models/m",
@@ -77,10 +85,33 @@ def test_pages_without_a_session_redirect_and_actions_are_refused(ui_server: UiS
     with httpx.Client(base_url=ui_server.url, timeout=30) as http:
         for path in PROTECTED:
             answer = http.get(path)
-            assert answer.status_code == 303, path
+            assert answer.status_code == (401 if path.startswith("/ui/data/") else 303), path
+            if answer.status_code == 401:
+                continue
             assert answer.headers["location"].startswith(("/login", "/experiments")), path
         refused = http.post("/logout", data={"csrf_token": "x"})
         assert refused.status_code == 303
         assert refused.headers["location"] == "/login"
     with httpx.Client(base_url=ui_server.url, timeout=30, cookies={"loopml_session": "dG9rZW4.forged"}) as forged:
         assert forged.get("/experiments").status_code == 303  # a cookie the server did not sign is no session
+
+
+def test_concurrent_sessions_never_mix(ui_server: UiServer) -> None:
+    """Many requests at once from sessions of different tokens: each page shows its own user, every time."""
+    names = [f"reader-{i}" for i in range(4)]
+    clients = []
+    for name in names:
+        _, secret = ui_server.token(name, "viewer")
+        client = httpx.Client(base_url=ui_server.url, timeout=60)
+        assert client.post("/login", data={"token": secret}).status_code == 303
+        clients.append(client)
+
+    def who(index: int) -> tuple[int, str]:
+        page = clients[index % len(clients)].get("/experiments")
+        return index % len(clients), page.text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for index, text in pool.map(who, range(32)):
+            assert f"token:{names[index]} · viewer" in text
+    for client in clients:
+        client.close()

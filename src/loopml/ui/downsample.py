@@ -7,49 +7,43 @@ striding would hide). Non-finite values (NaN, inf) cannot be drawn and are count
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loopml.domain import Metric
+import numpy as np
 
 __all__ = ["Series", "downsample"]
 
 
 @dataclass(frozen=True)
 class Series:
-    steps: list[int]
-    values: list[float]
+    steps: np.ndarray
+    values: np.ndarray
     total: int
     """Points of the history within the step range (before downsampling)."""
     skipped: int
     """Non-finite values left out."""
 
 
-def downsample(points: Sequence[Metric], buckets: int, lo: int | None = None, hi: int | None = None) -> Series:
-    """The points with `lo <= step <= hi`, in step order, reduced to the min and max of each of `buckets`
-    equal step ranges (all of them when they fit)."""
-    ordered = sorted(
-        (p for p in points if (lo is None or p.step >= lo) and (hi is None or p.step <= hi)),
-        key=lambda p: (p.step, p.timestamp),
-    )
-    finite = [p for p in ordered if math.isfinite(p.value)]
-    skipped = len(ordered) - len(finite)
-    if len(finite) <= 2 * buckets:
-        return Series([p.step for p in finite], [p.value for p in finite], len(ordered), skipped)
-    first, last = finite[0].step, finite[-1].step
-    span = max(1, last - first)
-    chosen: list[int] = []
-    bucket, low, high = -1, 0, 0
-    for index, point in enumerate(finite):
-        b = min(buckets - 1, (point.step - first) * buckets // span)
-        if b != bucket:
-            if bucket >= 0:
-                chosen.extend(sorted({low, high}))
-            bucket, low, high = b, index, index
-        elif point.value < finite[low].value:
-            low = index
-        elif point.value > finite[high].value:
-            high = index
-    chosen.extend(sorted({low, high}))
-    return Series([finite[i].step for i in chosen], [finite[i].value for i in chosen], len(ordered), skipped)
+def downsample(
+    steps: np.ndarray, values: np.ndarray, buckets: int, lo: int | None = None, hi: int | None = None
+) -> Series:
+    """The points with `lo <= step <= hi` of a history in step order, reduced to the min and max of each of
+    `buckets` equal step ranges (all of them when they fit)."""
+    inside = np.ones(len(steps), dtype=bool)
+    if lo is not None:
+        inside &= steps >= lo
+    if hi is not None:
+        inside &= steps <= hi
+    steps, values = steps[inside], values[inside]
+    finite = np.isfinite(values)
+    total, skipped = len(steps), int(len(steps) - finite.sum())
+    steps, values = steps[finite], values[finite]
+    if len(steps) <= 2 * buckets:
+        return Series(steps, values, total, skipped)
+    first, span = int(steps[0]), max(1, int(steps[-1]) - int(steps[0]))
+    bucket = np.minimum(buckets - 1, (steps - first) * buckets // span)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(steps)] - 1
+    order = np.lexsort((values, bucket))  # by bucket (already in order), then by value within each bucket
+    chosen = np.unique(np.concatenate([order[starts], order[ends]]))  # each bucket's min and max, in step order
+    return Series(steps[chosen], values[chosen], total, skipped)

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from loopml.domain import Principal, Role
-from loopml.errors import LoopmlError, PayloadTooLarge, PermissionDenied
+from loopml.errors import InvalidInput, LoopmlError, PayloadTooLarge, PermissionDenied
 from loopml.governance import GovernanceService
 from loopml.server.errors import status_for
 from loopml.ui.session import COOKIE, EMBEDDED, SessionSigner
@@ -39,6 +39,7 @@ __all__ = [
     "UiRoute",
     "UiSession",
     "UiState",
+    "read_form",
     "render",
 ]
 
@@ -123,23 +124,31 @@ class ActionForm:
         return self.fields.get(name, default)
 
 
-async def current_action(request: Request) -> ActionForm:
-    session = await run_in_threadpool(current_session, request)
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a URL-encoded form (first value of each), read up to `MAX_FORM_BYTES` (else 413)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise PayloadTooLarge(f"a form of the UI takes at most {MAX_FORM_BYTES} bytes")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             raise PayloadTooLarge(f"a form of the UI takes at most {MAX_FORM_BYTES} bytes")
     try:
-        pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-    except (UnicodeDecodeError, ValueError):
-        pairs = []
+        pairs = urllib.parse.parse_qsl(bytes(body).decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+    except UnicodeDecodeError:
+        raise InvalidInput("the form is not UTF-8 text") from None
+    except ValueError:
+        raise InvalidInput("the form has more than 200 fields") from None
     fields: dict[str, str] = {}
     for key, value in pairs:
         fields.setdefault(key, value)
+    return fields
+
+
+async def current_action(request: Request) -> ActionForm:
+    session = await run_in_threadpool(current_session, request)
+    fields = await read_form(request)
     sent = fields.pop(CSRF_FIELD, None) or request.headers.get(CSRF_HEADER)
     if not sent or not hmac.compare_digest(sent, session.csrf):
         raise PermissionDenied("the form's CSRF token is missing or not this session's: reload the page and retry")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from loopml.errors import InvalidInput
 from loopml.tracking import TrackingService
@@ -37,7 +38,8 @@ def metric_history(
     answer: list[dict[str, Any]] = []
     for run_id in unique:
         run = tracking.get_run(session.principal, run_id)
-        series = downsample(tracking.metric_history(session.principal, run_id, key), points, lo, hi)
+        steps, _, values = tracking.metric_history_arrays(session.principal, run_id, key)
+        series = downsample(steps, values, points, lo, hi)
         answer.append(
             {
                 "id": run.id,
@@ -48,4 +50,6 @@ def metric_history(
                 "skipped": series.skipped,
             }
         )
-    return JSONResponse({"key": key, "runs": answer})
+    return Response(
+        orjson.dumps({"key": key, "runs": answer}, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from loopml.governance import GovernanceService
-from loopml.ui.framework import TEMPLATES, Action, LoginRequired, UiRoute, UiState, current_session
+from loopml.ui.framework import TEMPLATES, Action, LoginRequired, UiRoute, UiState, current_session, read_form
 from loopml.ui.session import COOKIE, MAX_AGE_SECONDS
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -48,8 +48,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    body = (await request.body())[:8192]
-    fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    fields = await read_form(request)
     token = fields.get("token", "").strip()
     next_path = _safe_next(fields.get("next"))
     if not token:
