@@ -292,3 +292,33 @@ def test_a_pipeline_run_s_dag_cache_decisions_and_logs(demo: Demo, browser: Any,
     _accessible(page)
     screenshot(page, "pipeline-run")
     page.context.close()
+
+
+def test_the_review_pages_pass_axe_core(demo: Demo, browser: Any) -> None:
+    """axe-core (shipped in the axe-playwright-python wheel of the dev extras, injected by the test) finds no
+    accessibility violation on the models, deployments, monitors, pipelines and audit pages."""
+    axe = pytest.importorskip("axe_playwright_python.base", reason="axe-playwright-python is in the dev extras")
+    page = new_page(browser, demo.server, ADMIN)
+    windows = demo.world.client.monitors.windows(demo_world.MONITOR)
+    paths = [
+        "/models",
+        "/models/bike-demand",
+        "/models/bike-demand/versions/1",
+        "/deployments",
+        "/deployments/bike-demand",
+        "/monitors",
+        f"/monitors/bike?window={windows[0].start_time}&feature=temp",
+        "/pipelines",
+        "/audit",
+    ]
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        page.goto(path)
+        page.evaluate(axe.AXE_SCRIPT)
+        result = page.evaluate("axe.run({resultTypes: ['violations']})")
+        found[path] = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+        ]
+    assert found == {path: [] for path in paths}
+    page.context.close()
