@@ -78,7 +78,7 @@ SERVICES = {
     "importer",
     "retrain",
 }
-INTERFACES = {"server", "cli", "client"}
+INTERFACES = {"server", "cli", "client", "ui"}
 OPERATION_TABLE = {"api"}
 """The operation table: an interface-level package that server and client import; it names services by string."""
 ALLOWED = {

@@ -210,3 +210,29 @@ def test_the_background_thread_rolls_back_and_releases_its_lease(world: World) -
         controller.stop()
     with world.store.read() as unit:
         assert unit.leases.holder("rollout-controller", time.time_ns() // 1_000_000) is None
+
+
+def test_a_paused_canary_is_not_judged_until_resumed(world: World) -> None:
+    canary = start_canary(world)
+    traffic(world.log_dir, canary.updated_at, (1, "stable"), 900, seed=1)
+    traffic(world.log_dir, canary.updated_at, (2, "canary"), 100, error_share=0.2, seed=2)
+    controller = RolloutController(world.deploy)
+    paused = world.deploy.pause(EDITOR, "bike-demand", reason="look at the errors first")
+    assert controller.tick(canary.updated_at + 31_000) == []  # failing, but paused: no decision, split kept
+    assert world.deploy.status(VIEWER, "bike-demand").versions == paused.versions
+    resumed = world.deploy.resume(EDITOR, "bike-demand", reason="go on")
+    traffic(world.log_dir, resumed.updated_at, (1, "stable"), 900, seed=3)
+    traffic(world.log_dir, resumed.updated_at, (2, "canary"), 100, error_share=0.2, seed=4)
+    [decision] = controller.tick(resumed.updated_at + 31_000)
+    assert decision.metrics["window_start_ms"] == resumed.updated_at  # the window starts again at the resume
+    assert decision.action == "rollback"
+
+
+def test_an_analysis_computed_before_a_pause_is_dropped(world: World) -> None:
+    canary = start_canary(world)  # the controller read this revision, then someone paused before it wrote
+    world.deploy.pause(EDITOR, "bike-demand", reason="hold on")
+    numbers = {"window_start_ms": canary.updated_at, "window_end_ms": canary.updated_at + 1}
+    assert world.deploy.apply_analysis(canary, "success", numbers, "passed", canary.updated_at + 1) is None
+    paused = world.deploy.status(VIEWER, "bike-demand")
+    assert (paused.state, paused.versions) == ("paused", canary.versions)  # not advanced
+    assert world.deploy.decisions(VIEWER, "bike-demand") == []

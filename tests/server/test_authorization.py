@@ -229,6 +229,12 @@ def _alias(w: World) -> str:
     return f"/models/m-alpha/aliases/{alias}"
 
 
+def _paused(w: World) -> str:
+    name = w.deployment(("1", "direct"), ("2", "canary"))
+    w.admin("POST", f"/deployments/{name}/pause", json={})
+    return name
+
+
 def _token_to_revoke(w: World) -> str:
     governance: GovernanceService = w.api.app.state.governance
     token, _ = governance.create_token(LOCAL_PRINCIPAL, w.fresh("t"), "viewer", "alpha")
@@ -337,6 +343,13 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("POST", "/api/v1/deployments/{name}/promote"): lambda w: Call(
         "POST", f"/deployments/{w.deployment(('1', 'direct'), ('2', 'canary'))}/promote", {"json": {}}
     ),
+    ("POST", "/api/v1/deployments/{name}/pause"): lambda w: Call(
+        "POST", f"/deployments/{w.deployment(('1', 'direct'), ('2', 'canary'))}/pause", {"json": {"reason": "look"}}
+    ),
+    ("POST", "/api/v1/deployments/{name}/resume"): lambda w: Call(
+        "POST", f"/deployments/{_paused(w)}/resume", {"json": {}}
+    ),
+    ("GET", "/api/v1/models/{name}/alias-history"): lambda _: Call("GET", "/models/m-alpha/alias-history"),
     ("GET", "/api/v1/deployments/{name}/history"): lambda _: Call("GET", "/deployments/d-alpha/history"),
     ("GET", "/api/v1/deployments/{name}/decisions"): lambda _: Call("GET", "/deployments/d-alpha/decisions"),
     ("GET", "/api/v1/deployments/{name}/shadow-comparison"): lambda _: Call(

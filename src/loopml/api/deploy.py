@@ -1,5 +1,5 @@
-"""Deployment operations: deploy (direct, canary, shadow, A/B), status, rollback, promote, history, rollout
-decisions and the shadow comparison."""
+"""Deployment operations: deploy (direct, canary, shadow, A/B), status, rollback, promote, pause, resume,
+history, rollout decisions and the shadow comparison."""
 
 from __future__ import annotations
 
@@ -80,6 +80,16 @@ PROMOTE_DEPLOYMENT: Operation[Deployment] = Operation(
     "promote_deployment", "deploy", "promote", "editor", "path", DEPLOYMENT,
     "POST", "/deployments/{name}/promote", Change, _deployment, "deployments",
 )  # fmt: skip
+PAUSE_DEPLOYMENT: Operation[Deployment] = Operation(
+    "pause_deployment", "deploy", "pause", "editor", "path", DEPLOYMENT,
+    "POST", "/deployments/{name}/pause", Change, _deployment, "deployments",
+    summary="Hold a canary rollout at its current split; the controller decides nothing until resumed",
+)  # fmt: skip
+RESUME_DEPLOYMENT: Operation[Deployment] = Operation(
+    "resume_deployment", "deploy", "resume", "editor", "path", DEPLOYMENT,
+    "POST", "/deployments/{name}/resume", Change, _deployment, "deployments",
+    summary="Continue a paused canary rollout; the current step's analysis window starts again",
+)  # fmt: skip
 DEPLOYMENT_HISTORY: Operation[list[DeploymentRevision]] = Operation(
     "deployment_history", "deploy", "history", "viewer", "path", DEPLOYMENT,
     "GET", "/deployments/{name}/history", Listing,
@@ -101,6 +111,8 @@ OPERATIONS = (
     GET_DEPLOYMENT,
     ROLLBACK_DEPLOYMENT,
     PROMOTE_DEPLOYMENT,
+    PAUSE_DEPLOYMENT,
+    RESUME_DEPLOYMENT,
     DEPLOYMENT_HISTORY,
     DEPLOYMENT_DECISIONS,
     SHADOW_COMPARISON,

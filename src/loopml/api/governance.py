@@ -29,6 +29,14 @@ class RevokeToken(Request):
 class AuditEvents(Request):
     after_seq: Annotated[int, Field(ge=0, le=INT64)] = 0
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    actor: Annotated[str, Field(min_length=1, max_length=250)] | None = None
+    action: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    """An exact action (`deployment.update`) or a prefix ending in a dot (`deployment.`)."""
+    entity_type: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    entity_id: Annotated[str, Field(min_length=1, max_length=600)] | None = None
+    before_seq: Annotated[int, Field(ge=1, le=INT64)] | None = None
+    newest_first: bool = False
+    """The newest `limit` events (between the bounds) first; page backwards with `before_seq`."""
 
 
 def _minted(minted: tuple[Token, str], _: Any) -> dict[str, Any]:

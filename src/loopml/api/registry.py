@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from loopml.api.codecs import arguments_codec, one, paged
+from loopml.api.codecs import arguments_codec, listed, one, paged
 from loopml.api.fields import INT32, Integer, Name, Text
 from loopml.api.operation import Operation, Request
 from loopml.api.tracking import OrderBy, PageToken, Values
-from loopml.domain import ModelVersion, Page, RegisteredModel, wire
+from loopml.domain import AliasChange, ModelVersion, Page, RegisteredModel, wire
 from loopml.domain.search import MAX_RESULTS
 
 ModelName = Annotated[str, Field(min_length=1, max_length=250)]
@@ -52,6 +52,11 @@ class SetAlias(Request):
     alias: AliasName
     version: Annotated[Integer, Field(ge=1, le=INT32)]
     reason: Reason | None = None
+
+
+class AliasHistory(Request):
+    name: ModelName
+    limit: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 100
 
 
 class AliasPath(Request):
@@ -146,6 +151,12 @@ DELETE_MODEL_ALIAS: Operation[int] = Operation(
     "DELETE", "/models/{name}/aliases/{alias}", DeleteAlias,
     arguments_codec(_deleted, lambda body: int(body["deleted"]["version"])), "models",
 )  # fmt: skip
+MODEL_ALIAS_HISTORY: Operation[list[AliasChange]] = Operation(
+    "model_alias_history", "registry", "alias_history", "viewer", "path", MODEL,
+    "GET", "/models/{name}/alias-history", AliasHistory,
+    listed("changes", wire.alias_change_to_json, wire.alias_change_from_json), "models",
+    summary="Every move of the model's aliases, newest first, with actor and reason",
+)  # fmt: skip
 LIST_MODEL_VERSIONS: Operation[Page[ModelVersion]] = Operation(
     "list_model_versions", "registry", "search_versions", "viewer", "path", MODEL,
     "GET", "/models/{name}/versions", ListVersions, _versions, "model versions",
@@ -179,6 +190,7 @@ OPERATIONS = (
     SET_MODEL_ALIAS,
     GET_MODEL_ALIAS,
     DELETE_MODEL_ALIAS,
+    MODEL_ALIAS_HISTORY,
     LIST_MODEL_VERSIONS,
     CREATE_MODEL_VERSION,
     GET_MODEL_VERSION,

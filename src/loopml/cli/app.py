@@ -96,6 +96,9 @@ def _register() -> None:
 
     app.command("server", help=server.serve.__doc__)(server.serve)
     app.command("serve", help=serve.serve.__doc__)(serve.serve)
+    from loopml.cli import ui
+
+    app.command("ui", help=ui.ui.__doc__)(ui.ui)
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
     app.add_typer(models.app, name="models")

@@ -44,10 +44,29 @@ def list_(
     ctx: typer.Context,
     after_seq: Annotated[int, typer.Option(min=0, help="Only events after this sequence number.")] = 0,
     limit: Annotated[int, typer.Option(min=1, help="Most events to print.")] = 100,
+    actor: Annotated[str | None, typer.Option(help="Only this actor's events (token:ci, local:alice).")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action (deployment.update), or a prefix ending in a dot (model.).")
+    ] = None,
+    entity_type: Annotated[str | None, typer.Option("--entity-type", help="Only events about this kind.")] = None,
+    entity_id: Annotated[str | None, typer.Option("--entity-id", help="Only events about this entity.")] = None,
+    newest_first: Annotated[bool, typer.Option("--newest-first", help="The newest events first.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """List audit events in order."""
-    events = state(ctx).client().audit.events(after_seq=after_seq, limit=limit)
+    """List audit events in order, optionally filtered."""
+    events = (
+        state(ctx)
+        .client()
+        .audit.events(
+            after_seq=after_seq,
+            limit=limit,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            newest_first=newest_first,
+        )
+    )
     if json:
         output.print_json([audit_to_json(e) for e in events])
         return

@@ -225,6 +225,26 @@ def promote(ctx: typer.Context, name: Name, reason: Reason = None, json: JsonOpt
         _show(deployment)
 
 
+@app.command("pause")
+def pause(ctx: typer.Context, name: Name, reason: Reason = None, json: JsonOption = False) -> None:
+    """Hold a canary rollout at its current split until `resume`."""
+    deployment = state(ctx).client().deployments.pause(name, reason)
+    if json:
+        output.print_json(deployment_to_json(deployment))
+    else:
+        _show(deployment)
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, name: Name, reason: Reason = None, json: JsonOption = False) -> None:
+    """Continue a paused canary rollout; the current step's analysis window starts again."""
+    deployment = state(ctx).client().deployments.resume(name, reason)
+    if json:
+        output.print_json(deployment_to_json(deployment))
+    else:
+        _show(deployment)
+
+
 @app.command("history")
 def history(ctx: typer.Context, name: Name, limit: Limit = 50, json: JsonOption = False) -> None:
     """Every revision, newest first: who changed what, when and why."""

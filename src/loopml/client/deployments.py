@@ -64,6 +64,14 @@ class Deployments:
     def promote(self, name: str, reason: str | None = None) -> Deployment:
         return self._backend.call(ops.PROMOTE_DEPLOYMENT, name=name, reason=reason)
 
+    def pause(self, name: str, reason: str | None = None) -> Deployment:
+        """Hold a canary rollout at its current split; the rollout controller decides nothing until `resume`."""
+        return self._backend.call(ops.PAUSE_DEPLOYMENT, name=name, reason=reason)
+
+    def resume(self, name: str, reason: str | None = None) -> Deployment:
+        """Continue a paused canary rollout; the current step's analysis window starts again now."""
+        return self._backend.call(ops.RESUME_DEPLOYMENT, name=name, reason=reason)
+
     def history(self, name: str, limit: int = 100) -> builtins.list[DeploymentRevision]:
         """The revisions of deployment `name`, newest first."""
         return self._backend.call(ops.DEPLOYMENT_HISTORY, name=name, limit=limit)

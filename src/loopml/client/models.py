@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.api import registry as ops
-from loopml.domain import ModelVersion, Page, RegisteredModel
+from loopml.domain import AliasChange, ModelVersion, Page, RegisteredModel
 from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -150,6 +150,10 @@ class Models:
     def set_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
         """Point `alias` (e.g. `champion`) at `version`, atomically; the move is audited with `reason`."""
         return self._backend.call(ops.SET_MODEL_ALIAS, name=name, alias=alias, version=version, reason=reason)
+
+    def alias_history(self, name: str, limit: int = 100) -> list[AliasChange]:
+        """Every move of the model's aliases, newest first, with who moved it and why."""
+        return self._backend.call(ops.MODEL_ALIAS_HISTORY, name=name, limit=limit)
 
     def get_alias(self, name: str, alias: str) -> ModelVersion:
         """The version `alias` points at (`AliasNotFound` if it points nowhere)."""

@@ -286,6 +286,31 @@ class DeployService:
             new = replace(new, follows_alias=None)  # the alias names a version of the old model
         return unit.deployments.save(unit.projects.get(current.project), new, why, at)
 
+    def pause(self, principal: Principal, name: str, reason: str | None = None) -> Deployment:
+        """Hold a canary rollout where it is: the split stays as it is and the rollout controller takes no
+        decision until `resume` (a new revision, audited with `reason`)."""
+        principal.require(Role.EDITOR)
+        why = _check_reason(reason)
+        with self.store.write(principal.actor) as unit:
+            current = self._visible(unit, principal, name, lock=True)
+            if current.state != "progressing":
+                raise InvalidInput(
+                    f"deployment {name!r} has no rollout in progress to pause (its state is {current.state!r})"
+                )
+            new = replace(current, state="paused")
+            return unit.deployments.save(unit.projects.get(current.project), new, why or "pause the rollout")
+
+    def resume(self, principal: Principal, name: str, reason: str | None = None) -> Deployment:
+        """Continue a paused canary rollout: the current step's analysis window starts again now."""
+        principal.require(Role.EDITOR)
+        why = _check_reason(reason)
+        with self.store.write(principal.actor) as unit:
+            current = self._visible(unit, principal, name, lock=True)
+            if current.state != "paused":
+                raise InvalidInput(f"deployment {name!r} is not paused (its state is {current.state!r})")
+            new = replace(current, state="progressing")
+            return unit.deployments.save(unit.projects.get(current.project), new, why or "resume the rollout")
+
     def _move_followed_alias(self, unit: Unit, current: Deployment, candidate: DeploymentVersion) -> str | None:
         """Point the alias the deployment follows at the promoted `candidate` (audited as `model.set_alias`,
         in the promotion's transaction), so the alias and what serves agree. Left alone, and said so, when

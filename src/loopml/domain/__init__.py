@@ -7,6 +7,7 @@ Imports the standard library only: no I/O, no framework, no other loopml package
 from loopml.domain.audit import AuditEvent
 from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
 from loopml.domain.models import (
+    AliasChange,
     LoggedModelRecord,
     LoggedModelStatus,
     ModelReference,
@@ -31,6 +32,7 @@ from loopml.domain.tracking import (
 )
 
 __all__ = [
+    "AliasChange",
     "ArtifactRecord",
     "AuditEvent",
     "Dataset",

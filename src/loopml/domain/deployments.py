@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 Strategy = Literal["direct", "canary", "shadow", "ab"]
 VersionRole = Literal["stable", "canary", "shadow"]
-DeploymentState = Literal["stable", "progressing", "rolled_back", "promoted"]
+DeploymentState = Literal["stable", "progressing", "paused", "rolled_back", "promoted"]
 Outcome = Literal["success", "failed", "inconclusive"]
 
 STRATEGIES: tuple[Strategy, ...] = ("direct", "canary", "shadow", "ab")
 VERSION_ROLES: tuple[VersionRole, ...] = ("stable", "canary", "shadow")
-DEPLOYMENT_STATES: tuple[DeploymentState, ...] = ("stable", "progressing", "rolled_back", "promoted")
+DEPLOYMENT_STATES: tuple[DeploymentState, ...] = ("stable", "progressing", "paused", "rolled_back", "promoted")
 OUTCOMES: tuple[Outcome, ...] = ("success", "failed", "inconclusive")
 
 

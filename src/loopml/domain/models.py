@@ -74,6 +74,20 @@ class ModelVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasChange:
+    """One move of a model's alias, from the audit log: who pointed `alias` from `previous` to `version`
+    (None when deleted), when, and why."""
+
+    seq: int
+    time: int
+    actor: str
+    alias: str
+    version: int | None
+    previous: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelReference:
     """A parsed model URI: the model's name and exactly one of a version number or an alias."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from loopml.domain.audit import AuditEvent
 from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
-from loopml.domain.models import ModelVersion, ModelVersionStatus, RegisteredModel
+from loopml.domain.models import AliasChange, ModelVersion, ModelVersionStatus, RegisteredModel
 from loopml.domain.tokens import Role, Token
 from loopml.domain.tracking import ArtifactRecord, Dataset, Experiment, Metric, Run, RunStatus
 
@@ -180,6 +180,22 @@ def audit_to_json(e: AuditEvent) -> dict[str, Any]:
 
 def audit_from_json(d: dict[str, Any]) -> AuditEvent:
     return AuditEvent(**d)
+
+
+def alias_change_to_json(c: AliasChange) -> dict[str, Any]:
+    return {
+        "seq": c.seq,
+        "time": c.time,
+        "actor": c.actor,
+        "alias": c.alias,
+        "version": c.version,
+        "previous": c.previous,
+        "reason": c.reason,
+    }
+
+
+def alias_change_from_json(d: dict[str, Any]) -> AliasChange:
+    return AliasChange(**d)
 
 
 def registered_model_to_json(m: RegisteredModel) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import re
 from loopml.domain import AuditEvent, Principal, Role, Token
 from loopml.domain.validation import check_name
 from loopml.errors import InvalidInput, PermissionDenied, TokenNotFound
-from loopml.store import MetadataStore, read_events, verify_chain
+from loopml.store import AuditFilter, MetadataStore, read_events, verify_chain
 
 _TOKEN_ID = re.compile(r"^[0-9a-f]{12}$")
 
@@ -70,13 +70,39 @@ class GovernanceService:
                 return minted
         return None
 
-    def audit_events(self, principal: Principal, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
-        """Events after `after_seq`; a project admin reads only the events of its project."""
+    def audit_events(
+        self,
+        principal: Principal,
+        after_seq: int = 0,
+        limit: int = 1000,
+        actor: str | None = None,
+        action: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Events after `after_seq` (and before `before_seq`), oldest first or `newest_first`, matching the
+        given actor, action (exact, or a prefix ending in a dot: `deployment.`), entity type and id; a project
+        admin reads only the events of its project."""
         principal.require(Role.ADMIN)
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit must be from 1 to 10000, got {limit}")
+        for what, value in (
+            ("actor", actor),
+            ("action", action),
+            ("entity_type", entity_type),
+            ("entity_id", entity_id),
+        ):
+            if value is not None and (not isinstance(value, str) or not value or len(value) > 600):
+                raise InvalidInput(f"{what} must be a non-empty string of at most 600 characters, got {value!r}")
+        if before_seq is not None and (
+            isinstance(before_seq, bool) or not isinstance(before_seq, int) or before_seq < 1
+        ):
+            raise InvalidInput(f"before_seq must be a positive integer, got {before_seq!r}")
+        where = AuditFilter(actor, action, entity_type, entity_id, before_seq, bool(newest_first))
         with self.store.read() as unit:
-            return list(read_events(unit.connection, after_seq, limit, principal.project))
+            return list(read_events(unit.connection, after_seq, limit, principal.project, where))
 
     def verify_audit(self, principal: Principal) -> list[str]:
         """Problems found in the audit chain (empty when intact). The chain spans every project, so only a

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from loopml.registry.manifest import DatasetRef, Manifest
     from loopml.registry.mlflow_import import import_mlflow
     from loopml.registry.package import LoadedModel, ModelPackage, load_model, save_model, verify_package
+    from loopml.registry.package_check import PackageCheck, PackageFile, check_package
     from loopml.registry.pickle_guard import forbid_pickle_in_this_process
     from loopml.registry.service import STAGE_TAG, STAGES, RegistryService
     from loopml.registry.signature import Signature, infer_signature
@@ -33,8 +34,11 @@ __all__ = [
     "LoggedModelService",
     "Manifest",
     "ModelPackage",
+    "PackageCheck",
+    "PackageFile",
     "RegistryService",
     "Signature",
+    "check_package",
     "flavor_for",
     "forbid_pickle_in_this_process",
     "import_mlflow",
@@ -61,6 +65,9 @@ __getattr__ = lazy_attributes(
         "load_model": "loopml.registry.package",
         "save_model": "loopml.registry.package",
         "verify_package": "loopml.registry.package",
+        "PackageCheck": "loopml.registry.package_check",
+        "PackageFile": "loopml.registry.package_check",
+        "check_package": "loopml.registry.package_check",
         "forbid_pickle_in_this_process": "loopml.registry.pickle_guard",
         "RegistryService": "loopml.registry.service",
         "STAGES": "loopml.registry.service",

@@ -15,6 +15,7 @@ import orjson
 
 from loopml.artifacts import sanitize_path
 from loopml.domain import (
+    AliasChange,
     ModelVersion,
     ModelVersionStatus,
     Page,
@@ -457,6 +458,15 @@ class RegistryService:
         with self.store.write(principal.actor) as unit:
             model = self._model(unit, principal, name, lock=True)
             return unit.model_versions.delete_alias(model, alias, why)
+
+    def alias_history(self, principal: Principal, name: str, limit: int = 100) -> list[AliasChange]:
+        """Every move of the model's aliases, newest first: who pointed which alias from which version to
+        which, when and why (the `model.set_alias` / `model.delete_alias` audit events, readable by viewers)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
+            raise InvalidInput(f"limit must be an integer from 1 to {MAX_RESULTS}, got {limit!r}")
+        with self.store.read() as unit:
+            model = self._model(unit, principal, name)
+            return unit.model_versions.alias_history(model, limit)
 
     def get_alias(self, principal: Principal, name: str, alias: str) -> ModelVersion:
         return self.resolve(principal, name, alias)

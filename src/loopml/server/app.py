@@ -115,6 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(tracking, governance, settings)
 
 
+def _with_ui(app: FastAPI) -> FastAPI:
+    from loopml.ui import install_ui  # the UI imports the server's error mapping: mounted after the API is built
+
+    return install_ui(app)
+
+
 def run_server(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve the API until interrupted; on a store with no token, mint an admin token and print it once."""
     settings = settings or load_settings()
@@ -131,7 +137,7 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     minted = governance.bootstrap_admin(settings.admin_token)
     if minted is not None:
         print(f"loopml: first start; admin token (shown once, store it now): {minted}", flush=True)
-    app = build_app(tracking, governance, settings)
+    app = _with_ui(build_app(tracking, governance, settings))  # the web UI at /, on the same services
     # The rollout controller runs here, not in build_app: tests build apps without background threads. With
     # several server replicas on one database, a lease row lets exactly one of them act at a time.
     controller = RolloutController(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from loopml.errors import StoreUnavailable
 from loopml.store.artifact_records import ArtifactRecordRepository
-from loopml.store.audit import AuditLog, read_events, verify_chain
+from loopml.store.audit import AuditFilter, AuditLog, read_events, verify_chain
 from loopml.store.datasets import DatasetRepository
 from loopml.store.deployments import DeploymentRepository
 from loopml.store.engine import WRITE, create_store_engine
@@ -39,7 +39,7 @@ from loopml.store.runs import RunRepository
 from loopml.store.schedules import ScheduleRepository
 from loopml.store.tokens import TokenRepository
 
-__all__ = ["DeploymentListener", "MetadataStore", "Unit", "read_events", "verify_chain"]
+__all__ = ["AuditFilter", "DeploymentListener", "MetadataStore", "Unit", "read_events", "verify_chain"]
 
 
 class Unit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -145,13 +146,54 @@ class AuditLog:
         return self._head
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events to read: exact actor, entity type and id; an action exactly, or every action under
+    a prefix that ends in a dot (`deployment.`); events before `before_seq`."""
+
+    actor: str | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    before_seq: int | None = None
+    newest_first: bool = False
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.actor is not None:
+            found.append(audit_log.c.actor == self.actor)
+        if self.action is not None:
+            if self.action.endswith("."):
+                prefix = self.action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                found.append(audit_log.c.action.like(prefix + "%", escape="\\"))
+            else:
+                found.append(audit_log.c.action == self.action)
+        if self.entity_type is not None:
+            found.append(audit_log.c.entity_type == self.entity_type)
+        if self.entity_id is not None:
+            found.append(audit_log.c.entity_id == self.entity_id)
+        if self.before_seq is not None:
+            found.append(audit_log.c.seq < self.before_seq)
+        return found
+
+
 def read_events(
-    conn: Connection, after_seq: int = 0, limit: int | None = None, project: str | None = None
+    conn: Connection,
+    after_seq: int = 0,
+    limit: int | None = None,
+    project: str | None = None,
+    where: AuditFilter | None = None,
 ) -> Iterator[AuditEvent]:
-    """Events after `after_seq`, oldest first; with `project`, only that project's."""
-    query = select(audit_log).where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq)
+    """Events after `after_seq`, oldest first; with `project`, only that project's; with `where`, only the
+    events it matches (and newest first if it says so)."""
+    query = select(audit_log).where(audit_log.c.seq > after_seq)
     if project is not None:
         query = query.where(audit_log.c.project == project)
+    newest_first = False
+    if where is not None:
+        query = query.where(*where.conditions())
+        newest_first = where.newest_first
+    query = query.order_by(audit_log.c.seq.desc() if newest_first else audit_log.c.seq)
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execute(query):

@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_, update
 
-from loopml.domain import ModelVersion, ModelVersionStatus
+from loopml.domain import AliasChange, ModelVersion, ModelVersionStatus
 from loopml.domain.search import OrderBy, SearchFilter
 from loopml.errors import AliasNotFound, AlreadyExists, ModelVersionNotFound
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.model_search import build_version_search
 from loopml.store.registered_models import ModelRow
 from loopml.store.schema import (
+    audit_log,
     latest_metrics,
     model_aliases,
     model_version_datasets,
@@ -336,6 +337,42 @@ class ModelVersionRepository:
             after={"alias": alias, "version": version, "reason": reason},
         )
         return None if previous is None else int(previous)
+
+    def alias_history(self, model: ModelRow, limit: int) -> list[AliasChange]:
+        """The newest `limit` alias moves of `model`, newest first, read from the audit log (since the model's
+        latest `model.create`, so a deleted model's namesake does not inherit its history)."""
+        created = (
+            select(func.max(audit_log.c.seq))
+            .where(audit_log.c.action == "model.create", audit_log.c.entity_id == model.name)
+            .scalar_subquery()
+        )
+        query = (
+            select(audit_log.c.seq, audit_log.c.time, audit_log.c.actor, audit_log.c.before, audit_log.c.after)
+            .where(
+                audit_log.c.action.in_(("model.set_alias", "model.delete_alias")),
+                audit_log.c.entity_type == "model",
+                audit_log.c.entity_id == model.name,
+                audit_log.c.seq >= func.coalesce(created, 0),
+            )
+            .order_by(audit_log.c.seq.desc())
+            .limit(limit)
+        )
+        changes = []
+        for row in self._conn.execute(query):
+            before = orjson.loads(row.before) if row.before is not None else {}
+            after = orjson.loads(row.after) if row.after is not None else {}
+            changes.append(
+                AliasChange(
+                    seq=int(row.seq),
+                    time=int(row.time),
+                    actor=str(row.actor),
+                    alias=str(after.get("alias") or before.get("alias")),
+                    version=after.get("version"),
+                    previous=before.get("version"),
+                    reason=after.get("reason"),
+                )
+            )
+        return changes
 
     def delete_alias(self, model: ModelRow, alias: str, reason: str | None) -> int:
         """Remove `alias` from the (locked) model; returns the version it pointed at."""

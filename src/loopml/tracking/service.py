@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from loopml.artifacts import ArtifactStore, sanitize_path
 from loopml.domain import (
@@ -34,6 +34,9 @@ from loopml.errors import (
 )
 from loopml.store import MetadataStore, Unit
 from loopml.store.audit import now_ms
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATASET_ROLES = ("training", "validation", "test", "reference")
 MAX_ID = 2**31 - 1
@@ -333,6 +336,15 @@ class TrackingService:
         with self.store.read() as unit:
             self._visible_run(unit, principal, run_id)
             return unit.metrics.history(run_id, key)
+
+    def metric_history_arrays(
+        self, principal: Principal, run_id: str, key: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`metric_history` as arrays (steps, timestamps, values): what charts of long histories read."""
+        check_key("metric", key)
+        with self.store.read() as unit:
+            self._visible_run(unit, principal, run_id)
+            return unit.metrics.history_arrays(run_id, key)
 
     # -- datasets ----------------------------------------------------------------------------------
 
