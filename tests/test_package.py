@@ -73,6 +73,7 @@ SERVICES = {
     "monitoring",
     "pipelines",
     "gates",
+    "evaluation",
     "governance",
     "importer",
 }
