@@ -128,5 +128,10 @@ def _register() -> None:
 
     app.add_typer(features.app, name="features")
 
+    from loopml.cli import evaluate
+
+    app.command("evaluate", help=evaluate.evaluate.__doc__)(evaluate.evaluate)
+    app.command("gate", help=evaluate.gate.__doc__)(evaluate.gate)
+
 
 _register()

@@ -91,3 +91,43 @@ class Evaluations:
 
     def get(self, evaluation_id: str) -> Evaluation:
         return self._backend.call(ops.GET_EVALUATION, evaluation_id=evaluation_id)
+
+
+def evaluate(
+    model: str,
+    data: Any,
+    label: str,
+    *,
+    task: str | None = None,
+    slices: Sequence[str] = (),
+    baseline: str | int | None = None,
+    resamples: int | None = None,
+    seed: int = 0,
+) -> Evaluation:
+    """Score the version `model` names (`models:/bike-demand@challenger`) on labelled rows and store the
+    evaluation on it: `lm.evaluate(uri, "eval.parquet", label="cnt", baseline="@champion", slices=["season"])`.
+    The rows never leave this process; see `Client.evaluations.evaluate`."""
+    from loopml.client.fluent import get_client
+
+    return get_client().evaluations.evaluate(
+        model, data, label, task=task, slices=slices, baseline=baseline, resamples=resamples, seed=seed
+    )
+
+
+def gate(
+    model: str,
+    policy: Any,
+    *,
+    data: Any = None,
+    label: str | None = None,
+    task: str | None = None,
+    slices: Sequence[str] = (),
+    evaluation: str | None = None,
+) -> Any:
+    """Judge the version `model` names against a gate policy (a YAML path or text) and store the result:
+    `lm.gate(uri, "gates/bike.yaml", data="eval.parquet", label="cnt").passed`. See `Client.gates.check`."""
+    from loopml.client.fluent import get_client
+
+    return get_client().gates.check(
+        model, policy, data=data, label=label, task=task, slices=tuple(slices), evaluation=evaluation
+    )
