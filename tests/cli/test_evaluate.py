@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from tests.cli.conftest import Cli
 
 import loopml
-from tests.cli.conftest import Cli
 
 ADULT = Path(__file__).parents[2] / "examples" / "data" / "adult" / "adult_sample.csv"
 FEATURES = ["age", "education_num", "hours_per_week", "capital_gain", "capital_loss"]
