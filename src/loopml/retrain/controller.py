@@ -27,7 +27,6 @@ from typing import Any
 from loopml.domain import Principal, Role, RunStatus
 from loopml.domain.retrain import WINDOW_TRIGGERS, RetrainLoop, RetrainPolicy, RetrainTrigger
 from loopml.errors import LoopmlError, NotFound
-from loopml.retrain.gate import GateOutcome, gate_challenger
 from loopml.retrain.policies import latest_tick
 from loopml.retrain.service import RetrainService
 from loopml.store.audit import now_ms
@@ -366,25 +365,40 @@ class RetrainController(LeasedLoop):
                 return
             loop = moved
         try:
-            outcome, champion = self._gate(policy, loop)
+            gate = self._gate(policy, loop)
         except LoopmlError as error:
-            self._fail(loop, f"the challenger could not be evaluated: {error}")
+            why = f"the challenger could not be evaluated and gated: {error}"
+            self._move(loop, "failed", {"reason": why}, error=why)
             return
-        gate = {"passed": outcome.passed, "reason": outcome.reason, "checks": outcome.checks, "champion": champion}
-        if not outcome.passed:
-            self._move(loop, "failed", {"gate": gate, "reason": outcome.reason}, gate=gate, error=outcome.reason)
+        if not gate["passed"]:
+            self._move(loop, "failed", {"gate": gate, "reason": gate["reason"]}, gate=gate, error=gate["reason"])
             return
         self._move(loop, "gated", {"gate": gate}, gate=gate)
 
-    def _gate(self, policy: RetrainPolicy, loop: RetrainLoop) -> tuple[GateOutcome, int | None]:
+    def _gate(self, policy: RetrainPolicy, loop: RetrainLoop) -> dict[str, Any]:
+        """The gate's verdict as the loop records it (the result itself is stored on the version)."""
         assert loop.version is not None
-        challenger = self.registry.get_version(self.principal, policy.model, loop.version)
-        try:
-            champion = self.registry.get_alias(self.principal, policy.model, CHAMPION)
-        except NotFound:
-            champion = None
-        outcome = gate_challenger(policy.gate, challenger.metrics, None if champion is None else champion.metrics)
-        return outcome, None if champion is None else int(champion.version)
+        assert loop.pipeline_run_id is not None
+        if policy.gate is None:
+            return {"passed": True, "reason": "no gate policy: passed without checks", "checks": []}
+        from loopml.retrain.evaluation import LoopGate
+
+        principal = Principal(actor=f"retrain:{policy.name}", role=Role.EDITOR, project=policy.project)
+        result = LoopGate(self.store, self.registry, self.pipelines).check(
+            principal, policy.model, loop.version, policy.gate, loop.pipeline_run_id, policy.label
+        )
+        checks = [
+            {"check": c.name, "status": c.status, "observed": c.observed, "threshold": c.threshold, "detail": c.detail}
+            for c in result.checks
+        ]
+        failed = [c for c in checks if c["status"] != "pass"]
+        reason = (
+            f"gate passed: {len(checks)} check(s)"
+            if result.passed
+            else "gate failed: " + "; ".join(f"{c['check']} ({c['detail'] or c['status']})" for c in failed)
+        )
+        return {"passed": result.passed, "reason": reason, "checks": checks, "result_id": result.id,
+                "evaluation_id": result.evaluation_id}  # fmt: skip
 
     def _after_gate(self, loop: RetrainLoop, policy: RetrainPolicy, at: int) -> None:  # noqa: ARG002 - a step's shape
         if policy.approval == "manual":
