@@ -79,7 +79,7 @@ SERVICES = {
     "evaluation",
     "governance",
     "importer",
-    "retrain",
+    "retraining",
 }
 INTERFACES = {"server", "cli", "client"}
 OPERATION_TABLE = {"api"}

@@ -15,7 +15,7 @@ from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
 from loopml.registry import RegistryService
-from loopml.retrain import RetrainService
+from loopml.retraining import RetrainService
 from loopml.tracking import TrackingService
 
 SERVICES: dict[str, type[Any]] = {

@@ -17,7 +17,7 @@ from loopml.domain.monitoring import MonitorWindow
 from loopml.monitoring import MonitoringService
 from loopml.pipelines import PipelineService, load_pipeline, run_pipeline
 from loopml.registry import RegistryService
-from loopml.retrain import RetrainController, RetrainService
+from loopml.retraining import RetrainController, RetrainService
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
 

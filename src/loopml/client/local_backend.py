@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from loopml.gates import GateService
     from loopml.monitoring import MonitoringService
     from loopml.pipelines import PipelineService, ScheduleService
-    from loopml.retrain import RetrainService
+    from loopml.retraining import RetrainService
 
 
 R = TypeVar("R")
@@ -107,7 +107,7 @@ class LocalBackend:
 
     @cached_property
     def retrain(self) -> RetrainService:
-        from loopml.retrain import RetrainService
+        from loopml.retraining import RetrainService
 
         return RetrainService(self.store, self.registry, self.tracking.default_project)
 

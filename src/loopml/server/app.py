@@ -18,7 +18,7 @@ from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
 from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
-from loopml.retrain import RetrainController, RetrainService
+from loopml.retraining import RetrainController, RetrainService
 from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache

@@ -27,8 +27,8 @@ from typing import Any
 from loopml.domain import Principal, Role, RunStatus
 from loopml.domain.retrain import WINDOW_TRIGGERS, RetrainLoop, RetrainPolicy, RetrainTrigger
 from loopml.errors import LoopmlError, NotFound
-from loopml.retrain.policies import latest_tick
-from loopml.retrain.service import RetrainService
+from loopml.retraining.policies import latest_tick
+from loopml.retraining.service import RetrainService
 from loopml.store.audit import now_ms
 from loopml.store.leases import LeasedLoop
 
@@ -262,7 +262,7 @@ class RetrainController(LeasedLoop):
             self.executor,
             trigger=trigger,
             project=policy.project,
-            tags={"loopml.retrain.loop": loop.id},
+            tags={"loopml.retraining.loop": loop.id},
             on_change=on_change,
         )
         if not told:
@@ -381,7 +381,7 @@ class RetrainController(LeasedLoop):
         assert loop.pipeline_run_id is not None
         if policy.gate is None:
             return {"passed": True, "reason": "no gate policy: passed without checks", "checks": []}
-        from loopml.retrain.evaluation import LoopGate
+        from loopml.retraining.evaluation import LoopGate
 
         principal = Principal(actor=f"retrain:{policy.name}", role=Role.EDITOR, project=policy.project)
         result = LoopGate(self.store, self.registry, self.pipelines).check(

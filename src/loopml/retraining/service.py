@@ -24,7 +24,7 @@ from loopml.errors import (
     RetrainPolicyNotFound,
 )
 from loopml.registry import RegistryService
-from loopml.retrain.policies import parse_duration, parse_triggers
+from loopml.retraining.policies import parse_duration, parse_triggers
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
 
