@@ -152,7 +152,7 @@ class RetrainController(LeasedLoop):
             if unit.retrain.started_since(policy.name, at - policy.period_seconds * 1000) >= policy.max_loops:
                 return None
             key, reason, context, _ = due[0]
-            return unit.retrain.claim(policy, uuid.uuid4().hex, key, reason, context, at)
+            return unit.retrain.claim(policy, uuid.uuid4().hex, key, reason, context, max(at, now_ms()))
 
     def _due(self, unit: Any, policy: RetrainPolicy, latest: RetrainLoop | None, at: int) -> list[Due]:
         since = policy.created_at if latest is None else latest.created_at
