@@ -106,3 +106,25 @@ def test_roles_and_refusals(world: World) -> None:
         with pytest.raises(InvalidInput, match=message):
             world.retrain.create_policy(EDITOR, "toy", **arguments)  # type: ignore[arg-type]
     assert world.retrain.list_policies(VIEWER) == []
+
+
+def test_a_promoted_canary_ends_the_loop_with_lineage_from_the_alert(world: World) -> None:
+    world.retrain.create_policy(
+        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["drift:1"], rollout="canary", canary_steps=[20, 100],
+        analysis_seconds=60,
+    )  # fmt: skip
+    world.breach(count=1)
+    with world.store.write("monitor-scheduler") as unit:
+        alert = unit.monitors.open_alert("toy-mon", "drift", "toy-mon:drift:0", 0, {})
+    controller = world.controller()
+    assert world.drive(controller, {"rolling_out"}) == "rolling_out"
+    controller.tick()
+    status = world.deploy.status(ADMIN, "toy-dep")
+    canary = status.role("canary")
+    assert canary is not None and (canary.version, canary.weight, status.canary_steps) == (2, 20, (20, 100))
+    world.deploy.promote(ADMIN, "toy-dep", "analysis passed")  # as the rollout controller does after its steps
+    assert world.drive(controller, {"succeeded", "failed"}) == "succeeded"
+    loop = world.retrain.list_loops(ADMIN, "toy")[0]
+    assert loop.context["alerts"] == [alert.id]  # alert -> loop -> pipeline run -> version -> gate -> rollout
+    assert loop.pipeline_run_id and loop.version == 2 and loop.gate and loop.rollout
+    assert world.registry.get_alias(ADMIN, "toy", "champion").version == 2

@@ -163,6 +163,9 @@ class RetrainController(LeasedLoop):
                 if windows is None:
                     windows = unit.monitors.windows(policy.monitor, limit=1000)
                 due = _window_due(policy, trigger, windows, since)
+                if due is not None:  # lineage: the alerts the monitor holds open for this kind
+                    alerts = [a.id for a in unit.monitors.alerts(policy.monitor, "open") if a.kind == trigger.kind]
+                    due = (due[0], due[1], {**due[2], "alerts": alerts}, due[3])
             elif trigger.kind == "schedule":
                 due = _schedule_due(policy, trigger, at)
             else:
