@@ -4,6 +4,7 @@ twice, loops of a stopped server resumed or failed, never left running."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -128,3 +129,21 @@ def test_a_promoted_canary_ends_the_loop_with_lineage_from_the_alert(world: Worl
     assert loop.context["alerts"] == [alert.id]  # alert -> loop -> pipeline run -> version -> gate -> rollout
     assert loop.pipeline_run_id and loop.version == 2 and loop.gate and loop.rollout
     assert world.registry.get_alias(ADMIN, "toy", "champion").version == 2
+
+
+def test_a_loop_cut_off_while_gating_is_gated_by_the_next_server(world: World) -> None:
+    world.retrain.create_policy(
+        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["drift:1"], rollout="direct",
+        gate="metrics:\n  - rmse <= champion * 1.02\n", label="rentals", params={"slope": 3.0},
+    )  # fmt: skip
+    world.breach(count=1)
+    first = world.controller(holder="first", lease_seconds=0.2)
+    assert world.drive(first, {"registered"}) == "registered"
+    loop = world.retrain.list_loops(ADMIN, "toy")[0]
+    with world.store.write("test") as unit:  # the first server entered evaluating, then died
+        unit.retrain.transition(loop, "evaluating", {"challenger": "toy/2"})
+    time.sleep(0.3)  # the dead server's lease expires
+    assert world.drive(world.controller(holder="second"), {"succeeded", "failed"}) == "succeeded"
+    ended = world.retrain.get_loop(ADMIN, loop.id)
+    assert ended.gate is not None and ended.gate["passed"] is True
+    assert [v.version for v in world.registry.search_versions(ADMIN, name="toy").items] == [2, 1]
