@@ -147,3 +147,29 @@ def test_a_loop_cut_off_while_gating_is_gated_by_the_next_server(world: World) -
     ended = world.retrain.get_loop(ADMIN, loop.id)
     assert ended.gate is not None and ended.gate["passed"] is True
     assert [v.version for v in world.registry.search_versions(ADMIN, name="toy").items] == [2, 1]
+
+
+def test_metric_drop_fires_on_the_realised_drop_not_below_it(world: World) -> None:
+    from loopml.domain.monitoring import MonitorWindow
+
+    world.retrain.create_policy(
+        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["metric-drop:10%"], rollout="direct", params={"fail": True}
+    )
+    controller = world.controller()
+
+    def window(start: int, drop: float) -> None:
+        at = now_ms()
+        performance = {"metrics": {"rmse": 5.0}, "drops": {"rmse": drop}}
+        with world.store.write("monitor-scheduler") as unit:
+            unit.monitors.put_window(
+                MonitorWindow("toy-mon", start, start + 1, 10, 10, "toy", 1, {}, performance, {}, at, at)
+            )
+
+    window(0, 0.05)
+    controller.tick()
+    assert world.retrain.list_loops(ADMIN, "toy") == []  # 5% is under the policy's 10%
+    window(10, 0.12)
+    controller.tick()
+    controller.wait_idle(60)  # the loop's training thread started in the same pass
+    loop = world.retrain.list_loops(ADMIN, "toy")[0]
+    assert loop.trigger_key == "metric_drop:10" and loop.reason.startswith("metric-drop:10%: 1 consecutive")
