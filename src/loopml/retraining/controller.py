@@ -328,10 +328,10 @@ class RetrainController(LeasedLoop):
             alive = loop.id in self._training and self._training[loop.id].is_alive()
         if alive:
             return
-        if loop.holder == self.holder:
-            return  # the thread is recording its end right now
         stale = loop.heartbeat_at is None or at - loop.heartbeat_at > self.stale_seconds * 1000
-        if not stale and not _holder_gone(loop.holder):
+        if loop.holder == self.holder and not stale:
+            return  # the thread is recording its end right now
+        if loop.holder != self.holder and not stale and not _holder_gone(loop.holder):
             return
         # the server that trained stopped: resume if its pipeline finished, else fail cleanly
         run = None
