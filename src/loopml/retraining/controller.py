@@ -458,11 +458,14 @@ class RetrainController(LeasedLoop):
             champion = self.registry.get_alias(self.principal, policy.model, CHAMPION).version
         except NotFound:
             champion = None
+        detail: dict[str, Any] = {"champion": f"{policy.model}/{loop.version}", "deployment": deployment.name}
         if champion != loop.version:
-            self.registry.set_alias(
-                self.principal, policy.model, CHAMPION, loop.version, reason=f"retraining loop {loop.id} succeeded"
-            )
-        detail = {"champion": f"{policy.model}/{loop.version}", "deployment": deployment.name}
+            try:
+                self.registry.set_alias(
+                    self.principal, policy.model, CHAMPION, loop.version, reason=f"retraining loop {loop.id} succeeded"
+                )
+            except LoopmlError as error:  # e.g. the alias requires a passed gate and the policy has none
+                detail["champion"] = f"not moved ({error}); {policy.model}/{loop.version} serves 100%"
         self._move(loop, "succeeded", {**detail, "revision": deployment.revision})
 
     def wait_idle(self, timeout: float | None = None) -> bool:
