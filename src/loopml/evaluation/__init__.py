@@ -13,6 +13,7 @@ from loopml._lazy import lazy_attributes
 if TYPE_CHECKING:
     from loopml.evaluation.data import DATASET_PREFIX, read_rows
     from loopml.evaluation.metrics import LOWER_IS_BETTER, METRICS, Outcomes, compute
+    from loopml.evaluation.models import StoreModelSource
     from loopml.evaluation.scoring import Predictor, Scores, score_frame, slice_groups
     from loopml.evaluation.service import (
         DEFAULT_RESAMPLES,
@@ -34,6 +35,7 @@ __all__ = [
     "Predictor",
     "Scored",
     "Scores",
+    "StoreModelSource",
     "compute",
     "evaluate_rows",
     "read_rows",
@@ -51,6 +53,7 @@ __getattr__ = lazy_attributes(
         "METRICS": "loopml.evaluation.metrics",
         "Outcomes": "loopml.evaluation.metrics",
         "compute": "loopml.evaluation.metrics",
+        "StoreModelSource": "loopml.evaluation.models",
         "Predictor": "loopml.evaluation.scoring",
         "Scores": "loopml.evaluation.scoring",
         "score_frame": "loopml.evaluation.scoring",

@@ -2,66 +2,20 @@
 `lm.Dataset` the pipeline made from the trigger's time range), judged by `loopml.gates` against the policy's
 gate YAML, stored as evaluation and gate records on the version like `loopml gate` does.
 
-Model packages are fetched from the artifact store by their manifest digest into a cache directory and
-verified before loading; pickle-based flavors are refused in the API server process (as everywhere there)."""
+Model packages are fetched by `loopml.evaluation.StoreModelSource` (verified against the registry's digest);
+pickle-based flavors are refused in the API server process (as everywhere there)."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-from loopml.domain import ModelVersion, Principal
-from loopml.domain.models import MANIFEST
-from loopml.errors import ArtifactCorrupted, InvalidInput
+from loopml.domain import Principal
+from loopml.errors import InvalidInput
 from loopml.store import MetadataStore
 
 __all__ = ["LoopGate", "fresh_rows"]
-
-
-class PackageCache:
-    """Verified model packages of versions, fetched once per manifest digest."""
-
-    def __init__(self, store: MetadataStore, artifacts: Any, directory: Path | None = None) -> None:
-        self.store = store
-        self.artifacts = artifacts
-        self.directory = directory or Path(tempfile.gettempdir()) / "loopml-retrain-packages"
-
-    def __call__(self, version: ModelVersion) -> Any:
-        from loopml.registry import load_model
-
-        return load_model(self.fetch(version), expected_digest=version.manifest_digest)
-
-    def fetch(self, version: ModelVersion) -> Path:
-        from loopml.registry import Manifest, verify_package
-
-        target = self.directory / version.manifest_digest
-        if target.is_dir():
-            return target
-        partial = self.directory / f".{version.manifest_digest}.{uuid.uuid4().hex}"
-        try:
-            with self.store.read() as unit:
-                records = {r.path: r.digest for r in unit.artifacts.list(version.run_id, f"{version.artifact_path}/")}
-            prefix = f"{version.artifact_path}/"
-            manifest_digest = records.get(prefix + MANIFEST)
-            if manifest_digest is None:
-                raise ArtifactCorrupted(f"run {version.run_id} has no {prefix}{MANIFEST} any more")
-            self.artifacts.get_file(manifest_digest, partial / MANIFEST)
-            for relative in Manifest.parse((partial / MANIFEST).read_bytes()).files:
-                digest = records.get(prefix + relative)
-                if digest is None:
-                    raise ArtifactCorrupted(f"run {version.run_id} has no artifact {prefix}{relative}")
-                self.artifacts.get_file(digest, partial / relative)
-            verify_package(partial, expected_digest=version.manifest_digest)
-            try:
-                partial.rename(target)
-            except OSError:  # another thread published the same package first
-                shutil.rmtree(partial, ignore_errors=True)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        return target
 
 
 def fresh_rows(pipelines: Any, principal: Principal, run_id: str, label: str) -> tuple[Any, str] | None:
@@ -89,11 +43,12 @@ class LoopGate:
     """Scores and gates a loop's challenger with `loopml.evaluation` and `loopml.gates`."""
 
     def __init__(self, store: MetadataStore, registry: Any, pipelines: Any) -> None:
-        from loopml.evaluation import EvaluationService
+        from loopml.evaluation import EvaluationService, StoreModelSource
         from loopml.gates import GateService
 
         self.pipelines = pipelines
-        self.evaluations = EvaluationService(store, registry, PackageCache(store, pipelines.artifacts))
+        cache = Path(tempfile.gettempdir()) / "loopml-retrain-packages"
+        self.evaluations = EvaluationService(store, registry, StoreModelSource(store, pipelines.artifacts, cache))
         self.gates = GateService(store, self.evaluations)
 
     def check(self, principal: Principal, model: str, version: int, policy: str, run_id: str, label: str | None) -> Any:
