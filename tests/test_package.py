@@ -35,7 +35,9 @@ def test_public_api_is_pinned() -> None:
         "active_run",
         "end_run",
         "errors",
+        "evaluate",
         "features",
+        "gate",
         "get_client",
         "get_run",
         "lineage",
@@ -74,9 +76,10 @@ SERVICES = {
     "monitoring",
     "pipelines",
     "gates",
+    "evaluation",
     "governance",
     "importer",
-    "retrain",
+    "retraining",
 }
 INTERFACES = {"server", "cli", "client", "ui"}
 OPERATION_TABLE = {"api"}

@@ -28,7 +28,9 @@ __all__ = [
     "active_run",
     "end_run",
     "errors",
+    "evaluate",
     "features",
+    "gate",
     "get_client",
     "get_run",
     "lineage",
@@ -62,6 +64,8 @@ _LAZY = {
     "RunStatus": "loopml.domain",
     "active_run": "loopml.client.fluent",
     "end_run": "loopml.client.fluent",
+    "evaluate": "loopml.client.evaluations",
+    "gate": "loopml.client.evaluations",
     "get_client": "loopml.client.fluent",
     "get_run": "loopml.client.fluent",
     "log_artifact": "loopml.client.fluent",
@@ -83,6 +87,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from loopml import errors, features
     from loopml.client.client import Client
+    from loopml.client.evaluations import evaluate, gate
     from loopml.client.fluent import (
         ActiveRun,
         active_run,

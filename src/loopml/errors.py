@@ -12,13 +12,15 @@
     │   ├── InvalidStatus, ParamConflict
     │   ├── InvalidRequest, InvalidJson              (an HTTP body of the wrong shape, or not JSON)
     │   ├── PayloadTooLarge
-    │   └── InvalidPipeline                         (a cycle, a step outside a pipeline, an unknown executor...)
+    │   ├── InvalidPipeline                         (a cycle, a step outside a pipeline, an unknown executor...)
+    │   └── InvalidPolicy                           (a gate policy: bad YAML, unknown metric..., with the line)
     ├── AlreadyExists (ValueError)                  code: already_exists
     ├── AuthenticationRequired (PermissionError)    code: unauthenticated
     ├── PermissionDenied (PermissionError)          code: permission_denied
     ├── IntegrityError                              code: integrity_error
     │   ├── ArtifactCorrupted                       (content does not match its sha256)
-    │   └── AuditChainBroken                        (an audit row was edited, inserted or deleted)
+    │   ├── AuditChainBroken                        (an audit row was edited, inserted or deleted)
+    │   └── GateRequired                            (an alias needs a passed gate the version lacks: 409)
     ├── DeliveryFailed                              code: delivery_failed (points not stored)
     ├── StoreUnavailable                            code: store_unavailable (unreachable, or a table missing)
     ├── RemoteError                                 code: remote_error (server failed, not the caller)
@@ -44,6 +46,7 @@ __all__ = [
     "DeploymentNotFound",
     "ExecutorUnavailable",
     "ExperimentNotFound",
+    "GateRequired",
     "IntegrityError",
     "InvalidFilter",
     "InvalidInput",
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidName",
     "InvalidPath",
     "InvalidPipeline",
+    "InvalidPolicy",
     "InvalidRequest",
     "InvalidStatus",
     "LoggedModelNotFound",
@@ -216,6 +220,13 @@ class InvalidPipeline(InvalidInput):
     code = "invalid_pipeline"
 
 
+class InvalidPolicy(InvalidInput):
+    """A gate policy that cannot be judged: bad YAML, an unknown metric, a threshold that is not a number, a
+    relative check on a model without the champion alias. The message names the line."""
+
+    code = "invalid_policy"
+
+
 class AlreadyExists(LoopmlError, ValueError):
     code = "already_exists"
 
@@ -238,6 +249,13 @@ class ArtifactCorrupted(IntegrityError):
 
 class AuditChainBroken(IntegrityError):
     code = "audit_chain_broken"
+
+
+class GateRequired(IntegrityError):
+    """An alias that requires a passed gate was asked to point at a version whose newest gate result failed or
+    that has none (409); an admin may override with a reason."""
+
+    code = "gate_required"
 
 
 class DeliveryFailed(LoopmlError):

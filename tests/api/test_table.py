@@ -10,10 +10,12 @@ import pytest
 
 from loopml.api import OPERATIONS, Operation
 from loopml.deploy import DeployService
+from loopml.evaluation import EvaluationService
+from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
 from loopml.registry import RegistryService
-from loopml.retrain import RetrainService
+from loopml.retraining import RetrainService
 from loopml.tracking import TrackingService
 
 SERVICES: dict[str, type[Any]] = {
@@ -23,6 +25,8 @@ SERVICES: dict[str, type[Any]] = {
     "deploy": DeployService,
     "monitoring": MonitoringService,
     "retrain": RetrainService,
+    "evaluations": EvaluationService,
+    "gates": GateService,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

@@ -67,10 +67,10 @@ def test_policies_and_loops(client: loopml.Client, tmp_path: Path) -> None:
     file = tmp_path / "train.py"
     file.write_text("import loopml as lm\n\n\n" + PIPELINE)
     gate = tmp_path / "gate.yaml"
-    gate.write_text("checks:\n  - rmse <= champion * 1.02\n")
+    gate.write_text("metrics:\n  - rmse <= champion * 1.02\n")
     policy = client.retrain.create(
         "churn", monitor="churn-mon", pipeline=f"{file}:retrain", on=["drift:3", "metric-drop:10%"],
-        gate=gate, cooldown="12h", max_loops=3, period="1d", approval="manual",
+        gate=gate, label="churned", cooldown="12h", max_loops=3, period="1d", approval="manual",
     )  # fmt: skip
     assert [t.label for t in policy.triggers] == ["drift:3", "metric-drop:10%"]
     assert (policy.cooldown_seconds, policy.max_loops, policy.period_seconds) == (43_200, 3, 86_400)
@@ -84,7 +84,7 @@ def test_policies_and_loops(client: loopml.Client, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="line 2"):
         client.retrain.create(
             "x", monitor="churn-mon", pipeline=f"{file}:retrain", on=["drift:1"], model="churn",
-            gate="checks:\n  - rmse is small\n",
+            gate="metrics:\n  - rmse is small\n", label="churned",
         )  # fmt: skip
     first = waiting_loop(tmp_path, "churn", 1)
     assert client.retrain.get_loop(first).state == "awaiting_approval"

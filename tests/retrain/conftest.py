@@ -17,7 +17,7 @@ from loopml.domain.monitoring import MonitorWindow
 from loopml.monitoring import MonitoringService
 from loopml.pipelines import PipelineService, load_pipeline, run_pipeline
 from loopml.registry import RegistryService
-from loopml.retrain import RetrainController, RetrainService
+from loopml.retraining import RetrainController, RetrainService
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
 
@@ -33,17 +33,23 @@ import loopml as lm
 
 
 @lm.step(cache=False)
-def train(slope: float, fail: bool = False, trigger: dict | None = None) -> lm.Model:
+def fresh(slope: float, trigger: dict | None = None) -> lm.Dataset:
+    frame = pd.DataFrame({"temp": [float(i) for i in range(40)]})
+    frame["rentals"] = slope * frame["temp"] + 1.0
+    return lm.Dataset(frame, name="toy-hours", source="generated")
+
+
+@lm.step(cache=False)
+def train(data: lm.Dataset, fail: bool = False, bias: float = 0.0) -> lm.Model:
     if fail:
         raise RuntimeError("no fresh labels in the window")
-    x = pd.DataFrame({"temp": [float(i) for i in range(20)]})
-    y = slope * x["temp"] + 1.0
+    x, y = data.data[["temp"]], data.data["rentals"] + bias
     return lm.Model(LinearRegression().fit(x, y), name="toy", input_example=x.head(3), register="toy")
 
 
 @lm.pipeline
-def retrain(slope: float = 2.0, fail: bool = False, trigger: dict | None = None):
-    return train(slope, fail=fail, trigger=trigger)
+def retrain(slope: float = 2.0, fail: bool = False, bias: float = 0.0, trigger: dict | None = None):
+    return train(fresh(slope, trigger=trigger), fail=fail, bias=bias)
 """
 
 

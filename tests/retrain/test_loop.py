@@ -50,17 +50,36 @@ def test_a_failing_pipeline_leaves_the_champion_and_respects_the_cooldown(world:
     assert len(world.retrain.list_loops(ADMIN, "toy")) == 1
 
 
+GATE = "metrics:\n  - rmse <= champion * 1.02\n  - rmse <= 5\n"
+
+
+def test_the_gate_scores_challenger_and_champion_on_the_same_fresh_rows(world: World) -> None:
+    world.retrain.create_policy(
+        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["drift:1"], rollout="direct", gate=GATE, label="rentals",
+        params={"slope": 3.0},
+    )  # fmt: skip
+    world.breach(count=1)
+    assert world.drive(world.controller(), {"succeeded", "failed"}) == "succeeded"
+    loop = world.retrain.list_loops(ADMIN, "toy")[0]
+    assert loop.gate is not None and loop.gate["passed"] is True
+    observed = {c["check"]: c for c in loop.gate["checks"]}
+    relative = observed["rmse <= champion * 1.02"]
+    assert relative["observed"] < 1e-6 < relative["threshold"]  # the old slope is far off on the drifted rows
+
+
 def test_a_failing_gate_records_why_and_the_champion_keeps_serving(world: World) -> None:
     world.retrain.create_policy(
-        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["drift:1"], rollout="direct", gate="checks:\n  - rmse <= 110\n"
-    )
+        ADMIN, "toy", "toy-mon", world.pipeline_ref, ["drift:1"], rollout="direct", gate=GATE, label="rentals",
+        params={"bias": 50.0},
+    )  # fmt: skip
     world.breach(count=1)
     assert world.drive(world.controller(), {"succeeded", "failed"}) == "failed"
     loop = world.retrain.list_loops(ADMIN, "toy")[0]
     assert loop.version == 2 and loop.gate is not None and loop.gate["passed"] is False
-    assert "the challenger has no metric 'rmse'" in (loop.error or "")
+    assert (loop.error or "").startswith("gate failed: rmse <= champion * 1.02")
     stable = world.deploy.status(ADMIN, "toy-dep").stable
     assert stable is not None and stable.version == 1
+    assert world.registry.get_alias(ADMIN, "toy", "champion").version == 1
 
 
 def test_manual_approval_waits_then_reject_ends_the_loop(world: World) -> None:

@@ -253,6 +253,21 @@ def _open_run(w: World) -> str:
     return f"/runs/{w.admin('POST', '/runs', json={'experiment_id': w.experiment_id})['run']['id']}"
 
 
+_EVALUATION = {
+    "task": "regression", "label": "y", "dataset_digest": "0" * 64, "dataset_source": "memory", "rows": 1,
+    "metrics": {"rmse": 1.0},
+}  # fmt: skip
+
+
+def _evaluation(w: World) -> str:
+    return str(w.admin("POST", "/models/m-alpha/versions/1/evaluations", json=_EVALUATION)["evaluation"]["id"])
+
+
+def _gate_result(w: World) -> str:
+    body = {"policy": "package:\n  max_mb: 100\n"}
+    return str(w.admin("POST", "/models/m-alpha/versions/1/gate-results", json=body)["gate_result"]["id"])
+
+
 CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("GET", "/api/v1/openapi.json"): lambda _: Call("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"): lambda _: Call("GET", "/api/v1/docs"),
@@ -390,6 +405,20 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ("POST", "/api/v1/retrain/loops/{loop_id}/reject"): lambda w: Call(
         "POST", f"/retrain/loops/{_decided_loop(w)}/reject", {"json": {}}
     ),
+    ("POST", "/api/v1/models/{name}/versions/{version}/evaluations"): lambda _: Call(
+        "POST", "/models/m-alpha/versions/1/evaluations", {"json": _EVALUATION}
+    ),
+    ("GET", "/api/v1/models/{name}/evaluations"): lambda _: Call("GET", "/models/m-alpha/evaluations"),
+    ("GET", "/api/v1/evaluations/{evaluation_id}"): lambda w: Call("GET", f"/evaluations/{_evaluation(w)}"),
+    ("POST", "/api/v1/models/{name}/versions/{version}/gate-results"): lambda _: Call(
+        "POST", "/models/m-alpha/versions/1/gate-results", {"json": {"policy": "package:\n  max_mb: 100\n"}}
+    ),
+    ("GET", "/api/v1/models/{name}/gate-results"): lambda _: Call("GET", "/models/m-alpha/gate-results"),
+    ("GET", "/api/v1/gate-results/{result_id}"): lambda w: Call("GET", f"/gate-results/{_gate_result(w)}"),
+    ("PUT", "/api/v1/models/{name}/gate-requirements/{alias}"): lambda w: Call(
+        "PUT", f"/models/m-alpha/gate-requirements/{w.fresh('g')}", {"json": {"required": True}}
+    ),
+    ("GET", "/api/v1/models/{name}/gate-requirements"): lambda _: Call("GET", "/models/m-alpha/gate-requirements"),
 }
 
 

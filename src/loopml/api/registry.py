@@ -52,6 +52,8 @@ class SetAlias(Request):
     alias: AliasName
     version: Annotated[Integer, Field(ge=1, le=INT32)]
     reason: Reason | None = None
+    override_reason: Reason | None = None
+    """An admin moving an alias that requires a passed gate to a version without one says why (audited)."""
 
 
 class AliasHistory(Request):

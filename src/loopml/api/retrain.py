@@ -43,6 +43,7 @@ class CreatePolicy(Request):
     period: Duration = "7d"
     approval: Literal["auto", "manual"] = "auto"
     params: Annotated[dict[Key, JsonValue], Field(max_length=100)] | None = None
+    label: Name | None = None
 
 
 class PolicyPath(Request):

@@ -131,6 +131,11 @@ def _register() -> None:
 
     app.add_typer(features.app, name="features")
 
+    from loopml.cli import evaluate
+
+    app.command("evaluate", help=evaluate.evaluate.__doc__)(evaluate.evaluate)
+    app.command("gate", help=evaluate.gate.__doc__)(evaluate.gate)
+
     from loopml.cli import retrain
 
     app.add_typer(retrain.app, name="retrain")

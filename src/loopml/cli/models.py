@@ -11,6 +11,7 @@ import typer
 from loopml.cli import output
 from loopml.cli.app import state
 from loopml.cli.options import JsonOption
+from loopml.client import Client
 from loopml.domain import ModelVersion, RegisteredModel
 from loopml.domain.wire import model_version_to_json, registered_model_to_json
 from loopml.errors import InvalidInput
@@ -98,6 +99,49 @@ def show(
     output.pairs("aliases", dict(model.aliases))
     if versions:
         _versions_table(versions)
+    _evaluations_and_gates(client, model.name)
+
+
+def _evaluations_and_gates(client: Client, name: str) -> None:
+    evaluations = client.evaluations.list(name, max_results=10)
+    if evaluations:
+        output.table(
+            "evaluations",
+            ["version", "id", "task", "rows", "data", "baseline", "metrics", "when"],
+            (
+                [
+                    e.version,
+                    e.id[:12],
+                    e.task,
+                    e.rows,
+                    e.dataset_digest[:12],
+                    e.baseline_version or "",
+                    ", ".join(f"{k}={v:.4g}" for k, v in list(e.metrics.items())[:4]),
+                    output.iso_time(e.created_at),
+                ]
+                for e in evaluations
+            ),
+        )
+    results = client.gates.list(name, max_results=10)
+    if results:
+        output.table(
+            "gate results",
+            ["version", "id", "verdict", "failed checks", "policy", "when"],
+            (
+                [
+                    g.version,
+                    g.id[:12],
+                    "passed" if g.passed else "failed",
+                    ", ".join(c.name for c in g.failed)[:80],
+                    g.policy_digest[:12],
+                    output.iso_time(g.created_at),
+                ]
+                for g in results
+            ),
+        )
+    guarded = client.gates.requirements(name)
+    if guarded:
+        output.stdout().print(f"aliases that require a passed gate: {', '.join(guarded)}")
 
 
 def _quote(text: str) -> str:
@@ -146,6 +190,10 @@ def alias(
     version: Annotated[int | None, typer.Argument(help="Version the alias moves to.", min=1)] = None,
     reason: Annotated[str | None, typer.Option(help="Why: recorded in the audit log.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead of moving it.")] = False,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(help="Admins: move an alias that requires a passed gate anyway, saying why (audited)."),
+    ] = None,
 ) -> None:
     """Move ALIAS of model NAME to VERSION (atomically, audited), or remove it with --delete."""
     client = state(ctx).client()
@@ -159,8 +207,20 @@ def alias(
         raise InvalidInput(
             f"give the version {alias_name} should point at, e.g. `loopml models alias {name} {alias_name} 3`"
         )
-    moved = client.models.set_alias(name, alias_name, version, reason)
+    moved = client.models.set_alias(name, alias_name, version, reason, override_reason)
     typer.echo(f"{name}@{alias_name} -> version {moved.version}")
+
+
+@app.command("require-gate")
+def require_gate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. champion.")],
+    drop: Annotated[bool, typer.Option("--drop", help="Drop the requirement (admins).")] = False,
+) -> None:
+    """Make ALIAS of model NAME move only to versions whose newest gate passed (or drop that with --drop)."""
+    guarded = state(ctx).client().gates.require(name, alias_name, not drop)
+    typer.echo(f"aliases of {name} that require a passed gate: {', '.join(guarded) or 'none'}")
 
 
 @app.command("download")

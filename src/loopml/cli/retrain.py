@@ -91,6 +91,9 @@ def create(
     max_per_week: Annotated[int | None, typer.Option(help="At most this many loops started per 7 days.")] = None,
     max_per_day: Annotated[int | None, typer.Option(help="At most this many loops started per day.")] = None,
     approval: Annotated[str, typer.Option(help="auto (default) or manual: a person approves before rollout.")] = "auto",
+    label: Annotated[
+        str | None, typer.Option(help="The label column of the fresh rows the pipeline returns (for the gate).")
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Retrain a model automatically: trigger -> pipeline -> challenger -> gate -> rollout -> champion."""
@@ -110,7 +113,8 @@ def create(
     made = state(ctx).client().retrain.create(
         name, monitor=monitor, pipeline=pipeline, on=on, model=model,
         gate=None if gate is None else gate.read_text(encoding="utf-8"), rollout=rollout, canary_steps=steps,
-        analysis_seconds=analysis_seconds, cooldown=cooldown, max_loops=max_loops, period=period, approval=approval,
+        analysis_seconds=analysis_seconds, cooldown=cooldown, max_loops=max_loops, period=period,
+        approval=approval, label=label,
     )  # fmt: skip
     if json:
         output.print_json(policy_to_json(made))

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import httpx
 
     from loopml.client.backend import Backend
+    from loopml.client.evaluations import Evaluations
+    from loopml.client.gates import Gates
     from loopml.client.pipelines import Pipelines
 
 __all__ = ["Client"]
@@ -108,6 +110,20 @@ class Client:
         from loopml.client.pipelines import Pipelines
 
         return Pipelines(self)
+
+    @cached_property
+    def evaluations(self) -> Evaluations:
+        """Score model versions on labelled rows and keep the evaluations."""
+        from loopml.client.evaluations import Evaluations
+
+        return Evaluations(self)
+
+    @cached_property
+    def gates(self) -> Gates:
+        """Judge versions against gate policies; aliases that require a passed gate."""
+        from loopml.client.gates import Gates
+
+        return Gates(self)
 
     def close(self) -> None:
         """Flush pending metric points (raising DeliveryFailed if any were not stored), then disconnect."""

@@ -20,9 +20,11 @@ from loopml.tracking import TrackingService
 
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
+    from loopml.evaluation import EvaluationService
+    from loopml.gates import GateService
     from loopml.monitoring import MonitoringService
     from loopml.pipelines import PipelineService, ScheduleService
-    from loopml.retrain import RetrainService
+    from loopml.retraining import RetrainService
 
 
 R = TypeVar("R")
@@ -34,6 +36,8 @@ _SERVICES = {
     "deploy": "deployments",
     "monitoring": "monitoring",
     "retrain": "retrain",
+    "evaluations": "evaluations",
+    "gates": "gates",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
 
@@ -103,7 +107,7 @@ class LocalBackend:
 
     @cached_property
     def retrain(self) -> RetrainService:
-        from loopml.retrain import RetrainService
+        from loopml.retraining import RetrainService
 
         return RetrainService(self.store, self.registry, self.tracking.default_project)
 
@@ -120,6 +124,20 @@ class LocalBackend:
         from loopml.monitoring import MonitoringService
 
         return MonitoringService(self.store, self.artifacts, self.registry, request_log=self.request_log_dir)
+
+    # -- evaluations and gates (records only: scoring runs in the client, where the data is) ----------
+
+    @cached_property
+    def evaluations(self) -> EvaluationService:
+        from loopml.evaluation import EvaluationService
+
+        return EvaluationService(self.store, self.registry)
+
+    @cached_property
+    def gates(self) -> GateService:
+        from loopml.gates import GateService
+
+        return GateService(self.store, self.evaluations)
 
     def close(self) -> None:
         self.store.close()

@@ -147,9 +147,15 @@ class Models:
             page_token=page_token,
         )
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str | None = None) -> ModelVersion:
-        """Point `alias` (e.g. `champion`) at `version`, atomically; the move is audited with `reason`."""
-        return self._backend.call(ops.SET_MODEL_ALIAS, name=name, alias=alias, version=version, reason=reason)
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str | None = None, override_reason: str | None = None
+    ) -> ModelVersion:
+        """Point `alias` (e.g. `champion`) at `version`, atomically; the move is audited with `reason`. An alias
+        that requires a passed gate refuses a version without one (`GateRequired`) unless an admin gives
+        `override_reason`."""
+        return self._backend.call(
+            ops.SET_MODEL_ALIAS, name=name, alias=alias, version=version, reason=reason, override_reason=override_reason
+        )
 
     def alias_history(self, name: str, limit: int = 100) -> list[AliasChange]:
         """Every move of the model's aliases, newest first, with who moved it and why."""

@@ -55,11 +55,13 @@ class Retrain:
         period: str | int = "7d",
         approval: str = "auto",
         params: Mapping[str, Any] | None = None,
+        label: str | None = None,
     ) -> RetrainPolicy:
         """Retrain model `model` (default `name`) with `pipeline` when a trigger of `on` fires (`drift:3`,
         `error-rate:2`, `metric-drop:10%`, `schedule:0 3 * * 1`, `dataset:NAME`); gate with `gate` (a YAML file or
         text), roll out with `rollout`, then move `champion`. At most `max_loops` per `period`, none within
-        `cooldown` of the last one; `approval="manual"` waits for `approve`."""
+        `cooldown` of the last one; `approval="manual"` waits for `approve`. With metric checks in the gate,
+        `label` names the label column of the fresh rows the pipeline returns as an `lm.Dataset`."""
         return self._backend.call(
             ops.CREATE_RETRAIN_POLICY,
             name=name,
@@ -76,6 +78,7 @@ class Retrain:
             period=str(period),
             approval=approval,
             params=params,
+            label=label,
         )
 
     def list(self) -> builtins.list[RetrainPolicy]:

@@ -75,6 +75,9 @@ class RetrainPolicy:
     created_at: int
     created_by: str
     last_tick: int | None = None
+    label: str | None = None
+    """The label column of the fresh rows the pipeline returns (an `lm.Dataset`): the gate's metric checks
+    score challenger and champion on them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from loopml.domain.validation import check_alias, check_key, check_model_name, c
 from loopml.errors import (
     AlreadyExists,
     ArtifactNotFound,
+    GateRequired,
     InvalidInput,
     InvalidStatus,
     ModelNotFound,
@@ -110,6 +111,34 @@ def _refuse_if_deployed(unit: Unit, name: str, version: int | None) -> None:
                     f"deployment {deployment.name!r} serves version {served.version} of model {name!r}; "
                     "deploy another version there (or roll it back) before deleting"
                 )
+
+
+def _guard_alias(
+    unit: Unit, principal: Principal, model: ModelRow, alias: str, target: ModelVersion, override: str | None
+) -> None:
+    """Refuse to move an alias that requires a passed gate to a version whose newest gate did not pass."""
+    if alias not in unit.evaluations.required_aliases(model):
+        return
+    newest = unit.evaluations.gate_results(model, target.version, target.manifest_digest, 1)
+    if newest and newest[0].passed:
+        return
+    state = "has no gate result" if not newest else f"failed its newest gate ({newest[0].id})"
+    if override is None:
+        raise GateRequired(
+            f"alias {alias!r} of model {model.name!r} requires a passed gate and version {target.version} {state}; "
+            "run `loopml gate` on it, or have an admin move the alias with an override reason"
+        )
+    if principal.role is not Role.ADMIN:
+        raise PermissionDenied(
+            f"only an admin may override the gate of alias {alias!r}; the token in use is {principal.role.value}"
+        )
+    unit.audit.record(
+        "model.gate_override",
+        "model",
+        model.name,
+        after={"alias": alias, "version": target.version, "reason": override, "gate": state},
+        project=model.project,
+    )
 
 
 class RegistryService:
@@ -254,6 +283,7 @@ class RegistryService:
             _refuse_if_deployed(unit, name, None)
             for alias in unit.models.get(name).aliases:
                 unit.model_versions.delete_alias(model, alias, "model deleted")
+            unit.evaluations.drop_requirements(model)
             for number in unit.model_versions.versions(model):
                 unit.model_versions.delete(model, number)
             unit.models.delete(model)
@@ -431,14 +461,27 @@ class RegistryService:
     # -- aliases -----------------------------------------------------------------------------------
 
     def set_alias(
-        self, principal: Principal, name: str, alias: str, version: int, reason: str | None = None
+        self,
+        principal: Principal,
+        name: str,
+        alias: str,
+        version: int,
+        reason: str | None = None,
+        override_reason: str | None = None,
     ) -> ModelVersion:
         """Point `alias` at `version` (a READY version), atomically: the alias names exactly one version at
-        every moment. Every call is an audit event `model.set_alias` with the actor and `reason`."""
+        every moment. Every call is an audit event `model.set_alias` with the actor and `reason`.
+
+        An alias that requires a passed gate (`loopml models require-gate`) only moves to a version whose newest
+        gate result passed (`GateRequired`, 409, otherwise), unless an admin gives `override_reason` (audited
+        as `model.gate_override`)."""
         principal.require(Role.EDITOR)
         check_alias(alias)
         number = _check_version(version)
         why = _optional_text("reason", reason, MAX_REASON)
+        override = _optional_text("override_reason", override_reason, MAX_REASON)
+        if override is not None and not override.strip():
+            raise InvalidInput("override_reason must say why the gate is overridden")
         with self.store.write(principal.actor) as unit:
             model = self._model(unit, principal, name, lock=True)
             target = unit.model_versions.get(model, number)
@@ -447,6 +490,7 @@ class RegistryService:
                     f"version {number} of model {name!r} is {target.status.value}; an alias can only point at a "
                     "READY version (set its status back to READY first)"
                 )
+            _guard_alias(unit, principal, model, alias, target, override)
             unit.model_versions.set_alias(model, alias, number, why)
             return unit.model_versions.get(model, number)
 

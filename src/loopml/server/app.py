@@ -12,11 +12,13 @@ from fastapi import APIRouter, FastAPI
 from loopml.artifacts import open_artifact_store
 from loopml.deploy import DeployService, RolloutController
 from loopml.errors import InvalidInput
+from loopml.evaluation import EvaluationService
+from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
 from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
-from loopml.retrain import RetrainController, RetrainService
+from loopml.retraining import RetrainController, RetrainService
 from loopml.server import mlflow
 from loopml.server.admission import Admission
 from loopml.server.auth import PrincipalCache
@@ -71,6 +73,8 @@ def build_app(
     app.state.monitoring = monitoring or MonitoringService(
         tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
+    app.state.evaluations = EvaluationService(tracking.store, app.state.registry)
+    app.state.gates = GateService(tracking.store, app.state.evaluations)
     app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
     app.state.retrain = RetrainService(tracking.store, app.state.registry, tracking.default_project)
     app.state.settings = settings

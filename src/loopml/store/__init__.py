@@ -23,6 +23,7 @@ from loopml.store.audit import AuditFilter, AuditLog, read_events, verify_chain
 from loopml.store.datasets import DatasetRepository
 from loopml.store.deployments import DeploymentRepository
 from loopml.store.engine import WRITE, create_store_engine
+from loopml.store.evaluations import EvaluationRepository
 from loopml.store.experiments import ExperimentRepository, ProjectRepository
 from loopml.store.features import FeatureRepository
 from loopml.store.leases import LeaseRepository
@@ -116,6 +117,10 @@ class Unit:
     @cached_property
     def retrain(self) -> RetrainRepository:
         return RetrainRepository(self.connection, self.audit)
+
+    @cached_property
+    def evaluations(self) -> EvaluationRepository:
+        return EvaluationRepository(self.connection, self.audit)
 
     @cached_property
     def leases(self) -> LeaseRepository:

@@ -705,3 +705,56 @@ retrain_loops = Table(
 """One retraining loop. `active_policy` is the policy's name while the loop runs and NULL once it ended: its
 unique constraint is what lets one loop at a time run per policy, whichever server claims; (policy,
 trigger_key) makes one trigger start at most one loop."""
+# -- evaluations and gates (migration 0015_evalgate) ---------------------------------------------------
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("project", String(KEY), nullable=False),
+    Column("task", String(16), nullable=False),
+    Column("label", String(KEY), nullable=False),
+    Column("dataset_digest", String(64), nullable=False),
+    Column("dataset_source", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("baseline_version", Integer, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Index("ix_evaluations_model_id_version_created_at", "model_id", "version", "created_at"),
+)
+"""A version scored on a dataset; `body` holds the metrics, slices and baseline comparison as JSON. Rows name
+the version by model id, number and package digest (no foreign key: deleting a version keeps its history, and a
+later version that reuses the number has another digest, so it never inherits an evaluation)."""
+
+gate_results = Table(
+    "gate_results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("project", String(KEY), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("policy_digest", String(64), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("evaluation_id", String(32), nullable=True),
+    Column("checks", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    Index("ix_gate_results_model_id_version_created_at", "model_id", "version", "created_at"),
+)
+"""A version judged against a gate policy; the newest row of a version is its gate status."""
+
+alias_gate_requirements = Table(
+    "alias_gate_requirements",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+)
+"""Aliases of a model that may only point at a version whose newest gate result passed."""

@@ -1,7 +1,7 @@
 """Retraining policies and their loops (one active loop per policy, one loop per trigger key).
 
 Revision ID: 0016_retrain
-Revises: 0014_mlflowreg
+Revises: 0015_evalgate
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_retrain"
-down_revision = "0014_mlflowreg"
+down_revision = "0015_evalgate"
 branch_labels = None
 depends_on = None
 

@@ -4,20 +4,16 @@ modules; never imports an interface (server, client, CLI)."""
 
 from __future__ import annotations
 
-from loopml.retrain.controller import RETRAIN_ACTOR, RETRAIN_LEASE, RetrainController
-from loopml.retrain.gate import GateOutcome, gate_challenger, parse_gate
-from loopml.retrain.policies import parse_duration, parse_trigger, parse_triggers
-from loopml.retrain.service import RetrainService
+from loopml.retraining.controller import RETRAIN_ACTOR, RETRAIN_LEASE, RetrainController
+from loopml.retraining.policies import parse_duration, parse_trigger, parse_triggers
+from loopml.retraining.service import RetrainService
 
 __all__ = [
     "RETRAIN_ACTOR",
     "RETRAIN_LEASE",
-    "GateOutcome",
     "RetrainController",
     "RetrainService",
-    "gate_challenger",
     "parse_duration",
-    "parse_gate",
     "parse_trigger",
     "parse_triggers",
 ]

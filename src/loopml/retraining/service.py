@@ -24,8 +24,7 @@ from loopml.errors import (
     RetrainPolicyNotFound,
 )
 from loopml.registry import RegistryService
-from loopml.retrain.gate import parse_gate
-from loopml.retrain.policies import parse_duration, parse_triggers
+from loopml.retraining.policies import parse_duration, parse_triggers
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
 
@@ -145,6 +144,7 @@ class RetrainService:
         period: str | int = "7d",
         approval: str = "auto",
         params: Mapping[str, Any] | None = None,
+        label: str | None = None,
     ) -> RetrainPolicy:
         """Retrain `model` (default: `name`) with `pipeline` when a trigger fires, gate its challenger with
         `gate` (YAML text), roll it out with `rollout` to the monitor's deployment, then move `champion`.
@@ -158,7 +158,17 @@ class RetrainService:
             raise InvalidInput(f"rollout must be one of {', '.join(ROLLOUTS)}, got {rollout!r}")
         if approval not in APPROVALS:
             raise InvalidInput(f"approval must be one of {', '.join(APPROVALS)}, got {approval!r}")
-        parse_gate(gate)  # a policy with a gate that cannot be read is refused now, not when a loop reaches it
+        if gate is not None:  # a gate that cannot be read is refused now, not when a loop reaches it
+            from loopml.gates import parse_policy
+
+            parsed = parse_policy(gate)
+            if (parsed.metrics or parsed.fairness) and label is None:
+                raise InvalidInput(
+                    "the gate policy checks metrics: give `label`, the label column of the fresh rows the pipeline "
+                    "returns as an lm.Dataset (challenger and champion are scored on them)"
+                )
+        if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 250):
+            raise InvalidInput("label must be the name of the label column (1 to 250 characters)")
         cool = parse_duration("cooldown", cooldown)
         span = parse_duration("period", period)
         if span < 1:
@@ -231,6 +241,7 @@ class RetrainService:
                 params=values,
                 created_at=at,
                 created_by=principal.actor,
+                label=label,
             )
             return unit.retrain.create_policy(policy)
 

@@ -27,9 +27,8 @@ from typing import Any
 from loopml.domain import Principal, Role, RunStatus
 from loopml.domain.retrain import WINDOW_TRIGGERS, RetrainLoop, RetrainPolicy, RetrainTrigger
 from loopml.errors import LoopmlError, NotFound
-from loopml.retrain.gate import GateOutcome, gate_challenger
-from loopml.retrain.policies import latest_tick
-from loopml.retrain.service import RetrainService
+from loopml.retraining.policies import latest_tick
+from loopml.retraining.service import RetrainService
 from loopml.store.audit import now_ms
 from loopml.store.leases import LeasedLoop
 
@@ -153,7 +152,7 @@ class RetrainController(LeasedLoop):
             if unit.retrain.started_since(policy.name, at - policy.period_seconds * 1000) >= policy.max_loops:
                 return None
             key, reason, context, _ = due[0]
-            return unit.retrain.claim(policy, uuid.uuid4().hex, key, reason, context, at)
+            return unit.retrain.claim(policy, uuid.uuid4().hex, key, reason, context, max(at, now_ms()))
 
     def _due(self, unit: Any, policy: RetrainPolicy, latest: RetrainLoop | None, at: int) -> list[Due]:
         since = policy.created_at if latest is None else latest.created_at
@@ -164,6 +163,9 @@ class RetrainController(LeasedLoop):
                 if windows is None:
                     windows = unit.monitors.windows(policy.monitor, limit=1000)
                 due = _window_due(policy, trigger, windows, since)
+                if due is not None:  # lineage: the alerts the monitor holds open for this kind
+                    alerts = [a.id for a in unit.monitors.alerts(policy.monitor, "open") if a.kind == trigger.kind]
+                    due = (due[0], due[1], {**due[2], "alerts": alerts}, due[3])
             elif trigger.kind == "schedule":
                 due = _schedule_due(policy, trigger, at)
             else:
@@ -263,7 +265,7 @@ class RetrainController(LeasedLoop):
             self.executor,
             trigger=trigger,
             project=policy.project,
-            tags={"loopml.retrain.loop": loop.id},
+            tags={"loopml.retraining.loop": loop.id},
             on_change=on_change,
         )
         if not told:
@@ -326,10 +328,10 @@ class RetrainController(LeasedLoop):
             alive = loop.id in self._training and self._training[loop.id].is_alive()
         if alive:
             return
-        if loop.holder == self.holder:
-            return  # the thread is recording its end right now
         stale = loop.heartbeat_at is None or at - loop.heartbeat_at > self.stale_seconds * 1000
-        if not stale and not _holder_gone(loop.holder):
+        if loop.holder == self.holder and not stale:
+            return  # the thread is recording its end right now
+        if loop.holder != self.holder and not stale and not _holder_gone(loop.holder):
             return
         # the server that trained stopped: resume if its pipeline finished, else fail cleanly
         run = None
@@ -366,25 +368,40 @@ class RetrainController(LeasedLoop):
                 return
             loop = moved
         try:
-            outcome, champion = self._gate(policy, loop)
+            gate = self._gate(policy, loop)
         except LoopmlError as error:
-            self._fail(loop, f"the challenger could not be evaluated: {error}")
+            why = f"the challenger could not be evaluated and gated: {error}"
+            self._move(loop, "failed", {"reason": why}, error=why)
             return
-        gate = {"passed": outcome.passed, "reason": outcome.reason, "checks": outcome.checks, "champion": champion}
-        if not outcome.passed:
-            self._move(loop, "failed", {"gate": gate, "reason": outcome.reason}, gate=gate, error=outcome.reason)
+        if not gate["passed"]:
+            self._move(loop, "failed", {"gate": gate, "reason": gate["reason"]}, gate=gate, error=gate["reason"])
             return
         self._move(loop, "gated", {"gate": gate}, gate=gate)
 
-    def _gate(self, policy: RetrainPolicy, loop: RetrainLoop) -> tuple[GateOutcome, int | None]:
+    def _gate(self, policy: RetrainPolicy, loop: RetrainLoop) -> dict[str, Any]:
+        """The gate's verdict as the loop records it (the result itself is stored on the version)."""
         assert loop.version is not None
-        challenger = self.registry.get_version(self.principal, policy.model, loop.version)
-        try:
-            champion = self.registry.get_alias(self.principal, policy.model, CHAMPION)
-        except NotFound:
-            champion = None
-        outcome = gate_challenger(policy.gate, challenger.metrics, None if champion is None else champion.metrics)
-        return outcome, None if champion is None else int(champion.version)
+        assert loop.pipeline_run_id is not None
+        if policy.gate is None:
+            return {"passed": True, "reason": "no gate policy: passed without checks", "checks": []}
+        from loopml.retraining.evaluation import LoopGate
+
+        principal = Principal(actor=f"retrain:{policy.name}", role=Role.EDITOR, project=policy.project)
+        result = LoopGate(self.store, self.registry, self.pipelines).check(
+            principal, policy.model, loop.version, policy.gate, loop.pipeline_run_id, policy.label
+        )
+        checks = [
+            {"check": c.name, "status": c.status, "observed": c.observed, "threshold": c.threshold, "detail": c.detail}
+            for c in result.checks
+        ]
+        failed = [c for c in checks if c["status"] != "pass"]
+        reason = (
+            f"gate passed: {len(checks)} check(s)"
+            if result.passed
+            else "gate failed: " + "; ".join(f"{c['check']} ({c['detail'] or c['status']})" for c in failed)
+        )
+        return {"passed": result.passed, "reason": reason, "checks": checks, "result_id": result.id,
+                "evaluation_id": result.evaluation_id}  # fmt: skip
 
     def _after_gate(self, loop: RetrainLoop, policy: RetrainPolicy, at: int) -> None:  # noqa: ARG002 - a step's shape
         if policy.approval == "manual":
@@ -441,11 +458,14 @@ class RetrainController(LeasedLoop):
             champion = self.registry.get_alias(self.principal, policy.model, CHAMPION).version
         except NotFound:
             champion = None
+        detail: dict[str, Any] = {"champion": f"{policy.model}/{loop.version}", "deployment": deployment.name}
         if champion != loop.version:
-            self.registry.set_alias(
-                self.principal, policy.model, CHAMPION, loop.version, reason=f"retraining loop {loop.id} succeeded"
-            )
-        detail = {"champion": f"{policy.model}/{loop.version}", "deployment": deployment.name}
+            try:
+                self.registry.set_alias(
+                    self.principal, policy.model, CHAMPION, loop.version, reason=f"retraining loop {loop.id} succeeded"
+                )
+            except LoopmlError as error:  # e.g. the alias requires a passed gate and the policy has none
+                detail["champion"] = f"not moved ({error}); {policy.model}/{loop.version} serves 100%"
         self._move(loop, "succeeded", {**detail, "revision": deployment.revision})
 
     def wait_idle(self, timeout: float | None = None) -> bool:
