@@ -68,6 +68,7 @@ __all__ = [
     "RemoteError",
     "RunNotFound",
     "ScheduleNotFound",
+    "ServerBusy",
     "StepRunNotFound",
     "StoreUnavailable",
     "TagNotFound",
@@ -258,6 +259,12 @@ class ExecutorUnavailable(LoopmlError):
     """The executor cannot run steps: its engine is not installed or its cluster cannot be reached."""
 
     code = "executor_unavailable"
+
+
+class ServerBusy(ExecutorUnavailable):
+    """The server runs as many pipeline runs as it may at once (`LOOPML_PIPELINE_WORKERS`): try again later."""
+
+    code = "server_busy"
 
 
 class UserCodeError(LoopmlError):

@@ -12,6 +12,7 @@ from loopml.api import OPERATIONS, Operation
 from loopml.deploy import DeployService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
+from loopml.pipelines import PipelineService, RunLauncher, ScheduleService
 from loopml.registry import RegistryService
 from loopml.tracking import TrackingService
 
@@ -21,6 +22,9 @@ SERVICES: dict[str, type[Any]] = {
     "governance": GovernanceService,
     "deploy": DeployService,
     "monitoring": MonitoringService,
+    "pipelines": PipelineService,
+    "schedules": ScheduleService,
+    "launcher": RunLauncher,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

@@ -21,7 +21,7 @@ from loopml.tracking import TrackingService
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.monitoring import MonitoringService
-    from loopml.pipelines import PipelineService, ScheduleService
+    from loopml.pipelines import PipelineService, RunLauncher, ScheduleService
 
 
 R = TypeVar("R")
@@ -32,6 +32,9 @@ _SERVICES = {
     "governance": "governance",
     "deploy": "deployments",
     "monitoring": "monitoring",
+    "pipelines": "pipelines",
+    "schedules": "schedules",
+    "launcher": "launcher",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
 
@@ -50,8 +53,10 @@ class LocalBackend:
         artifacts: ArtifactStore,
         default_project: str = "default",
         request_log_dir: Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
+        self.settings = settings
         self.request_log_dir = request_log_dir
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
@@ -64,7 +69,7 @@ class LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
         artifacts.sweep_temp()  # uploads cut off by a crash of an earlier process
-        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir())
+        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir(), settings)
 
     def call(self, op: Operation[R], /, **arguments: Any) -> R:
         """The operation's service method, called in this process with the local principal (a global admin)."""
@@ -98,6 +103,20 @@ class LocalBackend:
         from loopml.pipelines import ScheduleService
 
         return ScheduleService(self.store, self.tracking.default_project)
+
+    @cached_property
+    def launcher(self) -> RunLauncher:
+        """Runs submitted by reference, in child processes of this one. The embedded client runs your code as you:
+        any file or module, no roots (the server applies LOOPML_PIPELINE_ROOTS / _MODULES to remote callers)."""
+        from loopml.pipelines import RunLauncher
+
+        settings = self.settings or Settings()
+        return RunLauncher(
+            self.pipelines,
+            None,
+            workers=settings.pipeline_workers,
+            heartbeat_seconds=settings.pipeline_heartbeat_seconds,
+        )
 
     # -- deployments -------------------------------------------------------------------------------
 
