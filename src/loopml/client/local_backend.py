@@ -133,4 +133,6 @@ class LocalBackend:
         return MonitoringService(self.store, self.artifacts, self.registry, request_log=self.request_log_dir)
 
     def close(self) -> None:
+        if "launcher" in self.__dict__:  # runs submitted from here go on in their own processes
+            self.launcher.close()
         self.store.close()

@@ -117,6 +117,11 @@ class RunLauncher:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._sweeper = Principal(actor=RUNNER_ACTOR, role=Role.ADMIN, project=None)
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Stop judging children as they exit (the store is closing); the runs go on, heartbeating."""
+        self._closed.set()
 
     # -- the operations --------------------------------------------------------------------------
 
@@ -276,7 +281,8 @@ class RunLauncher:
             if code != 0:
                 logger.warning("the process of a pipeline run (pid %s) exited with code %s", child.pid, code)
             try:
-                self.service.sweep(self._sweeper, stale_seconds=1e9)  # the run of a dead child fails at once
+                if not self._closed.is_set():
+                    self.service.sweep(self._sweeper, stale_seconds=1e9)  # the run of a dead child fails at once
             except Exception:  # the store is down: the periodic sweep judges the run later
                 logger.exception("could not check the run of pipeline process %s", child.pid)
         finally:
