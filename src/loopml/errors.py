@@ -74,6 +74,7 @@ __all__ = [
     "RetrainPolicyNotFound",
     "RunNotFound",
     "ScheduleNotFound",
+    "ServerBusy",
     "StepRunNotFound",
     "StoreUnavailable",
     "TagNotFound",
@@ -286,6 +287,12 @@ class ExecutorUnavailable(LoopmlError):
     """The executor cannot run steps: its engine is not installed or its cluster cannot be reached."""
 
     code = "executor_unavailable"
+
+
+class ServerBusy(ExecutorUnavailable):
+    """The server runs as many pipeline runs as it may at once (`LOOPML_PIPELINE_WORKERS`): try again later."""
+
+    code = "server_busy"
 
 
 class UserCodeError(LoopmlError):

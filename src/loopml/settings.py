@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     retrain_lease_seconds: float = Field(default=30.0, gt=0)
     retrain_stale_seconds: float = Field(default=60.0, gt=0)
     """A training loop whose server renewed nothing for this long was cut off (its server died)."""
+    pipeline_roots: str | None = None
+    """Directories (separated by `:`) under which the server runs `path.py:function` pipelines submitted or
+    scheduled through its API; unset: the server's working directory."""
+    pipeline_modules: str = ""
+    """Module prefixes (comma-separated, e.g. `mycompany.pipelines,examples`) whose `module:function` pipelines the
+    server runs; empty: none (only files under the pipeline roots)."""
+    pipeline_workers: int = Field(default=2, gt=0, le=256)
+    """Most pipeline runs the server runs at once, each in a child process of its own; more are refused (503)."""
+    pipeline_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    """How often the process of a submitted run says it is alive."""
+    pipeline_stale_seconds: float = Field(default=60.0, gt=0)
+    """A submitted run whose process sent no heartbeat for this long is marked FAILED by the server's sweep."""
 
     @model_validator(mode="after")
     def _lease_outlives_interval(self) -> Settings:
@@ -99,7 +111,21 @@ class Settings(BaseSettings):
                 f"LOOPML_RETRAIN_INTERVAL_SECONDS ({self.retrain_interval_seconds}): both are renewed once per "
                 "interval"
             )
+        if self.pipeline_stale_seconds <= 2 * self.pipeline_heartbeat_seconds:
+            raise ValueError(
+                f"LOOPML_PIPELINE_STALE_SECONDS ({self.pipeline_stale_seconds}) must be longer than twice "
+                f"LOOPML_PIPELINE_HEARTBEAT_SECONDS ({self.pipeline_heartbeat_seconds}): a run is judged dead only "
+                "after missing heartbeats"
+            )
         return self
+
+    def resolved_pipeline_roots(self) -> list[Path]:
+        if self.pipeline_roots is None:
+            return [Path.cwd()]
+        return [Path(p).expanduser() for p in self.pipeline_roots.split(":") if p.strip()]
+
+    def resolved_pipeline_modules(self) -> list[str]:
+        return [m.strip() for m in self.pipeline_modules.split(",") if m.strip()]
 
     def resolved_database_url(self) -> str:
         if self.database_url:

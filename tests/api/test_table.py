@@ -14,6 +14,7 @@ from loopml.evaluation import EvaluationService
 from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
+from loopml.pipelines import PipelineService, RunLauncher, ScheduleService
 from loopml.registry import RegistryService
 from loopml.retraining import RetrainService
 from loopml.tracking import TrackingService
@@ -27,6 +28,9 @@ SERVICES: dict[str, type[Any]] = {
     "retrain": RetrainService,
     "evaluations": EvaluationService,
     "gates": GateService,
+    "pipelines": PipelineService,
+    "schedules": ScheduleService,
+    "launcher": RunLauncher,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

@@ -107,3 +107,21 @@ def test_unknown_runs_and_references_are_clear_errors(cli: Cli, flow: Path) -> N
     lineage = cli("pipeline", "lineage", "not-a-reference")
     assert lineage.exit_code == 2
     assert "cannot read 'not-a-reference' as a lineage subject" in lineage.stderr
+
+
+def test_submit_runs_in_a_process_of_its_own_and_retry_no_wait(cli: Cli, flow: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    flag.touch()
+    args = ("-p", "n=3", "-p", f"flag={flag}", "--executor", "inline")
+    failed = cli("pipeline", "submit", f"{flow}:counting", *args, "--wait", "--json")
+    assert failed.exit_code == 1, failed.output
+    document = orjson.loads(failed.stdout)
+    assert document["status"] == "FAILED" and document["trigger"]["kind"] == "submit"
+    flag.unlink()
+    retried = cli("pipeline", "retry", document["run_id"], "--no-wait", "--json")
+    assert retried.exit_code == 0, retried.output
+    assert orjson.loads(retried.stdout)["retry_of"] == document["run_id"]
+    again = cli("pipeline", "retry", document["run_id"], "--no-wait")
+    assert again.exit_code != 0 and "already retried" in again.output
+    bad = cli("pipeline", "submit", f"{flow}:absent")
+    assert bad.exit_code != 0 and "has no attribute 'absent'" in bad.output

@@ -118,12 +118,3 @@ def test_resources_are_parsed_for_executors_that_place_work() -> None:
 
     assert heavy.resources == {"cpus": 2, "gpus": 1, "memory": 4_000_000_000}
     assert lm.step(memory="512MiB")(lambda: 1).resources == {"memory": 512 * 2**20}
-
-
-def test_pipelines_over_http_say_what_to_use_until_the_server_has_them() -> None:
-    client = lm.Client("http://127.0.0.1:9", token="lml_unused_token_for_this_test_0000")
-    try:
-        with pytest.raises(lm.errors.InvalidInput, match="embedded client"):
-            client.pipelines.runs()
-    finally:
-        client.close()

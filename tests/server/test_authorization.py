@@ -96,6 +96,9 @@ class World:
     profile: dict[str, Any]
     counter: Iterator[int] = field(default_factory=itertools.count)
     loop_id: str = ""
+    pipeline_run: str = ""
+    """A finished pipeline run of project alpha (pipeline `ok` of FLOWS, step `double`)."""
+    step_run: str = ""
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -146,6 +149,11 @@ def _world(api: Api) -> World:
         unit.monitors.open_alert("mon-alpha", "drift", "mon-alpha:drift:0", 0, {})
     world.admin("POST", "/retrain/policies", json=_retrain_policy("m-alpha"))
     world.loop_id = _waiting_loop(world, "m-alpha")
+    done = _pipeline_run(world, "ok")
+    world.pipeline_run, world.step_run = done.run_id, done.steps[0].run_id
+    world.admin("POST", "/pipelines/schedules", json={"name": "sched-alpha", "pipeline": "flows.py:ok",
+                                                      "cron": "0 2 * * *", "project": "alpha"})  # fmt: skip
+    world.admin("POST", "/pipelines/schedules/sched-alpha/fire", json={"key": "alert:0", "reason": "r"})
     return world
 
 
@@ -185,14 +193,55 @@ def _decided_loop(w: World) -> str:
     return _waiting_loop(w, name)
 
 
+FLOWS = """
+import loopml as lm
+
+@lm.step
+def double(x: int) -> int:
+    print("doubling", x)
+    return 2 * x
+
+@lm.step
+def boom(y: int) -> int:
+    raise RuntimeError("boom")
+
+@lm.pipeline
+def ok(x: int = 1):
+    return double(x)
+
+@lm.pipeline
+def bad(x: int = 1):
+    return boom(double(x))
+"""
+
+
+def _pipeline_run(w: World, name: str) -> Any:
+    """A pipeline run of project alpha, driven in this process (inline) on the app's store."""
+    from loopml.domain import Principal
+    from loopml.pipelines import load_pipeline, run_pipeline
+
+    alpha = Principal(actor="test", role=Role.ADMIN, project="alpha")
+    flows = load_pipeline(f"{w.api.artifact_root.parent / 'flows' / 'flows.py'}:{name}")
+    return run_pipeline(w.api.app.state.pipelines, alpha, flows, {}, "inline", project="alpha")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("authorization")
-    app, store = make_app(f"sqlite:///{root / 'loopml.db'}", root / "artifacts", home=root / "home")
+    (root / "flows").mkdir()
+    (root / "flows" / "flows.py").write_text(FLOWS)
+    app, store = make_app(
+        f"sqlite:///{root / 'loopml.db'}",
+        root / "artifacts",
+        home=root / "home",
+        pipeline_roots=str(root / "flows"),
+        pipeline_workers=64,
+    )
     client = TestClient(app)
     try:
         yield _world(Api(app=app, client=client, store=store, artifact_root=root / "artifacts"))
     finally:
+        app.state.launcher.wait_idle(120)
         client.close()
         store.close()
 
@@ -419,7 +468,48 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
         "PUT", f"/models/m-alpha/gate-requirements/{w.fresh('g')}", {"json": {"required": True}}
     ),
     ("GET", "/api/v1/models/{name}/gate-requirements"): lambda _: Call("GET", "/models/m-alpha/gate-requirements"),
+    ("GET", "/api/v1/pipelines/runs"): lambda w: Call(
+        "GET", "/pipelines/runs", shows_alpha=lambda b: w.pipeline_run in [r["run_id"] for r in b["pipeline_runs"]]
+    ),
+    ("POST", "/api/v1/pipelines/runs"): lambda _: Call(
+        "POST",
+        "/pipelines/runs",
+        {"json": {"pipeline": "flows.py:ok", "params": {"x": 2}, "executor": "inline", "project": "alpha"}},
+    ),
+    ("GET", "/api/v1/pipelines/runs/{run_id}"): lambda w: Call("GET", f"/pipelines/runs/{w.pipeline_run}"),
+    ("POST", "/api/v1/pipelines/runs/{run_id}/retry"): lambda w: Call(
+        "POST", f"/pipelines/runs/{_pipeline_run(w, 'bad').run_id}/retry", {"json": {"executor": "inline"}}
+    ),
+    ("GET", "/api/v1/pipelines/runs/{run_id}/steps/{step}"): lambda w: Call(
+        "GET", f"/pipelines/runs/{w.pipeline_run}/steps/double"
+    ),
+    ("GET", "/api/v1/pipelines/runs/{run_id}/steps/{step}/log"): lambda w: Call(
+        "GET", f"/pipelines/runs/{w.pipeline_run}/steps/double/log"
+    ),
+    ("GET", "/api/v1/lineage"): lambda w: Call("GET", "/lineage", {"params": {"reference": w.step_run}}),
+    ("POST", "/api/v1/pipelines/schedules"): lambda w: Call(
+        "POST",
+        "/pipelines/schedules",
+        {"json": {"name": w.fresh("s"), "pipeline": "flows.py:ok", "cron": "0 2 * * *", "project": "alpha"}},
+    ),
+    ("GET", "/api/v1/pipelines/schedules"): lambda _: Call(
+        "GET", "/pipelines/schedules", shows_alpha=_names("schedules", "name", "sched-alpha")
+    ),
+    ("DELETE", "/api/v1/pipelines/schedules/{name}"): lambda w: Call("DELETE", _schedule(w)),
+    ("GET", "/api/v1/pipelines/firings"): lambda _: Call(
+        "GET", "/pipelines/firings", shows_alpha=_names("firings", "schedule", "sched-alpha")
+    ),
+    ("POST", "/api/v1/pipelines/schedules/{name}/fire"): lambda w: Call(
+        "POST", "/pipelines/schedules/sched-alpha/fire", {"json": {"key": f"alert:{w.fresh('k')}", "reason": "r"}}
+    ),
 }
+
+
+def _schedule(w: World) -> str:
+    name = w.fresh("s")
+    w.admin("POST", "/pipelines/schedules", json={"name": name, "pipeline": "flows.py:ok", "cron": "0 2 * * *",
+                                                  "project": "alpha"})  # fmt: skip
+    return f"/pipelines/schedules/{name}"
 
 
 # -- MLflow's protocol: the same rules, served under /api/2.0/mlflow and its /ajax-api twin ---------------

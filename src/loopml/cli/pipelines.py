@@ -20,7 +20,8 @@ from loopml.domain.pipelines import pipeline_run_to_json
 from loopml.errors import InvalidInput
 
 app = typer.Typer(
-    help="Pipelines: run them, list and show their runs, read step logs, retry, lineage.", no_args_is_help=True
+    help="Pipelines: run or submit them, list and show their runs, read step logs, retry, lineage, schedules.",
+    no_args_is_help=True,
 )
 
 _COLOURS = {
@@ -116,17 +117,53 @@ def run(
     _report(result.record, json)
 
 
+@app.command("submit")
+def submit(
+    ctx: typer.Context,
+    reference: Annotated[
+        str,
+        typer.Argument(
+            help="The pipeline: path.py:function (under the server's LOOPML_PIPELINE_ROOTS) or module:function."
+        ),
+    ],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A parameter, key=value (repeat).")] = None,
+    executor: Annotated[str, typer.Option(help="Where steps run: process (default), inline or ray.")] = "process",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, ignoring cached outputs.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the end (exit 1 if it failed).")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Have the server (or, embedded, a background process) run a pipeline; print the run id at once."""
+    client = state(ctx).client()
+    run = client.pipelines.submit(reference, parse_params(param or []), executor=executor, cache=not no_cache)
+    if not wait:
+        if json:
+            output.print_json(pipeline_run_to_json(run.record))
+        else:
+            typer.echo(f"submitted run {run.id} ({run.record.pipeline}); `loopml pipeline show {run.id}` follows it")
+        return
+    with live_view(not json and sys.stdout.isatty()) as redraw:
+        done = client.pipelines.wait(run.id, on_change=redraw)
+    _report(done.record, json)
+
+
 @app.command("retry")
 def retry(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The failed pipeline run.")],
     executor: Annotated[str | None, typer.Option(help="Executor (default: the one the run used).")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the end (exit 1 if it failed).")] = True,
     json: JsonOption = False,
 ) -> None:
     """Run a failed pipeline run again: finished steps reuse their outputs, the rest run."""
     client = state(ctx).client()
-    with live_view(not json and sys.stdout.isatty()) as redraw:
-        result = client.pipelines.retry(run_id, executor=executor, on_change=redraw)
+    with live_view(wait and not json and sys.stdout.isatty()) as redraw:
+        result = client.pipelines.retry(run_id, executor=executor, on_change=redraw, wait=wait)
+    if not wait:
+        if json:
+            output.print_json(pipeline_run_to_json(result.record))
+        else:
+            typer.echo(f"retrying as run {result.id}; `loopml pipeline show {result.id}` follows it")
+        return
     _report(result.record, json)
 
 

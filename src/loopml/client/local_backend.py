@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from loopml.evaluation import EvaluationService
     from loopml.gates import GateService
     from loopml.monitoring import MonitoringService
-    from loopml.pipelines import PipelineService, ScheduleService
+    from loopml.pipelines import PipelineService, RunLauncher, ScheduleService
     from loopml.retraining import RetrainService
 
 
@@ -38,6 +38,9 @@ _SERVICES = {
     "retrain": "retrain",
     "evaluations": "evaluations",
     "gates": "gates",
+    "pipelines": "pipelines",
+    "schedules": "schedules",
+    "launcher": "launcher",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
 
@@ -56,8 +59,10 @@ class LocalBackend:
         artifacts: ArtifactStore,
         default_project: str = "default",
         request_log_dir: Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
+        self.settings = settings
         self.request_log_dir = request_log_dir
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
@@ -70,7 +75,7 @@ class LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
         artifacts.sweep_temp()  # uploads cut off by a crash of an earlier process
-        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir())
+        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir(), settings)
 
     def call(self, op: Operation[R], /, **arguments: Any) -> R:
         """The operation's service method, called in this process with the local principal (a global admin)."""
@@ -111,6 +116,20 @@ class LocalBackend:
 
         return RetrainService(self.store, self.registry, self.tracking.default_project)
 
+    @cached_property
+    def launcher(self) -> RunLauncher:
+        """Runs submitted by reference, in child processes of this one. The embedded client runs your code as you:
+        any file or module, no roots (the server applies LOOPML_PIPELINE_ROOTS / _MODULES to remote callers)."""
+        from loopml.pipelines import RunLauncher
+
+        settings = self.settings or Settings()
+        return RunLauncher(
+            self.pipelines,
+            None,
+            workers=settings.pipeline_workers,
+            heartbeat_seconds=settings.pipeline_heartbeat_seconds,
+        )
+
     # -- deployments -------------------------------------------------------------------------------
 
     @cached_property
@@ -140,4 +159,6 @@ class LocalBackend:
         return GateService(self.store, self.evaluations)
 
     def close(self) -> None:
+        if "launcher" in self.__dict__:  # runs submitted from here go on in their own processes
+            self.launcher.close()
         self.store.close()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from loopml.pipelines.schedules import ScheduleService
     from loopml.pipelines.serializers import Serializer, load_value, register_serializer
     from loopml.pipelines.service import Lineage, PipelineService, StepRecord
+    from loopml.pipelines.submit import RefPolicy, RunLauncher, RunSweeper
     from loopml.pipelines.triggers import Due, register_trigger
     from loopml.pipelines.values import Dataset, Model
 
@@ -54,6 +55,9 @@ __all__ = [
     "PipelineScheduler",
     "PipelineService",
     "ProcessExecutor",
+    "RefPolicy",
+    "RunLauncher",
+    "RunSweeper",
     "ScheduleService",
     "Serializer",
     "Step",
@@ -109,6 +113,7 @@ _HOMES = {
     **dict.fromkeys(["Serializer", "load_value", "register_serializer"], "loopml.pipelines.serializers"),
     **dict.fromkeys(["Lineage", "PipelineService", "StepRecord"], "loopml.pipelines.service"),
     **dict.fromkeys(["Dataset", "Model"], "loopml.pipelines.values"),
+    **dict.fromkeys(["RefPolicy", "RunLauncher", "RunSweeper"], "loopml.pipelines.submit"),
 }
 
 __getattr__ = lazy_attributes(__name__, _HOMES)

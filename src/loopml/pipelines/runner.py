@@ -441,10 +441,11 @@ def run_pipeline(
     tags: Mapping[str, object] | None = None,
     executor_options: Mapping[str, Any] | None = None,
     on_change: Callable[[PipelineRunRecord, dict[str, StepRun]], None] | None = None,
+    on_start: Callable[[PipelineRunRecord], None] | None = None,
 ) -> PipelineRunRecord:
     """Run `pipeline` with `params` to the end and return its record (status FINISHED, or FAILED with the
     failing steps' errors). With `retry_of`, every step that finished in that run and whose cache key is
-    unchanged reuses its outputs, whatever the cache settings."""
+    unchanged reuses its outputs, whatever the cache settings. `on_start` is told the run as soon as it exists."""
     if in_worker():
         raise InvalidPipeline(
             f"pipeline {pipeline.name!r} was started inside a step's worker process: the module that defines the "
@@ -476,6 +477,8 @@ def run_pipeline(
             project=project,
             tags=tags,
         )
+        if on_start is not None:
+            on_start(record)
         scope = project or principal.project or service.default_project
         run = _Run(service, principal, graph, record, engine, cache, scope, reuse, on_change)
         try:

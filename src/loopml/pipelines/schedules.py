@@ -60,9 +60,11 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class ScheduleService:
-    def __init__(self, store: MetadataStore, default_project: str = "default") -> None:
+    def __init__(self, store: MetadataStore, default_project: str = "default", refs: Any = None) -> None:
         self.store = store
         self.default_project = default_project
+        self.refs = refs
+        """A `RefPolicy`: the server lets a schedule name only pipelines under its roots and modules."""
 
     def create_schedule(
         self,
@@ -93,7 +95,7 @@ class ScheduleService:
         schedule = Schedule(
             name=name,
             project=home,
-            pipeline=check_pipeline_ref(pipeline),
+            pipeline=self.refs.resolve(pipeline) if self.refs is not None else check_pipeline_ref(pipeline),
             params=check_params(params),
             executor=executor,
             cron=None if cron is None else validate_cron(cron),

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
 from loopml.artifacts import ArtifactStore
 from loopml.domain import (
     DatasetInput,
@@ -23,8 +25,9 @@ from loopml.domain import (
     StepRun,
     StepState,
 )
+from loopml.domain.pipelines import Lineage
 from loopml.domain.validation import check_name, check_values
-from loopml.errors import InvalidInput, NotFound, PermissionDenied, PipelineNotFound, StepRunNotFound
+from loopml.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, PipelineNotFound, StepRunNotFound
 from loopml.store import MetadataStore
 from loopml.store.audit import now_ms
 
@@ -45,41 +48,6 @@ class StepRecord:
     datasets: Sequence[DatasetInput] = ()
     edges: Sequence[LineageEdge] = ()
     log: str | None = None
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """What produced a subject (a model version, a step run, an artifact): the edges walked backwards
-    from it, the step runs on the way with their code, the datasets at the roots, and where the code was
-    (git commit and dirty flag of each pipeline run)."""
-
-    subject: str
-    edges: tuple[LineageEdge, ...]
-    steps: tuple[StepRun, ...]
-    datasets: tuple[dict[str, Any], ...]
-    code: dict[str, dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            "edges": [
-                {"source": f"{e.source_kind}:{e.source_id}", "target": f"{e.target_kind}:{e.target_id}"}
-                for e in self.edges
-            ],
-            "steps": [
-                {
-                    "run_id": s.run_id,
-                    "step": s.step,
-                    "pipeline_run_id": s.pipeline_run_id,
-                    "state": s.state.value,
-                    "code": s.components.get("code", {}),
-                    "params": s.components.get("params", {}),
-                }
-                for s in self.steps
-            ],
-            "datasets": list(self.datasets),
-            "code": self.code,
-        }
 
 
 def _check_run_id(run_id: object, what: str = "pipeline run") -> str:
@@ -135,13 +103,61 @@ class PipelineService:
                 earlier_project = unit.pipelines.scope(_check_run_id(retry_of))[0]
                 if not principal.can_see(earlier_project):
                     raise PipelineNotFound(f"pipeline run {retry_of!r} does not exist")
+                _check_retriable(unit, retry_of)
             experiment = unit.experiments.get_or_create(unit.projects.get_or_create(project), pipeline)
             unit.runs.create(run_id, experiment.id, f"{pipeline}-{run_id[:8]}", now_ms(), None)
             unit.runs.log_params(run_id, run_params)
             unit.runs.set_tags(run_id, run_tags)
-            unit.pipelines.create_run(run_id, pipeline, ref, executor, dict(params), trigger, retry_of)
+            try:
+                unit.pipelines.create_run(run_id, pipeline, ref, executor, dict(params), trigger, retry_of)
+            except SqlIntegrityError:  # a concurrent retry of the same run got there first
+                raise AlreadyExists(
+                    f"pipeline run {retry_of} is being retried by another request; `loopml pipeline runs` shows it"
+                ) from None
             record, _ = unit.pipelines.get_run(run_id)
         return record
+
+    def hold(self, principal: Principal, run_id: str, holder: str) -> None:
+        """Say that process `holder` (`host:pid:start`) runs `run_id`: from now on it heartbeats, and the sweep
+        fails the run if the heartbeats stop or the process is gone."""
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            self._writable_run(unit, principal, run_id)
+            unit.pipelines.hold(run_id, holder, now_ms())
+
+    def heartbeat(self, principal: Principal, run_id: str) -> None:
+        principal.require(Role.EDITOR)
+        with self.store.write(principal.actor) as unit:
+            self._writable_run(unit, principal, run_id)
+            unit.pipelines.heartbeat(run_id, now_ms())
+
+    def sweep(self, principal: Principal, stale_seconds: float, at: int | None = None) -> list[str]:
+        """Fail the RUNNING runs whose process died: no heartbeat for `stale_seconds`, or a holder process on
+        this host that no longer exists. Their unfinished steps are marked KILLED. The runs it failed."""
+        principal.require(Role.ADMIN)
+        at = now_ms() if at is None else at
+        cutoff = at - int(stale_seconds * 1000)
+        with self.store.read() as unit:
+            held = unit.pipelines.held_running()
+        failed = []
+        for run_id, holder, beat in held:
+            if beat < cutoff:
+                why = (
+                    f"the process running it ({holder}) sent no heartbeat for {stale_seconds:g} s; the run was "
+                    "marked FAILED (`loopml pipeline retry RUN_ID` reruns it, reusing finished outputs)"
+                )
+            elif not holder_alive(holder):
+                why = (
+                    f"the process running it ({holder}) exited before the run ended; the run was marked FAILED "
+                    "(`loopml pipeline retry RUN_ID` reruns it, reusing finished outputs)"
+                )
+            else:
+                continue
+            with self.store.write(principal.actor) as unit:
+                project, _ = unit.pipelines.scope(run_id)
+                if unit.pipelines.fail_orphan(run_id, project, why, at):
+                    failed.append(run_id)
+        return failed
 
     def _writable_run(self, unit: Any, principal: Principal, run_id: str) -> tuple[str, int]:
         project, experiment_id = unit.pipelines.scope(_check_run_id(run_id))
@@ -397,6 +413,64 @@ class PipelineService:
                         "git_dirty": run.tags.get("loopml.source.git_dirty"),
                     }
         return Lineage(subject, tuple(edges), tuple(steps), tuple(datasets), code)
+
+
+def _check_retriable(unit: Any, run_id: str) -> None:
+    record, _ = unit.pipelines.get_run(run_id)
+    if record.status == RunStatus.RUNNING.value:
+        raise InvalidInput(
+            f"pipeline run {run_id} is still RUNNING: retry it once it ended (a run whose process died is marked "
+            "FAILED by the server's sweep)"
+        )
+    later = unit.pipelines.retried_by(run_id)
+    if later is not None:
+        raise AlreadyExists(f"pipeline run {run_id} was already retried as run {later}: retry {later} instead")
+
+
+def holder_name(pid: int | None = None) -> str:
+    """`host:pid:start`: the process running a run; the start time tells a reused pid apart."""
+    import os
+    import socket
+
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def _process_start(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return "0"
+
+
+def holder_alive(holder: str) -> bool:
+    """False only when `holder` names a process on this host that is gone (or whose pid was reused)."""
+    import os
+    import socket
+
+    host, _, rest = holder.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another host's process: only its heartbeats tell
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start and start != "0" and _process_start(pid) not in (start, "0"):
+        return False
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def package_prefix(output: Mapping[str, Any]) -> str:

@@ -16,7 +16,15 @@ from loopml.evaluation import EvaluationService
 from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
-from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
+from loopml.pipelines import (
+    PipelineLauncher,
+    PipelineScheduler,
+    PipelineService,
+    RefPolicy,
+    RunLauncher,
+    RunSweeper,
+    ScheduleService,
+)
 from loopml.registry import LoggedModelService, RegistryService, forbid_pickle_in_this_process
 from loopml.retraining import RetrainController, RetrainService
 from loopml.server import mlflow
@@ -77,6 +85,16 @@ def build_app(
     app.state.gates = GateService(tracking.store, app.state.evaluations)
     app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
     app.state.retrain = RetrainService(tracking.store, app.state.registry, tracking.default_project)
+    # Pipelines: remote callers name code by reference, so the server runs only what its roots and modules allow.
+    refs = RefPolicy(settings.resolved_pipeline_roots(), settings.resolved_pipeline_modules())
+    app.state.pipelines = PipelineService(tracking.store, tracking.artifacts, tracking.default_project)
+    app.state.schedules = ScheduleService(tracking.store, tracking.default_project, refs=refs)
+    app.state.launcher = RunLauncher(
+        app.state.pipelines,
+        refs,
+        workers=settings.pipeline_workers,
+        heartbeat_seconds=settings.pipeline_heartbeat_seconds,
+    )
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
@@ -159,8 +177,8 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
     # Pipeline schedules fire here, on one replica; a scheduled run executes in this process's threads (its
     # steps in the executor's workers), so a server killed mid-run leaves a firing the next pass fails.
     pipelines = PipelineScheduler(
-        ScheduleService(tracking.store, settings.default_project),
-        PipelineLauncher(PipelineService(tracking.store, tracking.artifacts, settings.default_project)),
+        app.state.schedules,
+        PipelineLauncher(app.state.pipelines),
         interval_seconds=settings.schedule_interval_seconds,
         lease_seconds=settings.schedule_lease_seconds,
         stale_seconds=settings.schedule_stale_seconds,
@@ -177,12 +195,18 @@ def run_server(settings: Settings | None = None, host: str | None = None, port: 
         stale_seconds=settings.retrain_stale_seconds,
     )
     retrain.start()
+    # Submitted runs run in child processes that heartbeat; this fails the runs whose process died.
+    sweeper = RunSweeper(
+        app.state.pipelines, settings.pipeline_heartbeat_seconds, stale_seconds=settings.pipeline_stale_seconds
+    )
+    sweeper.start()
     warm_up = threading.Thread(target=app.state.logged_models.warm_up, name="loopml-warm-up", daemon=True)
     warm_up.start()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:
         retrain.stop()
+        sweeper.stop()
         pipelines.stop()
         scheduler.stop()
         controller.stop()

@@ -172,6 +172,51 @@ class PipelineRepository:
         query = query.order_by(pipeline_runs.c.created_at.desc(), pipeline_runs.c.run_id).limit(limit)
         return [self._record(row) for row in self._conn.execute(query)]
 
+    def retried_by(self, run_id: str) -> str | None:
+        """The run that retried `run_id`, if any (a run is retried at most once)."""
+        found = self._conn.execute(
+            select(pipeline_runs.c.run_id).where(pipeline_runs.c.retry_of == run_id)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    # -- runs submitted to a server: holder and heartbeat (0017_pipeops) -------------------------
+
+    def hold(self, run_id: str, holder: str, at: int) -> None:
+        """Record the process running `run_id` (`host:pid:...`) and its first heartbeat."""
+        self._conn.execute(
+            update(pipeline_runs).where(pipeline_runs.c.run_id == run_id).values(holder=holder, heartbeat_at=at)
+        )
+
+    def heartbeat(self, run_id: str, at: int) -> None:
+        self._conn.execute(update(pipeline_runs).where(pipeline_runs.c.run_id == run_id).values(heartbeat_at=at))
+
+    def held_running(self) -> list[tuple[str, str, int]]:
+        """(run id, holder, last heartbeat) of every RUNNING run that a process holds."""
+        rows = self._conn.execute(
+            select(pipeline_runs.c.run_id, pipeline_runs.c.holder, pipeline_runs.c.heartbeat_at)
+            .join(runs, runs.c.id == pipeline_runs.c.run_id)
+            .where(pipeline_runs.c.heartbeat_at.is_not(None), runs.c.status == RunStatus.RUNNING.value)
+        )
+        return [(str(r.run_id), str(r.holder), int(r.heartbeat_at)) for r in rows]
+
+    def fail_orphan(self, run_id: str, project: str, reason: str, at: int) -> bool:
+        """Mark a RUNNING run FAILED and its unfinished steps KILLED with `reason`; False if it had ended."""
+        done = self._conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+            .values(status=RunStatus.FAILED.value, end_time=at)
+        )
+        if done.rowcount != 1:
+            return False
+        open_steps = [s for s in self.step_runs(run_id) if s.state in (StepState.PENDING, StepState.RUNNING)]
+        from dataclasses import replace
+
+        self.update_step_runs(
+            [replace(s, state=StepState.KILLED, error=reason, ended_at=at) for s in open_steps], project
+        )
+        self._audit.record("pipeline_run.fail_orphaned", "run", run_id, after={"reason": reason}, project=project)
+        return True
+
     # -- step runs -------------------------------------------------------------------------------
 
     def create_step_runs(

@@ -476,10 +476,16 @@ pipeline_runs = Table(
     Column("trigger", Text, nullable=False),
     Column("retry_of", String(32), nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("holder", String(KEY), nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
     Index("ix_pipeline_runs_pipeline_created", "pipeline", "created_at"),
+    Index("ux_pipeline_runs_retry_of", "retry_of", unique=True),
+    Index("ix_pipeline_runs_heartbeat", "heartbeat_at"),
 )
 """A pipeline run is a tracking run (status, times, params, tags); this row adds what to run it again from:
-the pipeline's name and reference, the executor, the parameters as JSON and what triggered it."""
+the pipeline's name and reference, the executor, the parameters as JSON and what triggered it. A run submitted
+to a server (migration 0017_pipeops) also has the process running it (`holder`, host:pid) and its heartbeat;
+a run is retried at most once (`retry_of` is unique: retry the retry)."""
 
 step_runs = Table(
     "step_runs",

@@ -46,5 +46,5 @@ def upgrade_to_head(engine: Engine) -> bool:
     return True
 
 
-LATEST = "0016_retrain"
+LATEST = "0017_pipeops"
 """The newest revision id; kept in step with versions/ (a test checks it equals the Alembic head)."""
