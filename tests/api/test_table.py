@@ -10,6 +10,7 @@ import pytest
 
 from loopml.api import OPERATIONS, Operation
 from loopml.deploy import DeployService
+from loopml.features import FeatureStore
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
 from loopml.registry import RegistryService
@@ -21,6 +22,7 @@ SERVICES: dict[str, type[Any]] = {
     "governance": GovernanceService,
     "deploy": DeployService,
     "monitoring": MonitoringService,
+    "features": FeatureStore,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

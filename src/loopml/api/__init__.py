@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.api import deploy, governance, monitoring, registry, tracking
+from loopml.api import deploy, features, governance, monitoring, registry, tracking
 from loopml.api.operation import Codec, Operation, Request, Scope
 
 __all__ = ["OPERATIONS", "Codec", "Operation", "Request", "Scope"]
@@ -30,5 +30,10 @@ def _table(*groups: tuple[Operation[Any], ...]) -> dict[str, Operation[Any]]:
 
 
 OPERATIONS: dict[str, Operation[Any]] = _table(
-    tracking.OPERATIONS, registry.OPERATIONS, governance.OPERATIONS, deploy.OPERATIONS, monitoring.OPERATIONS
+    tracking.OPERATIONS,
+    registry.OPERATIONS,
+    governance.OPERATIONS,
+    deploy.OPERATIONS,
+    monitoring.OPERATIONS,
+    features.OPERATIONS,
 )

@@ -20,6 +20,7 @@ from loopml.tracking import TrackingService
 
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
+    from loopml.features import FeatureStore
     from loopml.monitoring import MonitoringService
     from loopml.pipelines import PipelineService, ScheduleService
 
@@ -32,8 +33,19 @@ _SERVICES = {
     "governance": "governance",
     "deploy": "deployments",
     "monitoring": "monitoring",
+    "features": "features",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
+
+
+def _home_beside(artifacts: ArtifactStore) -> Path:
+    """Without a home given: beside a local artifact store (`<home>/artifacts`), else the settings' home."""
+    root = artifacts.root.removeprefix("file://")
+    if "://" not in root:
+        return Path(root).parent
+    from loopml.settings import load_settings
+
+    return load_settings().home
 
 
 def _local_actor() -> str:
@@ -50,8 +62,12 @@ class LocalBackend:
         artifacts: ArtifactStore,
         default_project: str = "default",
         request_log_dir: Path | None = None,
+        home: Path | None = None,
+        online_store: str | None = None,
     ) -> None:
         self.store = store
+        self.home = home
+        self.online_store_setting = online_store
         self.request_log_dir = request_log_dir
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
@@ -64,7 +80,14 @@ class LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
         artifacts.sweep_temp()  # uploads cut off by a crash of an earlier process
-        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir())
+        return cls(
+            store,
+            artifacts,
+            settings.default_project,
+            settings.resolved_request_log_dir(),
+            settings.home,
+            settings.online_store,
+        )
 
     def call(self, op: Operation[R], /, **arguments: Any) -> R:
         """The operation's service method, called in this process with the local principal (a global admin)."""
@@ -113,5 +136,22 @@ class LocalBackend:
 
         return MonitoringService(self.store, self.artifacts, self.registry, request_log=self.request_log_dir)
 
+    @cached_property
+    def features(self) -> FeatureStore:
+        """The feature store on these stores; sources are read where this process runs (the caller's files)."""
+        from loopml.features import FeatureStore, open_online_store
+
+        home = self.home or _home_beside(self.artifacts)
+        setting = self.online_store_setting
+        return FeatureStore(
+            self.store,
+            self.artifacts,
+            lambda: open_online_store(setting, home),
+            (home / "cache" / "features").resolve(),
+            self.tracking.default_project,
+        )
+
     def close(self) -> None:
+        if "features" in self.__dict__:
+            self.features.close()
         self.store.close()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from loopml.artifacts import open_artifact_store
 from loopml.deploy import DeployService, RolloutController
 from loopml.errors import InvalidInput
+from loopml.features import FeatureStore, open_online_store
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
 from loopml.pipelines import PipelineLauncher, PipelineScheduler, PipelineService, ScheduleService
@@ -42,6 +43,21 @@ def _version() -> str:
         return "0+unknown"
 
 
+def server_feature_store(tracking: TrackingService, settings: Settings) -> FeatureStore:
+    """The feature store of the REST API: reads sources only under `LOOPML_FEATURES_SOURCE_DIRS` and runs no
+    on-demand view (user code); the online store is the one `LOOPML_ONLINE_STORE` names."""
+    home = settings.home
+    return FeatureStore(
+        tracking.store,
+        tracking.artifacts,
+        lambda: open_online_store(settings.online_store, home),
+        (home / "cache" / "features").resolve(),
+        tracking.default_project,
+        source_dirs=settings.feature_source_dirs(),
+        run_user_code=False,
+    )
+
+
 def build_app(
     tracking: TrackingService,
     governance: GovernanceService,
@@ -49,6 +65,7 @@ def build_app(
     registry: RegistryService | None = None,
     deploy: DeployService | None = None,
     monitoring: MonitoringService | None = None,
+    features: FeatureStore | None = None,
 ) -> FastAPI:
     """The REST API over the given services (tests build it in-process with their own store). Without
     `registry` or `deploy`, they are built on the tracking service's store (`deploy` reads the request log
@@ -71,6 +88,7 @@ def build_app(
         tracking.store, tracking.artifacts, app.state.registry, request_log=settings.resolved_request_log_dir()
     )
     app.state.logged_models = LoggedModelService(tracking.store, tracking.artifacts)
+    app.state.features = features or server_feature_store(tracking, settings)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])
