@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from loopml.domain.features import FeatureLineage, Materialization, Plan, StoredDefinition
     from loopml.features.online_store import OnlineStore, open_online_store
-    from loopml.features.service import FeatureStore, OnlineFeatures
+    from loopml.features.service import FeatureStore, OnlineFeatures, ServingPlan
 
 __all__ = [
     "DatasetSource",
@@ -53,6 +53,7 @@ __all__ = [
     "OnlineFeatures",
     "OnlineStore",
     "PostgresSource",
+    "ServingPlan",
     "apply",
     "close",
     "definition",
@@ -74,6 +75,7 @@ __getattr__ = lazy_attributes(
         "FeatureStore": "loopml.features.service",
         "OnlineFeatures": "loopml.features.service",
         "OnlineStore": "loopml.features.online_store",
+        "ServingPlan": "loopml.features.service",
         "open_online_store": "loopml.features.online_store",
     },
 )

@@ -47,6 +47,15 @@ CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
+class ServingPlan:
+    """What serving a feature service takes and gives: entity keys in, feature columns out."""
+
+    join_keys: tuple[str, ...]
+    outputs: tuple[str, ...]
+    views: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Request:
     """Feature references resolved against the current definitions."""
 
@@ -512,6 +521,19 @@ class FeatureStore:
             unit.features.save_materialization(owner, done, max(job.end_ms, previous or job.end_ms))
         return done
 
+    def serving_plan(
+        self, principal: Principal, features: Sequence[str] | str, project: str | None = None
+    ) -> ServingPlan:
+        """What a replica needs to serve `features` (a feature service): the entity keys a request must carry,
+        the feature columns it gets, and the views read."""
+        _project_name, current = self._current(principal, project)
+        request = self._resolve(current, features)
+        keys: list[str] = []
+        for view, _chosen in request.views.values():
+            keys.extend(k for k in view.spec["join_keys"] if k not in keys)
+        views = tuple(view.name for view, _chosen in request.views.values())
+        return ServingPlan(tuple(keys), tuple(request.outputs), views)
+
     def materialization(self, principal: Principal, view: str, project: str | None = None) -> Materialization:
         """The last materialization of `view` into this store's online store (running, or done)."""
         project_name, current = self._current(principal, project)
@@ -531,8 +553,11 @@ class FeatureStore:
         features: Sequence[str] | str,
         entities: Mapping[str, Sequence[Any]],
         project: str | None = None,
+        expire: bool = False,
     ) -> OnlineFeatures:
-        """The latest materialized (or pushed) values of `features` for each entity, with their age."""
+        """The latest materialized (or pushed) values of `features` for each entity, with their age. With
+        `expire` (serving), a value older than its view's TTL counts as missing: the view's declared default,
+        age None, as the point-in-time join of training sets treats it."""
         project_name, current = self._current(principal, project)
         request = self._resolve(current, features)
         if request.on_demand and not self.run_user_code:
@@ -559,6 +584,10 @@ class FeatureStore:
         values: dict[str, list[Any]] = {k: list(v) for k, v in entities.items()}
         ages: dict[str, list[float | None]] = {}
         for (view, chosen), rows in zip(request.views.values(), found, strict=True):
+            ttl = view.spec["ttl_seconds"]
+            if expire and ttl is not None:
+                oldest = now_us - ttl * 1_000_000
+                rows = [None if row is None or row[0] < oldest else row for row in rows]
             defaults = {f: d for f, _t, d in view.spec["schema"]}
             decoded = [None if row is None else orjson.loads(row[1]) for row in rows]
             for feature in chosen:
@@ -801,4 +830,4 @@ def _show(us: int) -> str:
     return "the beginning" if us <= -(2**62) else str(pd.Timestamp(us * 1000))
 
 
-__all__ = ["FeatureStore", "OnlineFeatures", "check_identifier"]
+__all__ = ["FeatureStore", "OnlineFeatures", "ServingPlan", "check_identifier"]
