@@ -197,6 +197,12 @@ class FeatureStore:
                     using = unit.features.deployments_using(owner, change.name)
                     if using:
                         refused.append(f"feature view {change.name!r} is used by deployment(s) {', '.join(using)}")
+                elif change.action == "delete" and change.kind == "feature_service":
+                    using = unit.features.deployments_serving(owner, change.name)
+                    if using:
+                        refused.append(
+                            f"feature service {change.name!r} is served by deployment(s) {', '.join(using)}"
+                        )
         if refused:
             raise InvalidInput(
                 "the plan deletes definitions in use; keep them in the file (or stop the deployments first):\n  - "
