@@ -200,9 +200,7 @@ class FeatureStore:
                 elif change.action == "delete" and change.kind == "feature_service":
                     using = unit.features.deployments_serving(owner, change.name)
                     if using:
-                        refused.append(
-                            f"feature service {change.name!r} is served by deployment(s) {', '.join(using)}"
-                        )
+                        refused.append(f"feature service {change.name!r} is served by deployment(s) {', '.join(using)}")
         if refused:
             raise InvalidInput(
                 "the plan deletes definitions in use; keep them in the file (or stop the deployments first):\n  - "
