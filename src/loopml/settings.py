@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     """Serve the server's `/metrics` (model metrics and drift scores) without a token."""
     online_store: str | None = None
     """Where `lm.features` keeps online features: "sqlite" (embedded default), "sqlite:///path.db", "redis://..."."""
+    features_source_dirs: str | None = None
+    """Directories (separated by `os.pathsep`) whose files the server may read as feature sources; unset: none."""
     rollout_interval_seconds: float = Field(default=5.0, gt=0)
     rollout_lease_seconds: float = Field(default=30.0, gt=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)
@@ -139,6 +141,13 @@ class Settings(BaseSettings):
 
     def resolved_request_log_dir(self) -> Path:
         return (self.request_log_dir or self.home / "request-log").resolve()
+
+    def feature_source_dirs(self) -> tuple[Path, ...]:
+        """The directories a server reads feature sources from (`LOOPML_FEATURES_SOURCE_DIRS`)."""
+        import os
+
+        value = self.features_source_dirs or ""
+        return tuple(Path(part).resolve() for part in value.split(os.pathsep) if part.strip())
 
 
 def load_settings(**overrides: object) -> Settings:

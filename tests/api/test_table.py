@@ -11,6 +11,7 @@ import pytest
 from loopml.api import OPERATIONS, Operation
 from loopml.deploy import DeployService
 from loopml.evaluation import EvaluationService
+from loopml.features import FeatureStore
 from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService
@@ -31,6 +32,7 @@ SERVICES: dict[str, type[Any]] = {
     "pipelines": PipelineService,
     "schedules": ScheduleService,
     "launcher": RunLauncher,
+    "features": FeatureStore,
 }
 
 OPS = [pytest.param(op, id=name) for name, op in OPERATIONS.items()]

@@ -315,6 +315,52 @@ def _evaluation(w: World) -> str:
 def _gate_result(w: World) -> str:
     body = {"policy": "package:\n  max_mb: 100\n"}
     return str(w.admin("POST", "/models/m-alpha/versions/1/gate-results", json=body)["gate_result"]["id"])
+def _features(w: World) -> str:
+    """Feature definitions of project alpha (once per world): a view over a Parquet file the server may read."""
+    root = w.api.artifact_root.parent
+    source = root / "weather.parquet"
+    if not source.exists():
+        pd.DataFrame(
+            {
+                "station_id": [1, 2],
+                "ts": pd.to_datetime(["2012-01-01 10:00", "2012-01-01 10:00"], utc=True),
+                "temp": [0.2, 0.5],
+            }
+        ).to_parquet(source)
+        w.api.app.state.features.source_dirs = (root.resolve(),)  # what LOOPML_FEATURES_SOURCE_DIRS sets
+        w.admin("POST", "/features/apply", json={"definitions": _feature_definitions(str(source)), "project": "alpha"})
+    return "alpha"
+
+
+def _feature_definitions(path: str) -> list[dict[str, Any]]:
+    view = {
+        "entities": ["station"],
+        "source": {"type": "file", "path": path, "timestamp": "ts", "created": None},
+        "schema": [["temp", "float", None]],
+        "ttl_seconds": 3600,
+    }
+    return [
+        {"kind": "entity", "name": "station", "spec": {"join_keys": ["station_id"]}},
+        {"kind": "feature_view", "name": "weather", "spec": view},
+    ]
+
+
+def _feature_apply(w: World) -> dict[str, Any]:
+    project = _features(w)
+    return {
+        "definitions": _feature_definitions(str(w.api.artifact_root.parent / "weather.parquet")),
+        "project": project,
+    }
+
+
+def _materialized(w: World) -> str:
+    project = _features(w)
+    w.admin(
+        "POST",
+        "/features/views/weather/materialize",
+        json={"end": "2012-01-02", "start": "2012-01-01", "project": project},
+    )
+    return project
 
 
 CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
@@ -501,6 +547,32 @@ CALLS: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("POST", "/api/v1/pipelines/schedules/{name}/fire"): lambda w: Call(
         "POST", "/pipelines/schedules/sched-alpha/fire", {"json": {"key": f"alert:{w.fresh('k')}", "reason": "r"}}
+    ),
+    ("POST", "/api/v1/features/plan"): lambda w: Call("POST", "/features/plan", {"json": _feature_apply(w)}),
+    ("POST", "/api/v1/features/apply"): lambda w: Call("POST", "/features/apply", {"json": _feature_apply(w)}),
+    ("GET", "/api/v1/features/definitions"): lambda w: Call(
+        "GET", "/features/definitions", {"params": {"project": _features(w)}}
+    ),
+    ("GET", "/api/v1/features/definitions/{kind}/{name}"): lambda w: Call(
+        "GET", "/features/definitions/feature_view/weather", {"params": {"project": _features(w)}}
+    ),
+    ("POST", "/api/v1/features/online"): lambda w: Call(
+        "POST",
+        "/features/online",
+        {"json": {"features": ["weather:temp"], "entities": {"station_id": [1]}, "project": _features(w)}},
+    ),
+    ("POST", "/api/v1/features/views/{view}/push"): lambda w: Call(
+        "POST",
+        "/features/views/weather/push",
+        {"json": {"rows": {"station_id": [3], "ts": ["2012-01-01T11:00:00Z"], "temp": [0.1]}, "project": _features(w)}},
+    ),
+    ("POST", "/api/v1/features/views/{view}/materialize"): lambda w: Call(
+        "POST",
+        "/features/views/weather/materialize",
+        {"json": {"start": "2012-01-01", "end": "2012-01-02", "project": _features(w)}},
+    ),
+    ("GET", "/api/v1/features/views/{view}/materialization"): lambda w: Call(
+        "GET", "/features/views/weather/materialization", {"params": {"project": _materialized(w)}}
     ),
 }
 

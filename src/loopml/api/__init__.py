@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.api import deploy, evaluation, governance, monitoring, pipelines, registry, retrain, tracking
+from loopml.api import deploy, evaluation, features, governance, monitoring, pipelines, registry, retrain, tracking
 from loopml.api.operation import Codec, Operation, Request, Scope
 
 __all__ = ["OPERATIONS", "Codec", "Operation", "Request", "Scope"]
@@ -38,4 +38,5 @@ OPERATIONS: dict[str, Operation[Any]] = _table(
     retrain.OPERATIONS,
     evaluation.OPERATIONS,
     pipelines.OPERATIONS,
+    features.OPERATIONS,
 )

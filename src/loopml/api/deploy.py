@@ -33,6 +33,9 @@ class Deploy(Request):
     sticky_key: Name | None = None
     ab_weight: Annotated[Integer, Field(ge=1, le=99)] | None = None
     reason: Reason | None = None
+    feature_service: Name | None = None
+    """A feature service of the deployment's project: replicas fetch its features by the request's entity keys."""
+    missing_features: Literal["refuse", "default"] = "refuse"
 
     def arguments(self) -> dict[str, Any]:
         return super().arguments() | {"canary_steps": tuple(self.canary_steps)}

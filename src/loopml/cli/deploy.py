@@ -132,6 +132,13 @@ def create(
             "(with --model: after deploying). `loopml emit` takes the image, replicas and store options.",
         ),
     ] = None,
+    feature_service: Annotated[
+        str | None,
+        typer.Option(help="A feature service: replicas fetch its features by the request's entity keys."),
+    ] = None,
+    missing_features: Annotated[
+        str, typer.Option(help="An entity with no feature value: refuse (404) or default (declared defaults).")
+    ] = "refuse",
     reason: Reason = None,
     json: JsonOption = False,
 ) -> None:
@@ -161,6 +168,8 @@ def create(
             sticky_key=sticky_key,
             ab_weight=ab,
             reason=reason,
+            feature_service=feature_service,
+            missing_features=missing_features,
         )
     )
     if json:

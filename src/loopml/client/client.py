@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.client.audit import Audit
 from loopml.client.deployments import Deployments
 from loopml.client.experiments import Experiments
+from loopml.client.features import Features
 from loopml.client.feedback import FeedbackLabels
 from loopml.client.metric_buffer import MetricBuffer
 from loopml.client.models import Models
@@ -103,6 +104,7 @@ class Client:
         self.monitors = Monitors(self)
         self.feedback = FeedbackLabels(self)
         self.retrain = Retrain(self)
+        self.features = Features(self)
 
     @cached_property
     def pipelines(self) -> Pipelines:

@@ -36,9 +36,13 @@ class Deployments:
         sticky_key: str | None = None,
         ab_weight: int | None = None,
         reason: str | None = None,
+        feature_service: str | None = None,
+        missing_features: str = "refuse",
     ) -> Deployment:
         """Deploy the version `model` names (`name@alias`, `name/3`) to deployment `name` with `strategy`
-        (`direct`, `canary`, `shadow` or `ab`); the reference is resolved to a version number now."""
+        (`direct`, `canary`, `shadow` or `ab`); the reference is resolved to a version number now.
+        With `feature_service`, replicas fetch its features by the request's entity keys before `predict`
+        (`missing_features`: `refuse` answers 404 for an entity without values, `default` serves the defaults)."""
         return self._backend.call(
             ops.DEPLOY,
             name=name,
@@ -50,6 +54,8 @@ class Deployments:
             sticky_key=sticky_key,
             ab_weight=ab_weight,
             reason=reason,
+            feature_service=feature_service,
+            missing_features=missing_features,
         )
 
     def list(self) -> list[Deployment]:

@@ -21,6 +21,7 @@ from loopml.tracking import TrackingService
 if TYPE_CHECKING:
     from loopml.deploy import DeployService
     from loopml.evaluation import EvaluationService
+    from loopml.features import FeatureStore
     from loopml.gates import GateService
     from loopml.monitoring import MonitoringService
     from loopml.pipelines import PipelineService, RunLauncher, ScheduleService
@@ -41,8 +42,19 @@ _SERVICES = {
     "pipelines": "pipelines",
     "schedules": "schedules",
     "launcher": "launcher",
+    "features": "features",
 }
 """The attribute of `LocalBackend` that holds each service the table names."""
+
+
+def _home_beside(artifacts: ArtifactStore) -> Path:
+    """Without a home given: beside a local artifact store (`<home>/artifacts`), else the settings' home."""
+    root = artifacts.root.removeprefix("file://")
+    if "://" not in root:
+        return Path(root).parent
+    from loopml.settings import load_settings
+
+    return load_settings().home
 
 
 def _local_actor() -> str:
@@ -60,9 +72,13 @@ class LocalBackend:
         default_project: str = "default",
         request_log_dir: Path | None = None,
         settings: Settings | None = None,
+        home: Path | None = None,
+        online_store: str | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.home = home
+        self.online_store_setting = online_store
         self.request_log_dir = request_log_dir
         self.artifacts = artifacts
         self.tracking = TrackingService(store, artifacts, default_project)
@@ -75,7 +91,15 @@ class LocalBackend:
         store = MetadataStore.open(settings.resolved_database_url())
         artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
         artifacts.sweep_temp()  # uploads cut off by a crash of an earlier process
-        return cls(store, artifacts, settings.default_project, settings.resolved_request_log_dir(), settings)
+        return cls(
+            store,
+            artifacts,
+            settings.default_project,
+            settings.resolved_request_log_dir(),
+            settings,
+            settings.home,
+            settings.online_store,
+        )
 
     def call(self, op: Operation[R], /, **arguments: Any) -> R:
         """The operation's service method, called in this process with the local principal (a global admin)."""
@@ -161,4 +185,22 @@ class LocalBackend:
     def close(self) -> None:
         if "launcher" in self.__dict__:  # runs submitted from here go on in their own processes
             self.launcher.close()
+        if "features" in self.__dict__:
+            self.features.close()
         self.store.close()
+
+    @cached_property
+    def features(self) -> FeatureStore:
+        """The feature store on these stores; sources are read where this process runs (the caller's files)."""
+        from loopml.features import FeatureStore, open_online_store
+
+        home = self.home or _home_beside(self.artifacts)
+        setting = self.online_store_setting
+        return FeatureStore(
+            self.store,
+            self.artifacts,
+            lambda: open_online_store(setting, home),
+            (home / "cache" / "features").resolve(),
+            self.tracking.default_project,
+        )
+

@@ -148,6 +148,8 @@ class DeployService:
         sticky_key: str | None = None,
         ab_weight: int | None = None,
         reason: str | None = None,
+        feature_service: str | None = None,
+        missing_features: str = "refuse",
     ) -> Deployment:
         """Deploy the version `model_ref` names (`name@alias`, `name/3`, `models:/...`) to deployment `name`.
 
@@ -155,8 +157,14 @@ class DeployService:
         the first of `canary_steps` percent to it, the rest to the stable version; the rollout controller moves
         through the steps, each held for `analysis_seconds` and analysed against `thresholds`. `shadow`: it gets
         a copy of live traffic, its answers logged and never returned. `ab`: `ab_weight` percent (default 50)
-        to it for good, sticky by the request field `sticky_key`. All but `direct` need a stable version."""
+        to it for good, sticky by the request field `sticky_key`. All but `direct` need a stable version.
+
+        `feature_service` names a feature service of the model's project: replicas then take its entity keys
+        in the request and fetch its features before `predict`; `missing_features` says what an entity with no
+        value gets (`refuse`: a 404; `default`: the declared defaults)."""
         principal.require(Role.EDITOR)
+        if missing_features not in ("refuse", "default"):
+            raise InvalidInput(f"missing_features must be 'refuse' or 'default', got {missing_features!r}")
         check_deployment_name(name)
         if strategy not in STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -185,6 +193,8 @@ class DeployService:
             current = unit.deployments.find(name, lock=True)
             if current is not None and not principal.can_see(current.project):
                 raise DeploymentNotFound(f"deployment {name!r} does not exist")
+            if feature_service is not None:
+                _check_feature_service(unit, project, feature_service)
             if current is not None and current.project != project:
                 raise InvalidInput(
                     f"deployment {name!r} is in project {current.project!r} and model {version.name!r} in "
@@ -200,6 +210,8 @@ class DeployService:
                 analysis_seconds=analysis_seconds,
                 thresholds=limits,
                 sticky_key=sticky_key,
+                feature_service=feature_service,
+                missing_features=missing_features,
             )
             if kind == "direct":
                 new = replace(base, follows_alias=alias if alias != LATEST else None)
@@ -477,3 +489,16 @@ class DeployService:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _check_feature_service(unit: Unit, project: str, name: str) -> None:
+    """A deployment names a feature service that exists in its project (replicas read it from there)."""
+    try:
+        services = {d.name for d in unit.features.current(unit.projects.get(project)) if d.kind == "feature_service"}
+    except LookupError:
+        services = set()
+    if name not in services:
+        known = ", ".join(sorted(services)) or "none"
+        raise InvalidInput(
+            f"feature service {name!r} does not exist in project {project!r} (apply it first; defined: {known})"
+        )

@@ -59,6 +59,10 @@ class Deployment:
     follows_alias: str | None = None
     """The alias of the stable version's model this deployment was deployed by (`bike@champion`): promoting a
     candidate of that model moves the alias to it."""
+    feature_service: str | None = None
+    """A feature service of the deployment's project: replicas fetch its features by the request's entity keys."""
+    missing_features: str = "refuse"
+    """What an entity with no feature value (within the TTL) gets: `refuse` (404) or `default` (declared defaults)."""
 
     def role(self, role: VersionRole) -> DeploymentVersion | None:
         """The first version with `role`, if any."""

@@ -82,3 +82,14 @@ class FeatureLineage:
 
     digest: str
     views: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class OnlineFeatures:
+    """Feature values for a list of entities, and how old each view's value is (seconds; None if missing)."""
+
+    values: dict[str, list[Any]]
+    age_seconds: dict[str, list[float | None]]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return dict(self.values)

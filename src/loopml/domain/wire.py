@@ -283,6 +283,8 @@ def deployment_to_json(d: Deployment) -> dict[str, Any]:
         "updated_at": d.updated_at,
         "failures": d.failures,
         "follows_alias": d.follows_alias,
+        "feature_service": d.feature_service,
+        "missing_features": d.missing_features,
     }
 
 
@@ -306,6 +308,8 @@ def deployment_from_json(d: dict[str, Any]) -> Deployment:
         updated_at=d.get("updated_at", 0),
         failures=d.get("failures", 0),
         follows_alias=d.get("follows_alias"),
+        feature_service=d.get("feature_service"),
+        missing_features=d.get("missing_features", "refuse"),
     )
 
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from loopml.domain.features import FeatureLineage, Materialization, Plan, StoredDefinition
     from loopml.features.online_store import OnlineStore, open_online_store
-    from loopml.features.service import FeatureStore, OnlineFeatures
+    from loopml.features.service import FeatureStore, OnlineFeatures, ServingPlan
 
 __all__ = [
     "DatasetSource",
@@ -53,9 +53,11 @@ __all__ = [
     "OnlineFeatures",
     "OnlineStore",
     "PostgresSource",
+    "ServingPlan",
     "apply",
     "close",
     "definition",
+    "definitions_as_data",
     "history",
     "lineage",
     "list_definitions",
@@ -73,6 +75,7 @@ __getattr__ = lazy_attributes(
         "FeatureStore": "loopml.features.service",
         "OnlineFeatures": "loopml.features.service",
         "OnlineStore": "loopml.features.online_store",
+        "ServingPlan": "loopml.features.service",
         "open_online_store": "loopml.features.online_store",
     },
 )
@@ -103,6 +106,29 @@ def apply(path: str | os.PathLike[str], project: str | None = None) -> Plan:
     a deletion for each one the file no longer has (refused while a deployment uses it). Audited."""
     store, principal = _call()
     return store.apply(principal, path, project)
+
+
+def definitions_as_data(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The definitions of the file at `path` as data (`{"kind", "name", "spec"}` each), after `plan`'s checks
+    against their data, read here (a logged dataset source is left to the store that knows it)."""
+    from loopml.features.loader import load_file
+    from loopml.features.offline import connect
+    from loopml.features.planning import check
+    from loopml.features.sources import describe, locate
+
+    loaded = load_file(path)
+
+    def schema_of(spec: dict[str, Any]) -> dict[str, str] | None:
+        if spec["type"] == "dataset":
+            return None
+        con = connect()
+        try:
+            return describe(con, locate(spec, lambda digest: digest), "__plan")
+        finally:
+            con.close()
+
+    check(loaded, schema_of)
+    return [{"kind": d.kind, "name": d.name, "spec": d.spec} for d in loaded]
 
 
 def list_definitions(project: str | None = None) -> list[StoredDefinition]:

@@ -46,8 +46,8 @@ def open_feature_store() -> FeatureStore:
     settings = load_settings()
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
         raise InvalidInput(
-            "lm.features runs on the embedded store (LOOPML_HOME / LOOPML_DATABASE_URL); the REST routes of the "
-            "feature store are not there yet, so unset LOOPML_TRACKING_URI for feature work"
+            "lm.features runs on the embedded store (LOOPML_HOME / LOOPML_DATABASE_URL); against a server, use "
+            "lm.Client(...).features (apply, online, push, materialize), or unset LOOPML_TRACKING_URI"
         )
     home = settings.home
     return FeatureStore(

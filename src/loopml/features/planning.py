@@ -15,12 +15,13 @@ from loopml.features.definitions import parse_ref
 from loopml.features.loader import Loaded
 from loopml.features.sources import accepts
 
-SourceSchema = Callable[[dict[str, Any]], dict[str, str]]
-"""A source spec -> its column names and DuckDB types."""
+SourceSchema = Callable[[dict[str, Any]], dict[str, str] | None]
+"""A source spec -> its column names and DuckDB types (None: this source is not checked here)."""
 
 
-def check(loaded: Sequence[Loaded], schema_of: SourceSchema) -> None:
-    """Raise InvalidInput listing every problem of the definitions (sources read for their schemas only)."""
+def check(loaded: Sequence[Loaded], schema_of: SourceSchema | None) -> None:
+    """Raise InvalidInput listing every problem of the definitions (sources read for their schemas only;
+    without `schema_of`, the definitions and their references are checked, not the data)."""
     problems: list[str] = []
     entities = {d.name: d.spec for d in loaded if d.kind == "entity"}
     features: dict[str, set[str]] = {}
@@ -32,10 +33,14 @@ def check(loaded: Sequence[Loaded], schema_of: SourceSchema) -> None:
         for entity in spec["entities"]:
             if entity not in entities:
                 problems.append(f"feature view {d.name!r}: entity {entity!r} is not defined")
+        if schema_of is None:
+            continue
         try:
             columns = schema_of(spec["source"])
         except LoopmlError as error:
             problems.append(f"feature view {d.name!r}: {error.message}")
+            continue
+        if columns is None:
             continue
         source = spec["source"]
         where = f"its source ({_describe(source)})"

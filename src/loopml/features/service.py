@@ -17,12 +17,19 @@ import orjson
 
 from loopml.artifacts import ArtifactStore
 from loopml.domain import DatasetInput, Principal, Project, Role
-from loopml.domain.features import DefinitionChange, FeatureLineage, Materialization, Plan, StoredDefinition
+from loopml.domain.features import (
+    DefinitionChange,
+    FeatureLineage,
+    Materialization,
+    OnlineFeatures,
+    Plan,
+    StoredDefinition,
+)
 from loopml.domain.validation import check_name
 from loopml.errors import InvalidInput, NotFound, PermissionDenied, RunNotFound, UserCodeError
 from loopml.features import offline, planning, sources
 from loopml.features.definitions import check_identifier, parse_ref
-from loopml.features.loader import Loaded, load_file
+from loopml.features.loader import Loaded, from_specs, load_file
 from loopml.features.online_store import OnlineStore
 from loopml.store import MetadataStore, Unit
 
@@ -40,14 +47,12 @@ CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
-class OnlineFeatures:
-    """Feature values for a list of entities, and how old each view's value is (seconds; None if missing)."""
+class ServingPlan:
+    """What serving a feature service takes and gives: entity keys in, feature columns out."""
 
-    values: dict[str, list[Any]]
-    age_seconds: dict[str, list[float | None]]
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return dict(self.values)
+    join_keys: tuple[str, ...]
+    outputs: tuple[str, ...]
+    views: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,16 @@ class FeatureStore:
         online_store: Callable[[], OnlineStore],
         cache_dir: Path,
         default_project: str = "default",
+        source_dirs: Sequence[Path] | None = None,
+        run_user_code: bool = True,
     ) -> None:
+        """`source_dirs` None reads sources wherever they are (the embedded store: the caller's own files);
+        a server passes the directories it may read files and datasets from, and then reads PostgreSQL only
+        through URLs in `LOOPML_FEATURES_*` variables. `run_user_code` False refuses on-demand views (the
+        control plane runs no user code; replicas and the embedded SDK do)."""
         self.store = store
+        self.source_dirs = None if source_dirs is None else tuple(Path(d).resolve() for d in source_dirs)
+        self.run_user_code = run_user_code
         self.artifacts = artifacts
         self.default_project = default_project
         self._online_factory = online_store
@@ -113,6 +126,7 @@ class FeatureStore:
 
     def _schema_of(self, unit: Unit) -> planning.SourceSchema:
         def schema_of(source: dict[str, Any]) -> dict[str, str]:
+            self._guard(source)
             con = offline.connect()
             try:
                 files = sources.locate(source, self._dataset_path(unit))
@@ -130,9 +144,34 @@ class FeatureStore:
                     f"dataset {digest[:12]} was logged from memory, so loopml knows no file to read it from; "
                     "log it from a CSV or Parquet file"
                 )
+            if self.source_dirs is not None:
+                self._guard_path(dataset.source, f"the file of dataset {digest[:12]}")
             return dataset.source
 
         return resolve
+
+    def _guard(self, source: Mapping[str, Any]) -> None:
+        """On a server, refuse a source outside what it was configured to read."""
+        if self.source_dirs is None:
+            return
+        if source["type"] == "file":
+            self._guard_path(str(source["path"]), "FileSource path")
+        elif source["type"] == "postgres" and not str(source.get("url_env", "")).startswith("LOOPML_FEATURES_"):
+            raise InvalidInput(
+                f"on a server, a PostgresSource reads its URL from a LOOPML_FEATURES_* variable, not "
+                f"${source.get('url_env')}"
+            )
+
+    def _guard_path(self, path: str, what: str) -> None:
+        assert self.source_dirs is not None
+        if "://" in path:
+            raise InvalidInput(f"{what} {path!r}: the server reads local files only")
+        resolved = Path(path.split("*")[0].split("?")[0].split("[")[0]).resolve()
+        if not any(resolved == d or d in resolved.parents for d in self.source_dirs):
+            allowed = ", ".join(str(d) for d in self.source_dirs) or "none (LOOPML_FEATURES_SOURCE_DIRS is not set)"
+            raise InvalidInput(
+                f"{what} {path!r} is outside the directories the server reads feature sources from: {allowed}"
+            )
 
     def plan(self, principal: Principal, path: str | os.PathLike[str], project: str | None = None) -> Plan:
         """What `apply` would change, after checking every definition against its data."""
@@ -140,9 +179,11 @@ class FeatureStore:
         with self.store.read() as unit:
             return self._plan(unit, principal, loaded, project)
 
-    def _plan(self, unit: Unit, principal: Principal, loaded: list[Loaded], project: str | None) -> Plan:
+    def _plan(
+        self, unit: Unit, principal: Principal, loaded: list[Loaded], project: str | None, read_sources: bool = True
+    ) -> Plan:
         name = self._project_name(principal, project)
-        planning.check(loaded, self._schema_of(unit))
+        planning.check(loaded, self._schema_of(unit) if read_sources else None)
         try:
             current = unit.features.current(unit.projects.get(name))
         except NotFound:
@@ -156,6 +197,10 @@ class FeatureStore:
                     using = unit.features.deployments_using(owner, change.name)
                     if using:
                         refused.append(f"feature view {change.name!r} is used by deployment(s) {', '.join(using)}")
+                elif change.action == "delete" and change.kind == "feature_service":
+                    using = unit.features.deployments_serving(owner, change.name)
+                    if using:
+                        refused.append(f"feature service {change.name!r} is served by deployment(s) {', '.join(using)}")
         if refused:
             raise InvalidInput(
                 "the plan deletes definitions in use; keep them in the file (or stop the deployments first):\n  - "
@@ -166,10 +211,38 @@ class FeatureStore:
     def apply(self, principal: Principal, path: str | os.PathLike[str], project: str | None = None) -> Plan:
         """Store a new version of every changed definition, delete the ones no longer in the file (audited)."""
         principal.require(Role.EDITOR)
-        loaded = load_file(path)
+        return self._apply(principal, load_file(path), project, read_sources=True)
+
+    def plan_definitions(
+        self,
+        principal: Principal,
+        definitions: Sequence[Mapping[str, Any]],
+        project: str | None = None,
+        check_sources: bool = False,
+    ) -> Plan:
+        """What `apply_definitions` would change; stores nothing."""
+        loaded = from_specs(definitions)
+        with self.store.read() as unit:
+            return self._plan(unit, principal, loaded, project, read_sources=check_sources)
+
+    def apply_definitions(
+        self,
+        principal: Principal,
+        definitions: Sequence[Mapping[str, Any]],
+        project: str | None = None,
+        check_sources: bool = False,
+    ) -> Plan:
+        """Definitions sent as data (`{"kind", "name", "spec"}` each): the whole set of the project, as a
+        definitions file would hold it (a stored definition not sent is deleted). The specs pass the
+        constructors' checks and the references between definitions are checked; the sources are read only
+        with `check_sources` (the HTTP client checks them where it runs, before sending)."""
+        principal.require(Role.EDITOR)
+        return self._apply(principal, from_specs(definitions), project, read_sources=check_sources)
+
+    def _apply(self, principal: Principal, loaded: list[Loaded], project: str | None, read_sources: bool) -> Plan:
         by_key = {(d.kind, d.name): d for d in loaded}
         with self.store.write(principal.actor) as unit:
-            result = self._plan(unit, principal, loaded, project)
+            result = self._plan(unit, principal, loaded, project, read_sources)
             owner = unit.projects.get_or_create(result.project)
             changes: list[DefinitionChange] = []
             for change in result.changes:
@@ -279,6 +352,7 @@ class FeatureStore:
 
     def _register(self, con: duckdb.DuckDBPyConnection, unit: Unit, project: Project, view: StoredDefinition) -> str:
         alias = f"__view_{view.name}"
+        self._guard(view.spec["source"])
         files = sources.locate(
             view.spec["source"], self._dataset_path(unit), self._pushed_files(unit, project, view.name)
         )
@@ -451,16 +525,52 @@ class FeatureStore:
             unit.features.save_materialization(owner, done, max(job.end_ms, previous or job.end_ms))
         return done
 
+    def serving_plan(
+        self, principal: Principal, features: Sequence[str] | str, project: str | None = None
+    ) -> ServingPlan:
+        """What a replica needs to serve `features` (a feature service): the entity keys a request must carry,
+        the feature columns it gets, and the views read."""
+        _project_name, current = self._current(principal, project)
+        request = self._resolve(current, features)
+        keys: list[str] = []
+        for view, _chosen in request.views.values():
+            keys.extend(k for k in view.spec["join_keys"] if k not in keys)
+        views = tuple(view.name for view, _chosen in request.views.values())
+        return ServingPlan(tuple(keys), tuple(request.outputs), views)
+
+    def materialization(self, principal: Principal, view: str, project: str | None = None) -> Materialization:
+        """The last materialization of `view` into this store's online store (running, or done)."""
+        project_name, current = self._current(principal, project)
+        if ("feature_view", view) not in current:
+            raise NotFound(f"feature view {view!r} does not exist (apply the definitions first)")
+        with self.store.read() as unit:
+            job, _watermark = unit.features.materialization(
+                unit.projects.get(project_name), view, self.online_store().name
+            )
+        if job is None:
+            raise NotFound(f"feature view {view!r} was never materialized into {self.online_store().name}")
+        return job
+
     def online(
         self,
         principal: Principal,
         features: Sequence[str] | str,
         entities: Mapping[str, Sequence[Any]],
         project: str | None = None,
+        expire: bool = False,
     ) -> OnlineFeatures:
-        """The latest materialized (or pushed) values of `features` for each entity, with their age."""
+        """The latest materialized (or pushed) values of `features` for each entity, with their age. With
+        `expire` (serving), a value older than its view's TTL counts as missing: the view's declared default,
+        age None, as the point-in-time join of training sets treats it."""
         project_name, current = self._current(principal, project)
         request = self._resolve(current, features)
+        if request.on_demand and not self.run_user_code:
+            names = ", ".join(odv.name for odv, _chosen in request.on_demand)
+            raise InvalidInput(
+                f"on-demand views ({names}) run user code, which the control plane never runs: ask for their "
+                "input features here and compute them where the model runs (lm.features embedded, or a serving "
+                "replica with a feature service)"
+            )
         lengths = {len(v) for v in entities.values()} if entities else {0}
         if len(lengths) != 1 or 0 in lengths:
             raise InvalidInput("entities must map each join key to a non-empty list, all of the same length")
@@ -478,6 +588,10 @@ class FeatureStore:
         values: dict[str, list[Any]] = {k: list(v) for k, v in entities.items()}
         ages: dict[str, list[float | None]] = {}
         for (view, chosen), rows in zip(request.views.values(), found, strict=True):
+            ttl = view.spec["ttl_seconds"]
+            if expire and ttl is not None:
+                oldest = now_us - ttl * 1_000_000
+                rows = [None if row is None or row[0] < oldest else row for row in rows]
             defaults = {f: d for f, _t, d in view.spec["schema"]}
             decoded = [None if row is None else orjson.loads(row[1]) for row in rows]
             for feature in chosen:
@@ -503,11 +617,13 @@ class FeatureStore:
         stored = current.get(("feature_view", view))
         if stored is None:
             raise NotFound(f"feature view {view!r} does not exist (apply the definitions first)")
+        spec = stored.spec
+        source = spec["source"]
+        if isinstance(rows, Mapping):
+            rows = _times_parsed(rows, [source["timestamp"], *([source["created"]] if source.get("created") else [])])
         table = _as_table(rows)
         if table.num_rows == 0:
             raise InvalidInput("push takes at least one row")
-        spec = stored.spec
-        source = spec["source"]
         wanted = [*spec["join_keys"], source["timestamp"], *([source["created"]] if source.get("created") else [])]
         wanted += [f for f, _t, _d in spec["schema"]]
         missing = [c for c in wanted if c not in table.column_names]
@@ -637,6 +753,31 @@ def _apply_on_demand(frame: pd.DataFrame, request: _Request) -> pd.DataFrame:
     return frame.drop(columns=[c for c in request.hidden if c in frame.columns])
 
 
+def _times_parsed(columns: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """Columns sent as JSON: the time columns given as ISO strings (or epoch milliseconds) become UTC times."""
+    import pandas as pd
+
+    parsed = dict(columns)
+    for name in names:
+        values = parsed.get(name)
+        if not isinstance(values, list) or not values or not all(isinstance(v, str | int) for v in values):
+            continue
+        try:
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                parsed[name] = pd.to_datetime(values, unit="ms", utc=True)
+            else:
+                parsed[name] = pd.to_datetime(values, utc=True, format="ISO8601")
+        except (ValueError, TypeError, OverflowError) as error:
+            raise InvalidInput(f"column {name!r} must hold ISO times (2012-01-01T10:00:00Z): {error}") from None
+    try:
+        lengths = {len(v) for v in parsed.values()}
+    except TypeError:
+        raise InvalidInput("rows must map each column to a list of values") from None
+    if len(lengths) > 1:
+        raise InvalidInput(f"every column must have the same number of values, got lengths {sorted(lengths)}")
+    return parsed
+
+
 def _as_table(data: Any) -> pa.Table:
     import pandas as pd
     import pyarrow as pa
@@ -646,7 +787,10 @@ def _as_table(data: Any) -> pa.Table:
     if isinstance(data, pd.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False)
     if isinstance(data, Mapping):
-        return pa.table(dict(data))
+        try:
+            return pa.table(dict(data))
+        except (pa.ArrowException, TypeError, ValueError) as error:
+            raise InvalidInput(f"the columns cannot form a table: {error}") from None
     raise InvalidInput(f"expected a pandas DataFrame, a pyarrow Table or a dict of columns, not {type(data).__name__}")
 
 
@@ -690,4 +834,4 @@ def _show(us: int) -> str:
     return "the beginning" if us <= -(2**62) else str(pd.Timestamp(us * 1000))
 
 
-__all__ = ["FeatureStore", "OnlineFeatures", "check_identifier"]
+__all__ = ["FeatureStore", "OnlineFeatures", "ServingPlan", "check_identifier"]

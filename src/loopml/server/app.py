@@ -13,6 +13,7 @@ from loopml.artifacts import open_artifact_store
 from loopml.deploy import DeployService, RolloutController
 from loopml.errors import InvalidInput
 from loopml.evaluation import EvaluationService
+from loopml.features import FeatureStore, open_online_store
 from loopml.gates import GateService
 from loopml.governance import GovernanceService
 from loopml.monitoring import MonitoringService, MonitorScheduler
@@ -53,6 +54,21 @@ def _version() -> str:
         return "0+unknown"
 
 
+def server_feature_store(tracking: TrackingService, settings: Settings) -> FeatureStore:
+    """The feature store of the REST API: reads sources only under `LOOPML_FEATURES_SOURCE_DIRS` and runs no
+    on-demand view (user code); the online store is the one `LOOPML_ONLINE_STORE` names."""
+    home = settings.home
+    return FeatureStore(
+        tracking.store,
+        tracking.artifacts,
+        lambda: open_online_store(settings.online_store, home),
+        (home / "cache" / "features").resolve(),
+        tracking.default_project,
+        source_dirs=settings.feature_source_dirs(),
+        run_user_code=False,
+    )
+
+
 def build_app(
     tracking: TrackingService,
     governance: GovernanceService,
@@ -60,6 +76,7 @@ def build_app(
     registry: RegistryService | None = None,
     deploy: DeployService | None = None,
     monitoring: MonitoringService | None = None,
+    features: FeatureStore | None = None,
 ) -> FastAPI:
     """The REST API over the given services (tests build it in-process with their own store). Without
     `registry` or `deploy`, they are built on the tracking service's store (`deploy` reads the request log
@@ -95,6 +112,7 @@ def build_app(
         workers=settings.pipeline_workers,
         heartbeat_seconds=settings.pipeline_heartbeat_seconds,
     )
+    app.state.features = features or server_feature_store(tracking, settings)
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(governance)
     install_error_handlers(app, foreign=[(mlflow.is_mlflow_path, mlflow.render_exception)])

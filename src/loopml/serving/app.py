@@ -22,6 +22,7 @@ import orjson
 
 from loopml.errors import NotFound
 from loopml.serving.exchange import Disconnected, Exchange, HttpError, classify
+from loopml.serving.features import FeatureFetcher
 from loopml.serving.host import ModelHost
 from loopml.serving.invocations import InvocationsProtocol
 from loopml.serving.metrics import CONTENT_TYPE_LATEST
@@ -35,6 +36,7 @@ from loopml.serving.stages import (
     REQUEST_ID,
     decode,
     encode,
+    fetch_features,
     predict,
     resolve_route,
     resolve_version,
@@ -65,12 +67,20 @@ class ServingApp:
     """The ASGI app `create_serving_app` returns; `host`, `metrics` and `observers` are public for tests and
     embedding."""
 
-    def __init__(self, host: ModelHost, *, request_log: RequestLogSink | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        host: ModelHost,
+        *,
+        request_log: RequestLogSink | None,
+        max_body_bytes: int,
+        features: FeatureFetcher | None = None,
+    ) -> None:
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         self.host = host
         self.request_log = request_log
         self.max_body_bytes = max_body_bytes
+        self.features = features
         self.metrics = host.metrics
         self.backlog = host.backlog
         self.router = Router()
@@ -177,6 +187,7 @@ class ServingApp:
             served = choice.served
             host.acquire(served)
             try:
+                await fetch_features(exchange, self.features)
                 validate(exchange)
                 await predict(exchange, backlog, host.executor)
             finally:
@@ -319,6 +330,8 @@ class ServingApp:
             elif message["type"] == "lifespan.shutdown":
                 await self.shadows.drain()
                 await self.host.stop()
+                if self.features is not None:
+                    self.features.close()
                 if self.request_log is not None:
                     # here, not only at interpreter exit: uvicorn ends a SIGTERM'd process by re-raising the
                     # signal, and a process killed by a signal runs no exit handlers
@@ -331,7 +344,11 @@ class ServingApp:
 
 
 def create_serving_app(
-    host: ModelHost, *, request_log: RequestLogSink | None = None, max_body_bytes: int = 1_048_576
+    host: ModelHost,
+    *,
+    request_log: RequestLogSink | None = None,
+    max_body_bytes: int = 1_048_576,
+    features: FeatureFetcher | None = None,
 ) -> ServingApp:
     """The serving ASGI app for `host`; its lifespan loads the deployments (`await host.start()`) and stops them.
 
@@ -339,7 +356,7 @@ def create_serving_app(
     brings its own collaborators (batching, metrics, backlog: see `ModelHost`); the app adds the routing
     table, the stages and the observers.
     """
-    return ServingApp(host, request_log=request_log, max_body_bytes=max_body_bytes)
+    return ServingApp(host, request_log=request_log, max_body_bytes=max_body_bytes, features=features)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

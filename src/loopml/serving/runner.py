@@ -18,6 +18,7 @@ from typing import Any
 from loopml.errors import InvalidInput
 from loopml.serving.app import ServingApp, create_serving_app
 from loopml.serving.batching import BatchingConfig
+from loopml.serving.features import FeatureFetcher
 from loopml.serving.host import ModelHost
 from loopml.serving.specs import DeploymentSpec, DirectorySpecSource, ServingVersion, SpecSource, StaticSpecSource
 
@@ -140,7 +141,35 @@ def build_app(config: ServeConfig, source: SpecSource | None = None, *, own_proc
             publisher = _PublishToStoreAndKeep(source.store, source.artifacts, config.request_log_dir)
         # sealed at interpreter exit
         request_log = RequestLog(config.request_log_dir, seal_seconds=config.seal_seconds, publisher=publisher)
-    return create_serving_app(host, request_log=request_log, max_body_bytes=config.max_body_bytes)
+    features = FeatureFetcher(lambda: _feature_store(source))
+    return create_serving_app(host, request_log=request_log, max_body_bytes=config.max_body_bytes, features=features)
+
+
+def _feature_store(source: SpecSource) -> Any:
+    """The feature store a replica reads online features from (opened at the first request of a deployment
+    that names a feature service): the spec source's metadata store, or the one of the settings; the online
+    store of `LOOPML_ONLINE_STORE`. It reads no offline source; on-demand views run here, beside the model."""
+    from loopml.artifacts import open_artifact_store
+    from loopml.features import FeatureStore, open_online_store
+    from loopml.serving.store_source import StoreSpecSource
+    from loopml.settings import load_settings
+    from loopml.store import MetadataStore
+
+    settings = load_settings()
+    if isinstance(source, StoreSpecSource):
+        store, artifacts = source.store, source.artifacts
+    else:
+        store = MetadataStore.open(settings.resolved_database_url(), upgrade=False)
+        artifacts = open_artifact_store(settings.resolved_artifact_root(), settings.s3_endpoint_url)
+    home = settings.home
+    return FeatureStore(
+        store,
+        artifacts,
+        lambda: open_online_store(settings.online_store, home),
+        (home / "cache" / "features").resolve(),
+        settings.default_project,
+        source_dirs=(),
+    )
 
 
 def app_from_env() -> ServingApp:

@@ -84,6 +84,12 @@ class DeploymentSpec:
     revision: int = 0
     sticky_key: str | None = None
     strategy: str = "direct"
+    feature_service: str | None = None
+    """The feature service whose features the replica fetches before `predict` (see `serving.features`)."""
+    project: str = "default"
+    """The project of the deployment, where its feature service is defined."""
+    missing_features: str = "refuse"
+    """`refuse` (404) or `default` (the declared defaults) for an entity with no value within the TTL."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
@@ -99,6 +105,10 @@ class DeploymentSpec:
             raise InvalidInput(f"deployment {self.name!r}: needs at least one non-shadow version with weight > 0")
         if self.sticky_key is not None and (not isinstance(self.sticky_key, str) or not self.sticky_key):
             raise InvalidInput(f"deployment {self.name!r}: sticky_key must be a non-empty field name")
+        if self.feature_service is not None and (not isinstance(self.feature_service, str) or not self.feature_service):
+            raise InvalidInput(f"deployment {self.name!r}: feature_service must be a feature service's name")
+        if self.missing_features not in ("refuse", "default"):
+            raise InvalidInput(f"deployment {self.name!r}: missing_features must be 'refuse' or 'default'")
 
     @property
     def live(self) -> tuple[ServingVersion, ...]:
@@ -137,7 +147,8 @@ class StaticSpecSource:
 class DirectorySpecSource:
     """Reads `deployments.json` (or `filename`) in `directory` (relative package paths resolve against the directory).
 
-    The file is `{"deployments": [{"name", "revision", "sticky_key", "strategy", "versions": [{"model",
+    The file is `{"deployments": [{"name", "revision", "sticky_key", "strategy", "feature_service", "project",
+    "missing_features", "versions": [{"model",
     "version", "package_dir", "weight", "role"}]}]}`. Replace it atomically (write, then rename) so a poll never
     reads half a file; a file that does not parse raises `InvalidInput` and the host keeps what it serves.
     """
@@ -162,7 +173,12 @@ def parse_specs(data: object, *, base: Path | None = None) -> dict[str, Deployme
     specs = []
     for i, item in enumerate(data["deployments"]):
         where = f"deployments[{i}]"
-        obj = _object(item, where, required={"name", "versions"}, optional={"revision", "sticky_key", "strategy"})
+        obj = _object(
+            item,
+            where,
+            required={"name", "versions"},
+            optional={"revision", "sticky_key", "strategy", "feature_service", "project", "missing_features"},
+        )
         versions = []
         for j, raw in enumerate(_field(obj, "versions", list, where)):
             at = f"{where}.versions[{j}]"
@@ -186,6 +202,9 @@ def parse_specs(data: object, *, base: Path | None = None) -> dict[str, Deployme
                 revision=_field(obj, "revision", int, where, 0),
                 sticky_key=_field(obj, "sticky_key", str, where, None),
                 strategy=_field(obj, "strategy", str, where, "direct"),
+                feature_service=_field(obj, "feature_service", str, where, None),
+                project=_field(obj, "project", str, where, "default"),
+                missing_features=_field(obj, "missing_features", str, where, "refuse"),
             )
         )
     return _by_name(specs)

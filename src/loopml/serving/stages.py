@@ -3,6 +3,8 @@
     resolve_route    the deployment's `Route` (404 unknown, 503 failed to load) before the body is read
     decode           Content-Type (415), body within the limit (413), the protocol's `parse` (400)
     resolve_version  on the routing table of now (the body read was an await), sticky key, version choice
+    fetch_features   for a deployment naming a feature service: the request's entity keys -> the features from
+                     the online store (batched across requests), added to the model input (404 when missing)
     validate         the model input, the signature's checks (400), the data contract (422 on a blocking check)
     predict          through the version's micro-batcher; probabilities when asked; the model's refusal is a 422
     encode           the answer body in the request's protocol
@@ -23,13 +25,16 @@ from typing import Any
 from loopml.errors import InvalidInput, NotFound, PayloadTooLarge
 from loopml.serving.batching import Backlog
 from loopml.serving.exchange import Disconnected, Exchange, HttpError
+from loopml.serving.features import FeatureFetcher
 from loopml.serving.host import Choice, ModelHost, Route
+from loopml.serving.inputs import ModelInput
 from loopml.serving.protocol import Answer, WireProtocol
 
 __all__ = [
     "REQUEST_ID",
     "decode",
     "encode",
+    "fetch_features",
     "predict",
     "read_body",
     "resolve_route",
@@ -95,6 +100,32 @@ def resolve_version(exchange: Exchange, host: ModelHost) -> Choice:
     return choice
 
 
+async def fetch_features(exchange: Exchange, fetcher: FeatureFetcher | None) -> None:
+    """The features of the deployment's feature service, from the entity keys in the request.
+
+    The request carries the model's inputs that are not features, plus the service's entity keys; the features
+    are read from the online store and joined in as columns. The model input keeps the entity keys too (the
+    model's matrix takes only its signature's columns), so the request log holds the keys and the feature
+    values actually used."""
+    route = exchange.route
+    choice = exchange.choice
+    assert route is not None, "resolve_route comes first"
+    assert choice is not None, "resolve_version comes first"
+    spec = route.spec
+    if spec.feature_service is None:
+        return
+    if fetcher is None:
+        raise HttpError(503, "features_unavailable", "this replica has no feature store configured")
+    plan = await fetcher.plan(spec.project, spec.feature_service)
+    names = choice.served.model.converter.names
+    features = set(plan.outputs)
+    wanted = tuple(n for n in names if n not in features) + tuple(k for k in plan.join_keys if k not in names)
+    data = exchange.protocol.to_input(exchange.parsed, wanted, spec.sticky_key)
+    entities = {key: data.columns[key] for key in plan.join_keys}
+    served = await fetcher.fetch(spec.project, spec.feature_service, entities, data.rows, spec.missing_features)
+    exchange.data = ModelInput({**data.columns, **served.columns}, data.rows)
+
+
 def validate(exchange: Exchange) -> None:
     """The model input, checked against the chosen version's signature and data contract.
 
@@ -109,7 +140,9 @@ def validate(exchange: Exchange) -> None:
         model.check_probabilities()
         exchange.wants_probabilities = True
     assert exchange.route is not None
-    data = protocol.to_input(parsed, model.converter.names, exchange.route.spec.sticky_key)
+    data = exchange.data  # already read, with its features, when the deployment names a feature service
+    if data is None:
+        data = protocol.to_input(parsed, model.converter.names, exchange.route.spec.sticky_key)
     exchange.matrix = model.converter.to_matrix(data)
     exchange.data = data
     if model.contract is None:

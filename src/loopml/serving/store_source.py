@@ -117,6 +117,9 @@ class StoreSpecSource:
                 revision=deployment.revision,
                 sticky_key=deployment.sticky_key,
                 strategy=deployment.strategy,
+                feature_service=deployment.feature_service,
+                project=deployment.project,
+                missing_features=deployment.missing_features,
             )
         self.failures = failures
         return specs

@@ -192,7 +192,7 @@ class FeatureRepository:
 
     def deployments_using(self, project: Project, view: str) -> builtins.list[str]:
         """Deployments of `project` whose current model versions were trained on a training set joined from
-        any version of `view`."""
+        any version of `view`, or whose feature service reads `view`."""
         trained = (
             select(registered_models.c.name, model_version_datasets.c.version)
             .join(model_version_datasets, model_version_datasets.c.model_id == registered_models.c.id)
@@ -200,7 +200,12 @@ class FeatureRepository:
             .where(feature_training_sets.c.project_id == project.id, feature_training_sets.c.view == view)
         )
         models = {(row.name, row.version) for row in self._conn.execute(trained)}
-        if not models:
+        services = {
+            d.name
+            for d in self.current(project)
+            if d.kind == "feature_service" and any(ref.split(":")[0] == view for ref in d.spec["features"])
+        }
+        if not models and not services:
             return []
         current = (
             select(deployments.c.name, deployment_revisions.c.spec)
@@ -218,9 +223,16 @@ class FeatureRepository:
         for row in self._conn.execute(current):
             spec = orjson.loads(row.spec)
             served = {(v["model"], v["version"]) for v in spec.get("versions", [])}
-            if served & models:
+            if served & models or spec.get("feature_service") in services:
                 using.append(row.name)
         return sorted(using)
+
+    def deployments_serving(self, project: Project, service: str) -> builtins.list[str]:
+        """Deployments of `project` whose replicas fetch the features of feature service `service`."""
+        rows = self._conn.execute(
+            select(deployments.c.name, deployments.c.spec).where(deployments.c.project_id == project.id)
+        )
+        return sorted(row.name for row in rows if orjson.loads(row.spec).get("feature_service") == service)
 
     # -- materialization ---------------------------------------------------------------------------
 
