@@ -195,3 +195,17 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+# -- metric series benchmark (issue 10/13 follow-ups) ------------------------------------------------------
+
+SERIES_KEY = "loss"
+
+
+def series_points(count: int, seed: int = SEED) -> tuple[list[int], list[int], list[float]]:
+    """(steps, timestamps, values) of one metric of `count` points: steps 0..count-1, one ms apart, a noisy
+    decreasing loss. The same on both sides, from the seed."""
+    rng = random.Random(seed)
+    start = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    steps = list(range(count))
+    return steps, [start + s for s in steps], [1.0 / (s + 1) + rng.random() * 1e-3 for s in steps]

@@ -19,6 +19,7 @@
     ├── PermissionDenied (PermissionError)          code: permission_denied
     ├── IntegrityError                              code: integrity_error
     │   ├── ArtifactCorrupted                       (content does not match its sha256)
+    │   ├── ResourceInUse                           (a delete refused: a deployment or an alias uses it)
     │   ├── AuditChainBroken                        (an audit row was edited, inserted or deleted)
     │   └── GateRequired                            (an alias needs a passed gate the version lacks: 409)
     ├── DeliveryFailed                              code: delivery_failed (points not stored)
@@ -70,6 +71,7 @@ __all__ = [
     "PipelineNotFound",
     "ProjectNotFound",
     "RemoteError",
+    "ResourceInUse",
     "RetrainLoopNotFound",
     "RetrainPolicyNotFound",
     "RunNotFound",
@@ -246,6 +248,13 @@ class IntegrityError(LoopmlError):
 
 class ArtifactCorrupted(IntegrityError):
     code = "artifact_corrupted"
+
+
+class ResourceInUse(IntegrityError):
+    """A delete refused because something else uses the resource (a deployment serves the version, an alias
+    points at it); the message names the user and what to do first. HTTP 409."""
+
+    code = "resource_in_use"
 
 
 class AuditChainBroken(IntegrityError):

@@ -584,6 +584,70 @@ def _schedule(w: World) -> str:
     return f"/pipelines/schedules/{name}"
 
 
+# -- lifecycle operations and the binary metric series (issue 10/13 follow-ups) ---------------------------
+
+
+def _fresh_experiment(w: World, deleted: bool = False) -> str:
+    made = w.admin("POST", "/experiments", json={"name": w.fresh("e"), "project": "alpha"})["experiment"]["id"]
+    if deleted:
+        w.admin("DELETE", f"/experiments/{made}")
+    return f"/experiments/{made}"
+
+
+def _deleted_run(w: World) -> str:
+    run = _open_run(w)
+    w.admin("DELETE", run)
+    return run
+
+
+def _run_tag(w: World) -> str:
+    key = w.fresh("tag")
+    w.admin("POST", f"{_run(w)}/tags", json={"tags": {key: "1"}})
+    return f"{_run(w)}/tags/{key}"
+
+
+def _experiment_tag(w: World) -> str:
+    key = w.fresh("tag")
+    w.admin("POST", f"/experiments/{w.experiment_id}/tags", json={"tags": {key: "1"}})
+    return f"/experiments/{w.experiment_id}/tags/{key}"
+
+
+def _fresh_version(w: World) -> str:
+    made = w.admin("POST", "/models/m-alpha/versions", json=_version_body(w))["model_version"]["version"]
+    return f"/models/m-alpha/versions/{made}"
+
+
+CALLS.update(
+    {
+        ("PATCH", "/api/v1/experiments/{experiment_id}"): lambda w: Call(
+            "PATCH", _fresh_experiment(w), {"json": {"name": w.fresh("renamed")}}
+        ),
+        ("DELETE", "/api/v1/experiments/{experiment_id}"): lambda w: Call("DELETE", _fresh_experiment(w)),
+        ("POST", "/api/v1/experiments/{experiment_id}/restore"): lambda w: Call(
+            "POST", f"{_fresh_experiment(w, deleted=True)}/restore"
+        ),
+        ("POST", "/api/v1/experiments/{experiment_id}/tags"): lambda w: Call(
+            "POST", f"/experiments/{w.experiment_id}/tags", {"json": {"tags": {"t": "1"}}}
+        ),
+        ("DELETE", "/api/v1/experiments/{experiment_id}/tags/{key:path}"): lambda w: Call("DELETE", _experiment_tag(w)),
+        ("DELETE", "/api/v1/runs/{run_id}"): lambda w: Call("DELETE", _open_run(w)),
+        ("POST", "/api/v1/runs/{run_id}/restore"): lambda w: Call("POST", f"{_deleted_run(w)}/restore"),
+        ("DELETE", "/api/v1/runs/{run_id}/tags/{key:path}"): lambda w: Call("DELETE", _run_tag(w)),
+        ("GET", "/api/v1/runs/{run_id}/metric-series/{key:path}"): lambda w: Call(
+            "GET", f"{_run(w)}/metric-series/loss"
+        ),
+        ("DELETE", "/api/v1/models/{name}"): lambda w: Call(
+            "DELETE",
+            f"/models/{w.admin('POST', '/models', json={'name': w.fresh('m'), 'project': 'alpha'})['model']['name']}",
+        ),
+        ("DELETE", "/api/v1/models/{name}/tags/{key:path}"): lambda _: Call("DELETE", "/models/m-alpha/tags/team"),
+        ("DELETE", "/api/v1/models/{name}/versions/{version}"): lambda w: Call("DELETE", _fresh_version(w)),
+        ("DELETE", "/api/v1/models/{name}/versions/{version}/tags/{key:path}"): lambda _: Call(
+            "DELETE", "/models/m-alpha/versions/1/tags/team"
+        ),
+    }
+)
+
 # -- MLflow's protocol: the same rules, served under /api/2.0/mlflow and its /ajax-api twin ---------------
 
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")

@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from loopml.api.operation import Codec
-from loopml.domain import Page
+from loopml.domain import MetricSeries, Page
+from loopml.domain.metric_series import MEDIA_TYPE, decode_series, encode_series
+from loopml.errors import RemoteError
 
-__all__ = ["arguments_codec", "counted", "html", "listed", "one", "paged", "raw", "text"]
+__all__ = ["arguments_codec", "counted", "html", "listed", "one", "paged", "raw", "series_codec", "text"]
 
 T = TypeVar("T")
 
@@ -58,3 +60,16 @@ html = text("text/html")
 def arguments_codec(encode: Callable[[T, Mapping[str, Any]], Any], decode: Callable[[Any], T]) -> Codec[T]:
     """An answer built from the result and the call's arguments."""
     return Codec(encode, decode)
+
+
+def _series_from_body(body: bytes) -> MetricSeries:
+    try:
+        return decode_series(body)
+    except ValueError as error:  # the server sent something else: not the caller's mistake
+        raise RemoteError(f"the server's metric series body is malformed: {error}") from None
+
+
+series_codec: Codec[MetricSeries] = Codec(
+    lambda series, _: encode_series(series), _series_from_body, media_type=MEDIA_TYPE
+)
+"""A `MetricSeries` as its binary body (`loopml.domain.metric_series`), not JSON."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from loopml.api.codecs import arguments_codec, listed, one, paged
-from loopml.api.fields import INT32, Integer, Name, Text
+from loopml.api.fields import INT32, Integer, Key, Name, Text
 from loopml.api.operation import Operation, Request
 from loopml.api.tracking import OrderBy, PageToken, Values
 from loopml.domain import AliasChange, ModelVersion, Page, RegisteredModel, wire
@@ -59,6 +59,17 @@ class SetAlias(Request):
 class AliasHistory(Request):
     name: ModelName
     limit: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 100
+
+
+class ModelTag(Request):
+    name: ModelName
+    key: Key
+
+
+class VersionTag(Request):
+    name: ModelName
+    version: VersionNumber
+    key: Key
 
 
 class AliasPath(Request):
@@ -124,6 +135,10 @@ def _deleted(version: int, arguments: Any) -> dict[str, Any]:
     return {"deleted": {"name": arguments["name"], "alias": arguments["alias"], "version": version}}
 
 
+def _deleted_version(_: None, arguments: Any) -> dict[str, Any]:
+    return {"deleted": {"name": arguments["name"], "version": arguments["version"]}}
+
+
 SEARCH_MODELS: Operation[Page[RegisteredModel]] = Operation(
     "search_models", "registry", "search_models", "viewer", "listing", MODEL, "GET", "/models", SearchQuery,
     paged("models", wire.registered_model_to_json, wire.registered_model_from_json), "models",
@@ -139,6 +154,15 @@ GET_MODEL: Operation[RegisteredModel] = Operation(
 UPDATE_MODEL: Operation[RegisteredModel] = Operation(
     "update_model", "registry", "update_model", "editor", "path", MODEL, "PATCH", "/models/{name}", UpdateModel,
     _model, "models",
+)  # fmt: skip
+DELETE_MODEL: Operation[None] = Operation(
+    "delete_model", "registry", "delete_model", "editor", "path", MODEL, "DELETE", "/models/{name}", ModelPath,
+    arguments_codec(lambda _, arguments: {"deleted": {"name": arguments["name"]}}, lambda _: None), "models",
+    summary="Delete a registered model with its versions, aliases and tags (409 while a deployment serves it)",
+)  # fmt: skip
+DELETE_MODEL_TAG: Operation[RegisteredModel] = Operation(
+    "delete_model_tag", "registry", "delete_model_tag", "editor", "path", MODEL,
+    "DELETE", "/models/{name}/tags/{key:path}", ModelTag, _model, "models",
 )  # fmt: skip
 SET_MODEL_ALIAS: Operation[ModelVersion] = Operation(
     "set_model_alias", "registry", "set_alias", "editor", "path", MODEL,
@@ -175,6 +199,16 @@ UPDATE_MODEL_VERSION: Operation[ModelVersion] = Operation(
     "update_model_version", "registry", "update_version", "editor", "path", MODEL,
     "PATCH", "/models/{name}/versions/{version}", UpdateVersion, _version, "model versions",
 )  # fmt: skip
+DELETE_MODEL_VERSION: Operation[None] = Operation(
+    "delete_model_version", "registry", "delete_version", "editor", "path", MODEL,
+    "DELETE", "/models/{name}/versions/{version}", VersionPath,
+    arguments_codec(_deleted_version, lambda _: None), "model versions",
+    summary="Delete a model version (409 while a deployment serves it or an alias points at it)",
+)  # fmt: skip
+DELETE_MODEL_VERSION_TAG: Operation[ModelVersion] = Operation(
+    "delete_model_version_tag", "registry", "delete_version_tag", "editor", "path", MODEL,
+    "DELETE", "/models/{name}/versions/{version}/tags/{key:path}", VersionTag, _version, "model versions",
+)  # fmt: skip
 SEARCH_MODEL_VERSIONS: Operation[Page[ModelVersion]] = Operation(
     "search_model_versions", "registry", "search_versions", "viewer", "listing", MODEL,
     "POST", "/model-versions/search", SearchVersions, _versions, "model versions",
@@ -189,6 +223,8 @@ OPERATIONS = (
     CREATE_MODEL,
     GET_MODEL,
     UPDATE_MODEL,
+    DELETE_MODEL,
+    DELETE_MODEL_TAG,
     SET_MODEL_ALIAS,
     GET_MODEL_ALIAS,
     DELETE_MODEL_ALIAS,
@@ -197,6 +233,8 @@ OPERATIONS = (
     CREATE_MODEL_VERSION,
     GET_MODEL_VERSION,
     UPDATE_MODEL_VERSION,
+    DELETE_MODEL_VERSION,
+    DELETE_MODEL_VERSION_TAG,
     SEARCH_MODEL_VERSIONS,
     RESOLVE_MODEL_VERSION,
 )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from loopml.api.codecs import counted, listed, one, paged
+from loopml.api.codecs import counted, listed, one, paged, series_codec
 from loopml.api.fields import INT32, INT64, ExperimentId, Integer, Key, Millis, Name, Number, Text
 from loopml.api.operation import TEXT_VALUES, Codec, Operation, Request
 from loopml.domain import (
@@ -16,6 +16,7 @@ from loopml.domain import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricSeries,
     Page,
     Run,
     wire,
@@ -32,11 +33,39 @@ MAX_POINTS = 100_000
 EXPERIMENT = "experiment's project"
 RUN = "run -> experiment's project"
 
+ViewType = Literal["active_only", "deleted_only", "all"]
+"""Which of the live and deleted runs (or experiments) a listing shows, as MLflow's `ViewType`."""
+_DELETED: dict[str, bool | None] = {"active_only": False, "deleted_only": True, "all": None}
+
+
+def view_type_of(deleted: bool | None) -> ViewType:
+    """The `view_type` of a service's `deleted` argument (False: live only, True: deleted only, None: all)."""
+    return "all" if deleted is None else "deleted_only" if deleted else "active_only"
+
+
+class _Viewed(Request):
+    """A listing with `view_type` on the wire and the service's `deleted` argument in Python."""
+
+    view_type: ViewType = "active_only"
+
+    def arguments(self) -> dict[str, Any]:
+        arguments = super().arguments()
+        view = arguments.pop("view_type")
+        arguments["deleted"] = _DELETED[view] if isinstance(view, str) else False
+        return arguments
+
+    @classmethod
+    def to_wire(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        wire = super().to_wire({k: v for k, v in arguments.items() if k != "deleted"})
+        if "deleted" in arguments:
+            wire["view_type"] = view_type_of(arguments["deleted"])
+        return wire
+
 
 # -- experiments -------------------------------------------------------------------------------------
 
 
-class ListExperiments(Request):
+class ListExperiments(_Viewed):
     project: Annotated[str, Field(max_length=250)] | None = None
     name: Annotated[str, Field(max_length=250)] | None = None
     """Only the experiment of this name (an empty list if there is none)."""
@@ -49,6 +78,27 @@ class CreateExperiment(Request):
 
 class GetExperiment(Request):
     experiment_id: Annotated[int, Field(ge=0, le=INT32)]
+
+
+class ExperimentAction(GetExperiment):
+    """A POST on an experiment that takes no body (or `{}`)."""
+
+    body_required: ClassVar[bool] = False
+
+
+class RenameExperiment(Request):
+    experiment_id: Annotated[int, Field(ge=0, le=INT32)]
+    name: Name
+
+
+class ExperimentTags(Request):
+    experiment_id: Annotated[int, Field(ge=0, le=INT32)]
+    tags: Values
+
+
+class ExperimentTag(Request):
+    experiment_id: Annotated[int, Field(ge=0, le=INT32)]
+    key: Key
 
 
 _experiment = one("experiment", wire.experiment_to_json, wire.experiment_from_json)
@@ -66,12 +116,35 @@ GET_EXPERIMENT: Operation[Experiment] = Operation(
     "get_experiment", "tracking", "get_experiment", "viewer", "path", EXPERIMENT,
     "GET", "/experiments/{experiment_id}", GetExperiment, _experiment, "experiments",
 )  # fmt: skip
+RENAME_EXPERIMENT: Operation[Experiment] = Operation(
+    "rename_experiment", "tracking", "rename_experiment", "editor", "path", EXPERIMENT,
+    "PATCH", "/experiments/{experiment_id}", RenameExperiment, _experiment, "experiments",
+    summary="Rename an experiment (the name must be free in its project)",
+)  # fmt: skip
+DELETE_EXPERIMENT: Operation[Experiment] = Operation(
+    "delete_experiment", "tracking", "delete_experiment", "editor", "path", EXPERIMENT,
+    "DELETE", "/experiments/{experiment_id}", GetExperiment, _experiment, "experiments",
+    summary="Delete an experiment and its live runs (soft: restore brings both back)",
+)  # fmt: skip
+RESTORE_EXPERIMENT: Operation[Experiment] = Operation(
+    "restore_experiment", "tracking", "restore_experiment", "editor", "path", EXPERIMENT,
+    "POST", "/experiments/{experiment_id}/restore", ExperimentAction, _experiment, "experiments",
+    summary="Restore a deleted experiment and the runs deleted with it",
+)  # fmt: skip
+SET_EXPERIMENT_TAGS: Operation[Experiment] = Operation(
+    "set_experiment_tags", "tracking", "set_experiment_tags", "editor", "path", EXPERIMENT,
+    "POST", "/experiments/{experiment_id}/tags", ExperimentTags, _experiment, "experiments",
+)  # fmt: skip
+DELETE_EXPERIMENT_TAG: Operation[Experiment] = Operation(
+    "delete_experiment_tag", "tracking", "delete_experiment_tag", "editor", "path", EXPERIMENT,
+    "DELETE", "/experiments/{experiment_id}/tags/{key:path}", ExperimentTag, _experiment, "experiments",
+)  # fmt: skip
 
 
 # -- runs -----------------------------------------------------------------------------------------------
 
 
-class SearchRuns(Request):
+class SearchRuns(_Viewed):
     experiment_ids: Annotated[list[ExperimentId], Field(min_length=1, max_length=1000)]
     filter: Text | None = None
     order_by: OrderBy | None = None
@@ -92,6 +165,12 @@ class RunPath(Request):
     run_id: RunId
 
 
+class RunAction(RunPath):
+    """A POST on a run that takes no body (or `{}`)."""
+
+    body_required: ClassVar[bool] = False
+
+
 class EndRun(Request):
     run_id: RunId
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
@@ -106,6 +185,11 @@ class LogParams(Request):
 class SetTags(Request):
     run_id: RunId
     tags: Values
+
+
+class RunTag(Request):
+    run_id: RunId
+    key: Key
 
 
 _run = one("run", wire.run_to_json, wire.run_from_json)
@@ -131,6 +215,18 @@ LOG_PARAMS: Operation[None] = Operation(
 SET_TAGS: Operation[None] = Operation(
     "set_tags", "tracking", "set_tags", "editor", "path", RUN,
     "POST", "/runs/{run_id}/tags", SetTags, counted("logged", "tags"), "runs",
+)  # fmt: skip
+DELETE_RUN_TAG: Operation[Run] = Operation(
+    "delete_run_tag", "tracking", "delete_tag", "editor", "path", RUN,
+    "DELETE", "/runs/{run_id}/tags/{key:path}", RunTag, _run, "runs",
+)  # fmt: skip
+DELETE_RUN: Operation[Run] = Operation(
+    "delete_run", "tracking", "delete_run", "editor", "path", RUN, "DELETE", "/runs/{run_id}", RunPath, _run, "runs",
+    summary="Delete a run (soft, as MLflow's lifecycle_stage: searches leave it out until it is restored)",
+)  # fmt: skip
+RESTORE_RUN: Operation[Run] = Operation(
+    "restore_run", "tracking", "restore_run", "editor", "path", RUN,
+    "POST", "/runs/{run_id}/restore", RunAction, _run, "runs", summary="Restore a deleted run",
 )  # fmt: skip
 
 
@@ -163,6 +259,12 @@ METRIC_HISTORY: Operation[list[Metric]] = Operation(
     "metric_history", "tracking", "metric_history", "viewer", "path", RUN,
     "GET", "/runs/{run_id}/metrics/{key:path}", MetricHistory,
     listed("metrics", wire.metric_to_json, wire.metric_from_json), "metrics",
+)  # fmt: skip
+METRIC_SERIES: Operation[MetricSeries] = Operation(
+    "metric_series", "tracking", "metric_series", "viewer", "path", RUN,
+    "GET", "/runs/{run_id}/metric-series/{key:path}", MetricHistory, series_codec, "metrics",
+    summary="A metric's whole history as one binary columnar body (see docs/tracking.md: magic LMS1, "
+    "little-endian int64 steps, int64 timestamps, float64 values)",
 )  # fmt: skip
 
 
@@ -252,14 +354,23 @@ OPERATIONS = (
     LIST_EXPERIMENTS,
     GET_OR_CREATE_EXPERIMENT,
     GET_EXPERIMENT,
+    RENAME_EXPERIMENT,
+    DELETE_EXPERIMENT,
+    RESTORE_EXPERIMENT,
+    SET_EXPERIMENT_TAGS,
+    DELETE_EXPERIMENT_TAG,
     SEARCH_RUNS,
     CREATE_RUN,
     GET_RUN,
     END_RUN,
     LOG_PARAMS,
     SET_TAGS,
+    DELETE_RUN_TAG,
+    DELETE_RUN,
+    RESTORE_RUN,
     LOG_METRICS,
     METRIC_HISTORY,
+    METRIC_SERIES,
     LOG_DATASET,
     RUN_DATASETS,
     LOG_ARTIFACT,

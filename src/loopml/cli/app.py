@@ -10,10 +10,11 @@ from typer.core import TyperGroup
 
 from loopml.cli import output
 from loopml.client import Client
-from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.errors import AlreadyExists, InvalidInput, LoopmlError, NotFound, ResourceInUse
 
-USER_MISTAKES = (InvalidInput, NotFound, PermissionError)
-"""Errors that exit 2 (the caller asked for something wrong), as Typer's usage errors do; others exit 1."""
+USER_MISTAKES = (InvalidInput, NotFound, AlreadyExists, ResourceInUse, PermissionError)
+"""Errors that exit 2 (the caller asked for something wrong: bad input, something missing, a name taken, a
+delete of what is in use, no permission), as Typer's usage errors do; others exit 1 (docs/cli.md)."""
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""`loopml models ...` <-> `client.models` (list, show, versions, alias, search-versions, download, import-mlflow)."""
+"""`loopml models ...` <-> `client.models` (list, show, versions, alias, search-versions, delete, download,
+import-mlflow)."""
 
 from __future__ import annotations
 
@@ -221,6 +222,24 @@ def require_gate(
     """Make ALIAS of model NAME move only to versions whose newest gate passed (or drop that with --drop)."""
     guarded = state(ctx).client().gates.require(name, alias_name, not drop)
     typer.echo(f"aliases of {name} that require a passed gate: {', '.join(guarded) or 'none'}")
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int | None, typer.Option(min=1, help="Delete only this version.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a registered model with its versions, aliases and tags, or one version with --version. Refused
+    (exit 2) while a deployment serves it, or, for a version, while an alias points at it."""
+    client = state(ctx).client()
+    what = f"version {version} of model {name!r}" if version is not None else f"model {name!r} and all its versions"
+    if not yes:
+        typer.confirm(f"delete {what}? This cannot be undone", abort=True)
+    if version is None:
+        client.models.delete(name)
+    else:
+        client.models.delete_version(name, version)
+    typer.echo(f"deleted {what}")
 
 
 @app.command("download")

@@ -8,10 +8,12 @@ import typer
 
 from loopml.cli import output
 from loopml.cli.app import state
-from loopml.cli.options import JsonOption, MaxResultsOption, ProjectOption
+from loopml.cli.options import JsonOption, MaxResultsOption, ProjectOption, View, ViewOption
+from loopml.domain import Run
 from loopml.domain.wire import artifact_to_json, dataset_to_json, run_to_json
 
-app = typer.Typer(help="Runs: list, show and search tracked runs.", no_args_is_help=True)
+app = typer.Typer(help="Runs: list, show, search, delete and restore tracked runs.", no_args_is_help=True)
+RunIds = Annotated[list[str], typer.Argument(help="One or more run ids.")]
 
 
 @app.command("list")
@@ -80,13 +82,22 @@ def search(
     ] = None,
     max_results: MaxResultsOption = 100,
     project: ProjectOption = None,
+    view_type: ViewOption = View.active_only,
     json: JsonOption = False,
 ) -> None:
-    """Search runs across experiments with the filter language of `client.runs.search`."""
+    """Search runs across experiments with the filter language of `client.runs.search` (deleted runs with
+    --view-type deleted_only or all)."""
     page = (
         state(ctx)
         .client()
-        .runs.search(experiments, filter=filter_, order_by=order_by or None, max_results=max_results, project=project)
+        .runs.search(
+            experiments,
+            filter=filter_,
+            order_by=order_by or None,
+            max_results=max_results,
+            project=project,
+            view_type=view_type.value,
+        )
     )
     if json:
         output.print_json([run_to_json(r) for r in page.items])
@@ -94,3 +105,25 @@ def search(
         output.runs_table(page.items)
     if page.next_page_token is not None:
         output.stderr().print(f"more runs match; showing the first {max_results} (raise --max-results)")
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, run_ids: RunIds, json: JsonOption = False) -> None:
+    """Delete runs (soft, as MLflow: searches leave them out; `loopml runs restore` brings them back)."""
+    runs = state(ctx).client().runs
+    _report("deleted", [runs.delete(run_id) for run_id in run_ids], json)
+
+
+@app.command("restore")
+def restore(ctx: typer.Context, run_ids: RunIds, json: JsonOption = False) -> None:
+    """Restore deleted runs."""
+    runs = state(ctx).client().runs
+    _report("restored", [runs.restore(run_id) for run_id in run_ids], json)
+
+
+def _report(verb: str, runs: list[Run], json: bool) -> None:
+    if json:
+        output.print_json([run_to_json(r) for r in runs])
+        return
+    for run in runs:
+        output.stdout().print(f"{verb} run {run.id} ({run.name})")

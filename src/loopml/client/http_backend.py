@@ -123,7 +123,9 @@ class HttpBackend:
             response = self._request(op.http, url, params=fields)
         if op.response.media_type == "application/json":
             return op.response.decode(orjson.loads(response.content))
-        return op.response.decode(response.text)
+        if op.response.media_type.startswith("text/"):
+            return op.response.decode(response.text)
+        return op.response.decode(response.content)
 
     def log_metrics(self, run_id: str, batch: MetricColumns, batch_key: str | None = None) -> int:
         values: Sequence[float | str] = batch.values

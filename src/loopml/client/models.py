@@ -98,8 +98,26 @@ class Models:
             tags=tags,
         )
 
+    def delete(self, name: str) -> None:
+        """Delete model `name` with its versions, aliases and tags (audited). Refused with `ResourceInUse`
+        while a deployment serves one of its versions."""
+        self._backend.call(ops.DELETE_MODEL, name=name)
+
+    def delete_tag(self, name: str, key: str) -> RegisteredModel:
+        """Remove tag `key` of model `name` (a key it does not have is a no-op)."""
+        return self._backend.call(ops.DELETE_MODEL_TAG, name=name, key=key)
+
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self._backend.call(ops.GET_MODEL_VERSION, name=name, version=version)
+
+    def delete_version(self, name: str, version: int) -> None:
+        """Delete a version with its tags. Refused with `ResourceInUse` while a deployment serves it or an
+        alias points at it (move or delete the alias first)."""
+        self._backend.call(ops.DELETE_MODEL_VERSION, name=name, version=version)
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> ModelVersion:
+        """Remove tag `key` of a version (a key it does not have is a no-op)."""
+        return self._backend.call(ops.DELETE_MODEL_VERSION_TAG, name=name, version=version, key=key)
 
     def update_version(
         self,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.api import tracking as ops
-from loopml.client.experiments import find_experiment
+from loopml.api.tracking import ViewType
+from loopml.client.experiments import _deleted, find_experiment
 from loopml.client.metric_buffer import with_retries
-from loopml.domain import ArtifactRecord, Dataset, Metric, Page, Run, RunStatus
+from loopml.domain import ArtifactRecord, Dataset, Metric, MetricSeries, Page, Run, RunStatus
 from loopml.domain.validation import check_key
 from loopml.errors import DeliveryFailed, InvalidInput, InvalidMetric
 
@@ -117,6 +118,24 @@ class Runs:
         self._client.metrics.flush()
         return self._backend.call(ops.METRIC_HISTORY, run_id=run_id, key=key)
 
+    def series(self, run_id: str, key: str) -> MetricSeries:
+        """The whole history of metric `key` as columns (`steps`, `timestamps`, `values`: arrays that numpy
+        reads without a copy), sent as one binary body: the fast way to read a long history back."""
+        self._client.metrics.flush()
+        return self._backend.call(ops.METRIC_SERIES, run_id=run_id, key=key)
+
+    def delete(self, run_id: str) -> Run:
+        """Delete a run (soft, as MLflow's lifecycle_stage): searches leave it out unless asked with
+        `view_type`, it takes no more data; `restore` undoes it. Returns the run, with `deleted_at` set."""
+        return self._backend.call(ops.DELETE_RUN, run_id=run_id)
+
+    def restore(self, run_id: str) -> Run:
+        return self._backend.call(ops.RESTORE_RUN, run_id=run_id)
+
+    def delete_tag(self, run_id: str, key: str) -> Run:
+        """Remove tag `key` of a run (`TagNotFound` if it has none)."""
+        return self._backend.call(ops.DELETE_RUN_TAG, run_id=run_id, key=key)
+
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         self._backend.call(ops.LOG_PARAMS, run_id=run_id, params=params)
 
@@ -187,8 +206,11 @@ class Runs:
         max_results: int = 1000,
         page_token: str | None = None,
         project: str | None = None,
+        view_type: ViewType = "active_only",
     ) -> Page[Run]:
-        """One page of runs matching `filter`; pass `next_page_token` back for the next page."""
+        """One page of runs matching `filter`; pass `next_page_token` back for the next page. Deleted runs
+        are left out unless `view_type` is "deleted_only" or "all" (MLflow's `ViewType`)."""
+        deleted = _deleted(view_type)
         self._client.metrics.flush()
         names = [experiments] if isinstance(experiments, str | int) else list(experiments)
         ids = [self._experiment_id(e, project, create=False) for e in names]
@@ -199,6 +221,7 @@ class Runs:
             order_by=order_by,
             max_results=max_results,
             page_token=page_token,
+            deleted=deleted,
         )
 
     def iter_search(

@@ -6,6 +6,7 @@ Imports the standard library only: no I/O, no framework, no other loopml package
 
 from loopml.domain.audit import AuditEvent
 from loopml.domain.deployments import Deployment, DeploymentRevision, DeploymentVersion, RolloutDecision
+from loopml.domain.metric_series import MetricSeries
 from loopml.domain.models import (
     AliasChange,
     LoggedModelRecord,
@@ -46,6 +47,7 @@ __all__ = [
     "LoggedModelStatus",
     "Metric",
     "MetricColumns",
+    "MetricSeries",
     "ModelReference",
     "ModelVersion",
     "ModelVersionStatus",

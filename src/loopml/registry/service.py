@@ -36,6 +36,7 @@ from loopml.errors import (
     InvalidStatus,
     ModelNotFound,
     PermissionDenied,
+    ResourceInUse,
     RunNotFound,
 )
 from loopml.store import MetadataStore, Unit
@@ -107,7 +108,7 @@ def _refuse_if_deployed(unit: Unit, name: str, version: int | None) -> None:
     for deployment in unit.deployments.list():
         for served in deployment.versions:
             if served.model == name and (version is None or served.version == version):
-                raise InvalidInput(
+                raise ResourceInUse(
                     f"deployment {deployment.name!r} serves version {served.version} of model {name!r}; "
                     "deploy another version there (or roll it back) before deleting"
                 )
@@ -275,8 +276,8 @@ class RegistryService:
             return unit.models.get(name)
 
     def delete_model(self, principal: Principal, name: str) -> None:
-        """Delete model `name` with its versions, aliases and tags (each audited). Refused while a deployment
-        serves one of its versions: roll that deployment to another model first."""
+        """Delete model `name` with its versions, aliases and tags (each audited). Refused (`ResourceInUse`)
+        while a deployment serves one of its versions: roll that deployment to another model first."""
         principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             model = self._model(unit, principal, name, lock=True)
@@ -392,15 +393,21 @@ class RegistryService:
             unit.model_versions.delete_tag(model, number, key)
             return unit.model_versions.get(model, number)
 
-    def delete_version(self, principal: Principal, name: str, version: int) -> None:
-        """Delete a version with its tags and snapshots; the aliases pointing at it are deleted with it (as in
-        MLflow), each audited. Refused while a deployment serves it."""
+    def delete_version(self, principal: Principal, name: str, version: int, drop_aliases: bool = False) -> None:
+        """Delete a version with its tags and snapshots. Refused (`ResourceInUse`) while a deployment serves it,
+        and while an alias points at it unless `drop_aliases` (MLflow's behaviour): then those aliases are
+        deleted with it, each audited."""
         principal.require(Role.EDITOR)
         number = _check_version(version)
         with self.store.write(principal.actor) as unit:
             model = self._model(unit, principal, name, lock=True)
             current = unit.model_versions.get(model, number)
             _refuse_if_deployed(unit, name, number)
+            if current.aliases and not drop_aliases:
+                raise ResourceInUse(
+                    f"version {number} of model {name!r} is aliased as {', '.join(current.aliases)}; "
+                    "move or delete those aliases before deleting it"
+                )
             for alias in current.aliases:
                 unit.model_versions.delete_alias(model, alias, f"version {number} deleted")
             unit.model_versions.delete(model, number)

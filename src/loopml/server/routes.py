@@ -50,6 +50,10 @@ def operation_router(custom: Mapping[str, Custom]) -> APIRouter:
         route: dict[str, Any] = {"responses": _responses(op)}
         if op.response.media_type == "text/html":
             route["response_class"] = HTMLResponse
+        elif op.response.media_type != "application/json":  # a binary body of its own codec
+            route["response_class"] = Response
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            route["responses"] = route["responses"] | {200: {"content": {op.response.media_type: binary}}}
         if op.name in custom:
             endpoint = custom[op.name].endpoint
             extra = dict(custom[op.name].route)
@@ -102,6 +106,7 @@ def _endpoint(op: Operation[Any]) -> Callable[..., Response]:
     by_wire = {info.alias or name: name for name, info in path_fields.items()}
     service_name, method_name, adapt, codec = op.service, op.method, op.adapt, op.response
     html = codec.media_type == "text/html"
+    binary = not html and codec.media_type != "application/json"
 
     def endpoint(**params: Any) -> Response:
         values = {by_wire[key]: value for key, value in params.items() if key in by_wire}
@@ -116,6 +121,8 @@ def _endpoint(op: Operation[Any]) -> Callable[..., Response]:
         answer = codec.encode(result, arguments)
         # A response object, not a dict: FastAPI would otherwise re-validate and re-encode every value (of up to
         # 50,000 runs in a search) in Python before orjson sees them.
+        if binary:
+            return Response(answer, media_type=codec.media_type)
         return HTMLResponse(answer) if html else OrjsonResponse(answer)
 
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

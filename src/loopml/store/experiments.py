@@ -122,9 +122,13 @@ class ExperimentRepository:
     def delete(self, experiment_id: int) -> None:
         """Mark the experiment and its live runs deleted, at one time (restore brings back those runs only)."""
         when = now_ms()
-        self._conn.execute(
-            update(experiments).where(experiments.c.id == experiment_id).values(deleted_at=when, updated_at=when)
+        marked = self._conn.execute(
+            update(experiments)
+            .where(experiments.c.id == experiment_id, experiments.c.deleted_at.is_(None))
+            .values(deleted_at=when, updated_at=when)
         )
+        if marked.rowcount == 0:
+            return  # a concurrent delete won (PostgreSQL re-checks the condition once its lock is released)
         deleted = self._conn.execute(
             update(runs)
             .where(runs.c.experiment_id == experiment_id, runs.c.deleted_at.is_(None))
@@ -137,9 +141,13 @@ class ExperimentRepository:
 
     def restore(self, experiment_id: int, deleted_at: int) -> None:
         when = now_ms()
-        self._conn.execute(
-            update(experiments).where(experiments.c.id == experiment_id).values(deleted_at=None, updated_at=when)
+        marked = self._conn.execute(
+            update(experiments)
+            .where(experiments.c.id == experiment_id, experiments.c.deleted_at == deleted_at)
+            .values(deleted_at=None, updated_at=when)
         )
+        if marked.rowcount == 0:
+            return  # restored (or deleted again) by a concurrent writer
         restored = self._conn.execute(
             update(runs)
             .where(runs.c.experiment_id == experiment_id, runs.c.deleted_at == deleted_at)

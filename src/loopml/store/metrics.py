@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from loopml.domain import Metric, MetricColumns
+from loopml.domain import Metric, MetricColumns, MetricSeries
 from loopml.errors import AlreadyExists
 from loopml.store.audit import AuditLog, now_ms
 from loopml.store.schema import latest_metrics, metric_batches, metric_chunks
@@ -75,6 +76,13 @@ def _rows(run_id: str, batch: MetricColumns) -> tuple[list[dict[str, object]], l
             }
         )
     return chunks, latest, sorted(groups)
+
+
+def _array(typecode: str, column: np.ndarray) -> array[Any]:
+    """A column as an `array` of the machine's byte order (one copy of the bytes)."""
+    native = array(typecode)
+    native.frombytes(np.ascontiguousarray(column, dtype=column.dtype.newbyteorder("=")).tobytes())
+    return native
 
 
 class MetricRepository:
@@ -157,12 +165,20 @@ class MetricRepository:
 
     def history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of `key`, ordered by step, then timestamp, then the order it was logged in."""
-        steps, stamps, values = self.history_arrays(run_id, key)
+        steps, stamps, values = self._columns(run_id, key)
         return list(map(Metric, itertools.repeat(key), values.tolist(), steps.tolist(), stamps.tolist()))
+
+    def series(self, run_id: str, key: str) -> MetricSeries:
+        """The points of `history` as three columns, never one Python object per point."""
+        steps, stamps, values = self._columns(run_id, key)
+        return MetricSeries(key, _array("q", steps), _array("q", stamps), _array("d", values))
 
     def history_arrays(self, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`history` as three arrays (steps, timestamps, values) in the same order, without a Python object per
         point (charts of 10,000-step histories read these)."""
+        return self._columns(run_id, key)
+
+    def _columns(self, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         query = (
             select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c["values"])
             .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
@@ -170,7 +186,8 @@ class MetricRepository:
         )
         rows = self._conn.execute(query).all()
         if not rows:
-            return np.zeros(0, "<i8"), np.zeros(0, "<i8"), np.zeros(0, "<f8")
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.float64)
         steps = np.concatenate([np.frombuffer(row.steps, dtype="<i8") for row in rows])
         stamps = np.concatenate([np.frombuffer(row.timestamps, dtype="<i8") for row in rows])
         values = np.concatenate([np.frombuffer(row[2], dtype="<f8") for row in rows])

@@ -204,12 +204,20 @@ class RunRepository:
 
     def delete(self, run_id: str) -> None:
         when = now_ms()
-        self._conn.execute(update(runs).where(runs.c.id == run_id).values(deleted_at=when))
+        marked = self._conn.execute(
+            update(runs).where(runs.c.id == run_id, runs.c.deleted_at.is_(None)).values(deleted_at=when)
+        )
+        if marked.rowcount == 0:
+            return  # a concurrent delete won (PostgreSQL re-checks the condition once its lock is released)
         self._audit.record("run.delete", "run", run_id, after={"deleted_at": when})
 
     def restore(self, run_id: str) -> None:
         before = self._conn.execute(select(runs.c.deleted_at).where(runs.c.id == run_id)).scalar_one()
-        self._conn.execute(update(runs).where(runs.c.id == run_id).values(deleted_at=None))
+        marked = self._conn.execute(
+            update(runs).where(runs.c.id == run_id, runs.c.deleted_at.is_not(None)).values(deleted_at=None)
+        )
+        if marked.rowcount == 0:
+            return  # restored by a concurrent writer
         self._audit.record("run.restore", "run", run_id, before={"deleted_at": before})
 
     def rename(self, run_id: str, name: str) -> None:

@@ -15,6 +15,7 @@ from loopml.domain import (
     Experiment,
     Metric,
     MetricColumns,
+    MetricSeries,
     Page,
     Principal,
     Role,
@@ -152,21 +153,24 @@ class TrackingService:
         with self.store.read() as unit:
             return unit.experiments.list(project, deleted)
 
-    def delete_experiment(self, principal: Principal, experiment_id: int) -> None:
-        """Mark the experiment and its live runs deleted; `restore_experiment` brings both back."""
+    def delete_experiment(self, principal: Principal, experiment_id: int) -> Experiment:
+        """Mark the experiment and its live runs deleted; `restore_experiment` brings both back. Deleting a
+        deleted experiment changes nothing (it keeps its first deletion time)."""
         principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             experiment = self._visible_experiment(unit, principal, experiment_id)
             if experiment.deleted_at is None:
                 unit.experiments.delete(experiment_id)
+            return unit.experiments.get(experiment_id)
 
-    def restore_experiment(self, principal: Principal, experiment_id: int) -> None:
+    def restore_experiment(self, principal: Principal, experiment_id: int) -> Experiment:
         """Undelete the experiment and the runs that were deleted with it (not those deleted before)."""
         principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             experiment = self._visible_experiment(unit, principal, experiment_id)
             if experiment.deleted_at is not None:
                 unit.experiments.restore(experiment_id, experiment.deleted_at)
+            return unit.experiments.get(experiment_id)
 
     def rename_experiment(self, principal: Principal, experiment_id: int, name: str) -> Experiment:
         principal.require(Role.EDITOR)
@@ -177,17 +181,21 @@ class TrackingService:
                 unit.experiments.rename(experiment, name)
             return unit.experiments.get(experiment_id)
 
-    def set_experiment_tags(self, principal: Principal, experiment_id: int, tags: Mapping[str, object]) -> None:
+    def set_experiment_tags(self, principal: Principal, experiment_id: int, tags: Mapping[str, object]) -> Experiment:
+        """Set tags of the experiment (merged: tags not named keep their value)."""
         principal.require(Role.EDITOR)
         checked = check_values("tag", tags)
         with self.store.write(principal.actor) as unit:
             unit.experiments.set_tags(self._visible_experiment(unit, principal, experiment_id), checked)
+            return unit.experiments.get(experiment_id)
 
-    def delete_experiment_tag(self, principal: Principal, experiment_id: int, key: str) -> None:
+    def delete_experiment_tag(self, principal: Principal, experiment_id: int, key: str) -> Experiment:
+        """Remove tag `key` of the experiment (a key it does not have is a no-op)."""
         principal.require(Role.EDITOR)
         check_key("tag", key)
         with self.store.write(principal.actor) as unit:
             unit.experiments.delete_tag(self._visible_experiment(unit, principal, experiment_id), key)
+            return unit.experiments.get(experiment_id)
 
     # -- runs --------------------------------------------------------------------------------------
 
@@ -260,27 +268,32 @@ class TrackingService:
                 unit.runs.rename(run_id, name)
             return unit.runs.get(run_id)
 
-    def delete_run(self, principal: Principal, run_id: str) -> None:
-        """Mark the run deleted: searches leave it out, it takes no more data, `restore_run` undoes it."""
+    def delete_run(self, principal: Principal, run_id: str) -> Run:
+        """Mark the run deleted: searches leave it out, it takes no more data, `restore_run` undoes it.
+        Deleting a deleted run changes nothing (it keeps its first deletion time)."""
         principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
             if unit.runs.state_of(run_id)[1] is None:
                 unit.runs.delete(run_id)
+            return unit.runs.get(run_id)
 
-    def restore_run(self, principal: Principal, run_id: str) -> None:
+    def restore_run(self, principal: Principal, run_id: str) -> Run:
         principal.require(Role.EDITOR)
         with self.store.write(principal.actor) as unit:
             self._visible_run(unit, principal, run_id)
             if unit.runs.state_of(run_id)[1] is not None:
                 unit.runs.restore(run_id)
+            return unit.runs.get(run_id)
 
-    def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
+    def delete_tag(self, principal: Principal, run_id: str, key: str) -> Run:
+        """Remove tag `key` of a live run (`TagNotFound` if it has no such tag, as in MLflow)."""
         principal.require(Role.EDITOR)
         check_key("tag", key)
         with self.store.write(principal.actor) as unit:
             self._live_run(unit, principal, run_id)
             unit.runs.delete_tag(run_id, key)
+            return unit.runs.get(run_id)
 
     def log_batch(
         self,
@@ -345,6 +358,12 @@ class TrackingService:
         with self.store.read() as unit:
             self._visible_run(unit, principal, run_id)
             return unit.metrics.history_arrays(run_id, key)
+    def metric_series(self, principal: Principal, run_id: str, key: str) -> MetricSeries:
+        """The points of `metric_history` as columns (the binary `metric-series` route sends these)."""
+        check_key("metric", key)
+        with self.store.read() as unit:
+            self._visible_run(unit, principal, run_id)
+            return unit.metrics.series(run_id, key)
 
     # -- datasets ----------------------------------------------------------------------------------
 

@@ -131,9 +131,9 @@ def test_a_deployed_model_cannot_be_deleted(api: Api) -> None:
     _call(api, "POST", "/model-versions/create", {"name": "fraud", "source": f"models:/{logged['model_id']}"})
     deployed = api.client.post("/api/v1/deployments", json={"name": "fraud", "model": "fraud/1"}, headers=api.headers())
     assert deployed.status_code == 200, deployed.text
-    refused = _call(api, "DELETE", "/registered-models/delete", {"name": "fraud"}, want=400)
-    assert refused["error_code"] == "INVALID_PARAMETER_VALUE" and "deployment 'fraud'" in refused["message"]
-    _call(api, "DELETE", "/model-versions/delete", {"name": "fraud", "version": "1"}, want=400)
+    refused = _call(api, "DELETE", "/registered-models/delete", {"name": "fraud"}, want=409)
+    assert refused["error_code"] == "RESOURCE_CONFLICT" and "deployment 'fraud'" in refused["message"]
+    _call(api, "DELETE", "/model-versions/delete", {"name": "fraud", "version": "1"}, want=409)
 
 
 def test_search_compiles_mlflow_filters_to_loopml_search(api: Api) -> None:

@@ -278,7 +278,8 @@ async def update_model_version(request: Request, principal: CurrentPrincipal, re
 @router.delete("/model-versions/delete")
 async def delete_model_version(request: Request, principal: CurrentPrincipal, registry: Registry) -> Any:
     message = await read_message(request)
-    await run_in_threadpool(registry.delete_version, principal, message.required_string("name"), _version(message))
+    name, version = message.required_string("name"), _version(message)
+    await run_in_threadpool(registry.delete_version, principal, name, version, drop_aliases=True)  # as MLflow does
     return {}
 
 
