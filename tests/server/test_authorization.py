@@ -315,6 +315,8 @@ def _evaluation(w: World) -> str:
 def _gate_result(w: World) -> str:
     body = {"policy": "package:\n  max_mb: 100\n"}
     return str(w.admin("POST", "/models/m-alpha/versions/1/gate-results", json=body)["gate_result"]["id"])
+
+
 def _features(w: World) -> str:
     """Feature definitions of project alpha (once per world): a view over a Parquet file the server may read."""
     root = w.api.artifact_root.parent

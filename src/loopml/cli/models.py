@@ -222,6 +222,8 @@ def require_gate(
     """Make ALIAS of model NAME move only to versions whose newest gate passed (or drop that with --drop)."""
     guarded = state(ctx).client().gates.require(name, alias_name, not drop)
     typer.echo(f"aliases of {name} that require a passed gate: {', '.join(guarded) or 'none'}")
+
+
 @app.command("delete")
 def delete(
     ctx: typer.Context,

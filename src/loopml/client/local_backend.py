@@ -203,4 +203,3 @@ class LocalBackend:
             (home / "cache" / "features").resolve(),
             self.tracking.default_project,
         )
-

@@ -358,6 +358,7 @@ class TrackingService:
         with self.store.read() as unit:
             self._visible_run(unit, principal, run_id)
             return unit.metrics.history_arrays(run_id, key)
+
     def metric_series(self, principal: Principal, run_id: str, key: str) -> MetricSeries:
         """The points of `metric_history` as columns (the binary `metric-series` route sends these)."""
         check_key("metric", key)
